@@ -1,0 +1,41 @@
+// Bundles the Node server (dist/server.mjs) and the browser code under static/build/.
+// `--static-only` (npm's prepare step) builds just the browser code, which the Deno run also serves.
+import { existsSync } from 'node:fs'
+
+let esbuild
+try {
+  esbuild = await import('esbuild')
+} catch {
+  // A production install without devDependencies: nothing to build, dist/ must come from `npm run build`.
+  console.log('build: esbuild is not installed (production install?); skipping')
+  process.exit(0)
+}
+
+const staticOnly = process.argv.includes('--static-only')
+const browserEntries = [
+  ['src/client/index.ts', 'static/build/livefeed.js'],
+  ['src/dashboard/main.ts', 'static/build/dashboard.js'],
+].filter(([src]) => existsSync(src))
+
+await Promise.all([
+  ...browserEntries.map(([entry, outfile]) =>
+    esbuild.build({ entryPoints: [entry], outfile, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true, sourcemap: true }),
+  ),
+  staticOnly
+    ? undefined
+    : esbuild.build({
+        entryPoints: ['src/runtime/node.ts'],
+        outfile: 'dist/server.mjs',
+        bundle: true,
+        platform: 'node',
+        target: 'node20',
+        format: 'esm',
+        sourcemap: true,
+        // ws and pino's deps use require(): give the ESM bundle one.
+        banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+        // Optional native speed-ups of ws; it falls back to JS without them.
+        external: ['bufferutil', 'utf-8-validate'],
+        logLevel: 'warning',
+      }),
+])
+console.log(`build: ${staticOnly ? '' : 'dist/server.mjs, '}${browserEntries.map((e) => e[1]).join(', ') || 'no browser code'}`)

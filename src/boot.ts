@@ -1,0 +1,33 @@
+import type { Hono } from 'hono'
+import type { Config } from './config.ts'
+import type { Engine } from './core/engine.ts'
+import { Feed } from './core/feed.ts'
+import type { Log } from './core/log.ts'
+import { createApp, type Mount, type Runtime } from './http/app.ts'
+import { MemoryEngine } from './engines/memory.ts'
+
+/** Picks the engine: Redis when REDIS_URL is set, else the embedded memory engine. */
+async function createEngine(config: Config, log: Log): Promise<Engine> {
+  const l = config.limits
+  if (config.redisUrl) {
+    throw new Error('REDIS_URL: the Redis engine is not built yet')
+  }
+  return new MemoryEngine({ historySize: l.historySize, maxTopics: l.maxTopics, maxIdempotencyKeys: l.maxIdempotencyKeys })
+}
+
+/** Refuses configurations that must not run; warns about the ones that should not. */
+export function checkConfig(config: Config, log: Log): void {
+  if (config.publishToken) return
+  if (config.nodeEnv === 'production') {
+    throw new Error('PUBLISH_TOKEN must be set when NODE_ENV=production: publishing would be open to nobody but loopback')
+  }
+  log.warn({}, 'PUBLISH_TOKEN is not set: only loopback clients may publish')
+}
+
+/** Everything both runtimes share: config checks, engine, feed, routes. */
+export async function boot(config: Config, log: Log, runtime: Runtime, mounts: Mount[]): Promise<{ feed: Feed; app: Hono }> {
+  checkConfig(config, log)
+  const feed = new Feed(await createEngine(config, log), config.limits, log)
+  await feed.start()
+  return { feed, app: createApp(feed, config, runtime, mounts) }
+}

@@ -1,0 +1,63 @@
+import type { Cursor } from './cursor.ts'
+import type { EventInput, FeedEvent, TopicInfo } from './types.ts'
+import type { PatternSet } from './topic-index.ts'
+
+/**
+ * Where events are stored and how newly stored events reach this instance's
+ * fan-out. Every method is async and assumes nothing in-process, so an
+ * engine may be shared by many instances (Redis) or live in memory.
+ */
+export interface Engine {
+  readonly name: string
+  /** Connects; resolves the head cursor, and onEvents delivers every event after it. */
+  start(): Promise<string>
+  close(): Promise<void>
+  /** False while the backing store is unreachable (readiness goes 503). */
+  healthy(): boolean
+
+  /**
+   * Stores a batch atomically, in order. With an idempotency key, a repeat
+   * within the window returns the first result (replayed: true) and stores
+   * nothing; a repeat with a different body throws idempotency_conflict.
+   */
+  append(inputs: EventInput[], idempotency?: IdempotencyRequest): Promise<AppendResult>
+
+  /**
+   * Events after `after` whose topic matches, oldest first, at most `limit`.
+   * `cursor` is how far the engine scanned (the last event looked at, matching
+   * or not), so the next read continues there. "stale" when `after` is from
+   * another epoch, ahead of the head, or older than the history kept.
+   */
+  read(after: Cursor, patterns: PatternSet, limit: number): Promise<ReadResult>
+
+  /** Latest event of each matching topic, oldest first, and the head, taken at one instant. */
+  snapshot(patterns: PatternSet): Promise<Snapshot>
+
+  head(): Promise<string>
+  topics(): Promise<TopicInfo[]>
+
+  /**
+   * Every event stored from now on, by any instance, exactly once and in
+   * cursor order, in batches. One listener (the hub).
+   */
+  onEvents(listener: (events: FeedEvent[]) => void): void
+}
+
+export interface IdempotencyRequest {
+  key: string
+  /** Digest of the request body: same key with another body is a conflict. */
+  fingerprint: string
+  windowMs: number
+}
+
+export interface AppendResult {
+  events: FeedEvent[]
+  replayed: boolean
+}
+
+export type ReadResult = { stale: false; events: FeedEvent[]; cursor: string } | { stale: true }
+
+export interface Snapshot {
+  events: FeedEvent[]
+  cursor: string
+}

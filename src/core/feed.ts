@@ -1,0 +1,123 @@
+import type { Limits } from '../config.ts'
+import { requireCursor } from './cursor.ts'
+import type { AppendResult, Engine, IdempotencyRequest } from './engine.ts'
+import { FeedError } from './errors.ts'
+import { Hub } from './hub.ts'
+import type { Log } from './log.ts'
+import { assertTopic } from './topic.ts'
+import { PatternSet } from './topic-index.ts'
+import type { EventInput, FeedEvent, TopicInfo } from './types.ts'
+
+/** A long-lived consumer (WebSocket session, SSE stream, waiting poll) the feed can sweep and drain. */
+export interface Client {
+  /** Called by the one sweep timer: heartbeats, age limits, poll deadlines. */
+  tick(now: number): void
+  /** Shutdown: close now, telling the client to reconnect elsewhere. */
+  drain(): void
+}
+
+export type ReadAnswer =
+  | { events: FeedEvent[]; cursor: string }
+  | { reset: true; snapshot: FeedEvent[]; cursor: string }
+  | { snapshot: FeedEvent[]; cursor: string }
+
+/** Everything transports share: the engine, the hub, the limits and the set of live clients. */
+export class Feed {
+  readonly hub: Hub
+  readonly clients = new Set<Client>()
+  draining = false
+  private timer: ReturnType<typeof setInterval> | undefined
+  private readonly encoder = new TextEncoder()
+
+  constructor(
+    readonly engine: Engine,
+    readonly limits: Limits,
+    readonly log: Log,
+  ) {
+    // Buffer as many live events during a replay as one history holds; past that, read them again.
+    this.hub = new Hub(engine, limits.readLimit, limits.historySize)
+  }
+
+  async start(): Promise<void> {
+    await this.hub.start()
+    const l = this.limits
+    const tick = Math.min(1000, Math.max(50, Math.min(l.heartbeatMs, l.maxConnectionAgeMs) / 4))
+    this.timer = setInterval(() => {
+      const now = Date.now()
+      for (const c of this.clients) c.tick(now)
+    }, tick)
+  }
+
+  async publish(inputs: EventInput[], idempotency?: Omit<IdempotencyRequest, 'windowMs'>): Promise<AppendResult> {
+    for (const input of inputs) {
+      assertTopic(input.topic)
+      this.assertSize(input)
+    }
+    return this.engine.append(inputs, idempotency && { ...idempotency, windowMs: this.limits.idempotencyWindowMs })
+  }
+
+  /** What GET /api/events and /poll answer: events after `since`, or a snapshot when there is none or it is stale. */
+  async read(patterns: string[], since: string | undefined, limit: number): Promise<ReadAnswer> {
+    const set = new PatternSet(patterns)
+    if (since !== undefined) {
+      const r = await this.engine.read(requireCursor(since), set, limit)
+      if (!r.stale) return { events: r.events, cursor: r.cursor }
+    }
+    const snap = await this.engine.snapshot(set)
+    return since === undefined ? { snapshot: snap.events, cursor: snap.cursor } : { reset: true, snapshot: snap.events, cursor: snap.cursor }
+  }
+
+  snapshot(patterns: string[]) {
+    return this.engine.snapshot(new PatternSet(patterns))
+  }
+
+  async topics(): Promise<(TopicInfo & { subscribers: number })[]> {
+    const list = await this.engine.topics()
+    return list.map((t) => ({ ...t, subscribers: this.hub.subscriberCount(t.topic) }))
+  }
+
+  ready(): boolean {
+    return !this.draining && this.engine.healthy()
+  }
+
+  assertAccepting(): void {
+    if (this.draining) throw new FeedError('draining', 'this instance is shutting down; reconnect to another')
+  }
+
+  /**
+   * Stops taking clients and closes the ones there are, spread over
+   * drainSpreadMs so they do not all reconnect to the others at once.
+   * Resolves when all are gone or the spread window (plus a margin) is over.
+   */
+  async drain(): Promise<void> {
+    this.draining = true
+    const clients = [...this.clients]
+    const spread = this.limits.drainSpreadMs
+    await Promise.all(
+      clients.map(
+        (c, i) =>
+          new Promise<void>((resolve) =>
+            setTimeout(() => {
+              c.drain()
+              resolve()
+            }, clients.length > 1 ? (i * spread) / (clients.length - 1) : 0),
+          ),
+      ),
+    )
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer)
+    await this.engine.close()
+  }
+
+  private assertSize(input: EventInput): void {
+    const json = JSON.stringify(input.data) ?? 'null'
+    const max = this.limits.maxEventBytes
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: skip the encode when it cannot be over.
+    const bytes = json.length * 3 <= max ? json.length : this.encoder.encode(json).length
+    if (bytes > max) {
+      throw new FeedError('payload_too_large', `event data on "${input.topic}" is ${bytes} bytes, over the ${max}-byte limit (MAX_EVENT_BYTES)`)
+    }
+  }
+}

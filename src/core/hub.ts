@@ -1,0 +1,76 @@
+import type { Engine } from './engine.ts'
+import { PreparedEvent } from './prepared.ts'
+import { Subscription, type Sink, type SubscriptionHost } from './subscription.ts'
+import { TopicIndex } from './topic-index.ts'
+import type { FeedEvent } from './types.ts'
+
+/**
+ * This instance's fan-out. The engine's live stream comes in here, in cursor
+ * order; each event is serialised once and handed to every subscription whose
+ * patterns match it, found through the topic index.
+ */
+export class Hub implements SubscriptionHost {
+  readonly index = new TopicIndex<Subscription>()
+  /** Id of the last event dispatched (or the head at start). */
+  position = ''
+  private stampSeq = 0
+  private waiters: { cursor: string; resolve: () => void }[] = []
+
+  constructor(
+    readonly engine: Engine,
+    readonly pageSize: number,
+    readonly bufferCap: number,
+  ) {
+    engine.onEvents((events) => this.dispatch(events))
+  }
+
+  async start(): Promise<void> {
+    this.position = await this.engine.start()
+  }
+
+  subscribe(sink: Sink): Subscription {
+    return new Subscription(this, sink)
+  }
+
+  reached(cursor: string): Promise<void> {
+    if (this.passed(cursor)) return Promise.resolve()
+    return new Promise((resolve) => this.waiters.push({ cursor, resolve }))
+  }
+
+  /** Subscriptions on this instance whose patterns match a topic. */
+  subscriberCount(topic: string): number {
+    const stamp = ++this.stampSeq
+    let n = 0
+    this.index.forEach(topic, (sub) => {
+      if (sub.stamp !== stamp) {
+        sub.stamp = stamp
+        n++
+      }
+    })
+    return n
+  }
+
+  private dispatch(events: FeedEvent[]): void {
+    for (const e of events) {
+      this.position = e.id
+      const prepared = new PreparedEvent(e)
+      const stamp = ++this.stampSeq
+      this.index.forEach(e.topic, (sub) => {
+        if (sub.stamp === stamp) return
+        sub.stamp = stamp
+        sub.deliver(prepared)
+      })
+    }
+    if (this.waiters.length > 0) {
+      const still = this.waiters.filter((w) => !this.passed(w.cursor))
+      for (const w of this.waiters) if (!still.includes(w)) w.resolve()
+      this.waiters = still
+    }
+  }
+
+  /** A cursor of another epoch cannot be waited for: the engine's history changed under it. */
+  private passed(cursor: string): boolean {
+    const epoch = (c: string) => c.slice(0, c.indexOf('-'))
+    return epoch(cursor) !== epoch(this.position) || cursor <= this.position
+  }
+}

@@ -1,0 +1,152 @@
+import { parseCursor, type Cursor } from './cursor.ts'
+import type { Engine } from './engine.ts'
+import { FeedError } from './errors.ts'
+import { PreparedEvent } from './prepared.ts'
+import { PatternSet, type TopicIndex } from './topic-index.ts'
+import type { FeedEvent } from './types.ts'
+
+/** What a transport (WebSocket session, SSE stream, long poll) does with what a subscription yields. */
+export interface Sink {
+  /** Each event once, in cursor order: replayed first, then live. */
+  event(e: PreparedEvent): void
+  /** Latest event of each newly subscribed topic, then live events after `cursor`. */
+  snapshot(events: FeedEvent[], cursor: string): void
+  /** The `since` cursor is gone (older than the history, or another epoch): a snapshot follows. */
+  reset(reason: string): void
+}
+
+export interface SubscriptionHost {
+  readonly engine: Engine
+  readonly index: TopicIndex<Subscription>
+  readonly pageSize: number
+  /** Live events held while a replay runs; past it they are dropped and read again from the engine. */
+  readonly bufferCap: number
+  /**
+   * Resolves once live dispatch has passed `cursor`. A shared engine's reads
+   * can run ahead of this instance's live stream; flushing before dispatch
+   * catches up would let an event the replay covered arrive again as live.
+   */
+  reached(cursor: string): Promise<void>
+}
+
+/**
+ * One consumer's set of patterns and its position. Adding patterns runs the
+ * replay/live seam: the new patterns join the live index first, so live
+ * events are buffered from that instant; the replay (or snapshot) is read
+ * from the engine; then the buffer is flushed, skipping what the replay
+ * already covered. Every matching event is therefore in the replay, the
+ * buffer, or both, and never sent twice.
+ */
+export class Subscription {
+  readonly patterns = new Set<string>()
+  /** Hub-internal: dedupes an event matched by two patterns of this subscription. */
+  stamp = 0
+  /** Last event id sent; nothing at or before it is sent again. */
+  private last: string | undefined
+  private buffering = false
+  private buffer: PreparedEvent[] = []
+  private overflowed = false
+  private queue: Promise<unknown> = Promise.resolve()
+  private closed = false
+
+  constructor(private readonly host: SubscriptionHost, private readonly sink: Sink) {}
+
+  get cursor(): string | undefined {
+    return this.last
+  }
+
+  deliver(p: PreparedEvent): void {
+    if (!this.buffering) return this.send(p)
+    if (this.buffer.length >= this.host.bufferCap) {
+      this.buffer = []
+      this.overflowed = true
+    }
+    this.buffer.push(p)
+  }
+
+  /**
+   * Subscribes to more patterns. With `since` (only while nothing else is
+   * subscribed: one position per subscription), replays what was missed;
+   * without, sends the snapshot of the new patterns. Calls run one at a time.
+   */
+  add(patterns: string[], since?: Cursor): Promise<void> {
+    if (since && this.patterns.size > 0) {
+      return Promise.reject(new FeedError('since_not_first', '"since" is only accepted while nothing else is subscribed'))
+    }
+    const run = this.queue.then(() => this.seam(patterns, since))
+    this.queue = run.catch(() => {})
+    return run
+  }
+
+  remove(patterns: string[]): void {
+    for (const p of patterns) {
+      if (this.patterns.delete(p)) this.host.index.remove(p, this)
+    }
+    if (this.patterns.size === 0) this.last = undefined
+  }
+
+  close(): void {
+    this.closed = true
+    this.remove([...this.patterns])
+    this.buffer = []
+  }
+
+  private async seam(requested: string[], since?: Cursor): Promise<void> {
+    const fresh = requested.filter((p) => !this.patterns.has(p))
+    if (fresh.length === 0 || this.closed) return
+    const old = new PatternSet([...this.patterns])
+    this.buffering = true
+    for (const p of fresh) {
+      this.patterns.add(p)
+      this.host.index.add(p, this)
+    }
+    try {
+      const set = new PatternSet(fresh)
+      let covered = since ? await this.replay(since, set) : undefined
+      if (covered === undefined) {
+        if (since) this.sink.reset('stale_cursor')
+        const snap = await this.host.engine.snapshot(set)
+        if (this.closed) return
+        this.sink.snapshot(snap.events, snap.cursor)
+        covered = snap.cursor
+      }
+      await this.host.reached(covered)
+      // Buffered events of patterns already live are all new to this consumer;
+      // those of the fresh patterns are new only past what replay/snapshot covered.
+      const buffered = this.buffer
+      this.buffer = []
+      for (const p of buffered) {
+        if (p.event.id > covered || old.matches(p.event.topic)) this.send(p)
+      }
+    } catch (err) {
+      this.remove(fresh)
+      throw err
+    } finally {
+      this.buffering = false
+      this.buffer = []
+    }
+  }
+
+  /** Sends every matching event after `since`; the cursor it read up to, or undefined when stale. */
+  private async replay(since: Cursor, set: PatternSet): Promise<string | undefined> {
+    let after = since
+    for (;;) {
+      const r = await this.host.engine.read(after, set, this.host.pageSize)
+      if (r.stale) return undefined
+      if (this.closed) return r.cursor
+      for (const e of r.events) this.send(new PreparedEvent(e))
+      after = parseCursor(r.cursor)!
+      if (r.events.length < this.host.pageSize) {
+        // Caught up, unless live events overflowed the buffer meanwhile: then read on.
+        if (!this.overflowed) return r.cursor
+        this.overflowed = false
+      }
+    }
+  }
+
+  private send(p: PreparedEvent): void {
+    if (this.closed || (this.last !== undefined && p.event.id <= this.last)) return
+    this.last = p.event.id
+    this.sink.event(p)
+  }
+}

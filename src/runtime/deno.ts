@@ -1,0 +1,45 @@
+import { getConnInfo, serveStatic, upgradeWebSocket } from 'hono/deno'
+import { pino } from 'pino'
+import { boot } from '../boot.ts'
+import { loadConfig } from '../config.ts'
+import { transports } from '../http/transports.ts'
+
+const config = loadConfig(Deno.env.toObject())
+const log = pino({ level: config.logLevel, base: { runtime: 'deno' } })
+const sock = (raw: unknown) => raw as WebSocket
+
+const { feed, app } = await boot(
+  config,
+  log,
+  {
+    // Deno pings by itself: a socket that misses a pong for idleTimeout seconds is closed.
+    upgradeWebSocket: (create) => upgradeWebSocket(create, { idleTimeout: Math.max(1, Math.round(config.limits.heartbeatMs / 1000)) }),
+    serveStatic: (root) => serveStatic({ root }),
+    clientAddress: (c) => getConnInfo(c).remote.address,
+    socket: {
+      terminate: (raw) => sock(raw).close(),
+      bufferedAmount: (raw) => sock(raw).bufferedAmount,
+    },
+  },
+  transports,
+)
+
+const server = Deno.serve(
+  { port: config.port, hostname: config.host, onListen: ({ port }) => log.info({ port, engine: feed.engine.name }, 'listening') },
+  app.fetch,
+)
+
+let stopping = false
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return
+  stopping = true
+  log.info({ signal, connections: feed.clients.size }, 'draining')
+  setTimeout(() => Deno.exit(0), config.limits.shutdownGraceMs)
+  await feed.drain()
+  await server.shutdown()
+  await feed.close()
+  log.info({}, 'stopped')
+  Deno.exit(0)
+}
+Deno.addSignalListener('SIGTERM', () => void shutdown('SIGTERM'))
+Deno.addSignalListener('SIGINT', () => void shutdown('SIGINT'))

@@ -1,0 +1,64 @@
+import type { AddressInfo } from 'node:net'
+import { createAdaptorServer, upgradeWebSocket } from '@hono/node-server'
+import { getConnInfo } from '@hono/node-server/conninfo'
+import { serveStatic } from '@hono/node-server/serve-static'
+import { pino } from 'pino'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { boot } from '../boot.ts'
+import { loadConfig } from '../config.ts'
+import { transports } from '../http/transports.ts'
+
+const config = loadConfig(process.env)
+const log = pino({ level: config.logLevel, base: { runtime: 'node' } })
+const sock = (raw: unknown) => raw as WebSocket
+
+// Our own ws server: our frame limit, and no per-message deflate (it costs CPU per subscriber and is a known memory sink).
+const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false })
+
+const { feed, app } = await boot(
+  config,
+  log,
+  {
+    upgradeWebSocket: (create) => upgradeWebSocket(create),
+    serveStatic: (root) => serveStatic({ root }),
+    clientAddress: (c) => getConnInfo(c).remote.address,
+    socket: {
+      ping: (raw, onPong) => {
+        sock(raw).once('pong', onPong)
+        sock(raw).ping()
+      },
+      terminate: (raw) => sock(raw).terminate(),
+      bufferedAmount: (raw) => sock(raw).bufferedAmount,
+    },
+  },
+  transports,
+).catch((err: unknown) => {
+  log.fatal({ err }, 'could not start')
+  process.exit(1)
+})
+
+const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: wss } })
+server.listen(config.port, config.host, () => {
+  log.info({ port: (server.address() as AddressInfo).port, engine: feed.engine.name }, 'listening')
+})
+
+let stopping = false
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return
+  stopping = true
+  log.info({ signal, connections: feed.clients.size }, 'draining')
+  setTimeout(() => {
+    log.warn({}, 'shutdown grace period over; exiting')
+    process.exit(0)
+  }, config.limits.shutdownGraceMs).unref()
+  await feed.drain()
+  // server.close() neither closes upgraded sockets nor returns while they are open: end what is left.
+  for (const ws of wss.clients) ws.terminate()
+  server.close()
+  if ('closeAllConnections' in server) server.closeAllConnections()
+  await feed.close()
+  log.info({}, 'stopped')
+  process.exit(0)
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'))
+process.on('SIGINT', () => void shutdown('SIGINT'))
