@@ -76,6 +76,11 @@ export class Feed {
     return list.map((t) => ({ ...t, subscribers: this.hub.subscriberCount(t.topic) }))
   }
 
+  /** When a new connection must be closed: MAX_CONNECTION_AGE, up to 10% early so clients do not all reconnect together. */
+  connectionDeadline(): number {
+    return Date.now() + this.limits.maxConnectionAgeMs * (1 - Math.random() * 0.1)
+  }
+
   ready(): boolean {
     return !this.draining && this.engine.healthy()
   }

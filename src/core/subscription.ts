@@ -13,6 +13,8 @@ export interface Sink {
   snapshot(events: FeedEvent[], cursor: string): void
   /** The `since` cursor is gone (older than the history, or another epoch): a snapshot follows. */
   reset(reason: string): void
+  /** The seam is done: everything up to `cursor` was sent; live events follow. */
+  caughtUp?(cursor: string): void
 }
 
 export interface SubscriptionHost {
@@ -111,6 +113,7 @@ export class Subscription {
         covered = snap.cursor
       }
       await this.host.reached(covered)
+      if (this.closed) return
       // Buffered events of patterns already live are all new to this consumer;
       // those of the fresh patterns are new only past what replay/snapshot covered.
       const buffered = this.buffer
@@ -118,6 +121,7 @@ export class Subscription {
       for (const p of buffered) {
         if (p.event.id > covered || old.matches(p.event.topic)) this.send(p)
       }
+      this.sink.caughtUp?.(covered)
     } catch (err) {
       this.remove(fresh)
       throw err
@@ -141,6 +145,8 @@ export class Subscription {
         if (!this.overflowed) return r.cursor
         this.overflowed = false
       }
+      // Let other connections' work run between pages: a long replay must not starve live traffic.
+      await new Promise((resolve) => setTimeout(resolve, 0))
     }
   }
 

@@ -51,7 +51,8 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
 
   const headers = secureHeaders({ crossOriginResourcePolicy: 'cross-origin' })
   app.use('*', (c, next) => (c.req.path === '/ws' ? next() : headers(c, next)))
-  app.use('/api/*', cors({ origin: '*', allowHeaders: ['Content-Type', 'Authorization', 'Idempotency-Key', 'Last-Event-ID'], exposeHeaders: ['Idempotent-Replayed'] }))
+  const anyOrigin = cors({ origin: '*', allowHeaders: ['Content-Type', 'Authorization', 'Idempotency-Key', 'Last-Event-ID'], exposeHeaders: ['Idempotent-Replayed'] })
+  for (const path of ['/api/*', '/sse', '/poll']) app.use(path, anyOrigin)
 
   app.route('/', healthRoutes(feed))
   app.route('/api', publishRoutes(feed, publishAuth(config.publishToken, runtime.clientAddress)))

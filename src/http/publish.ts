@@ -41,23 +41,20 @@ function route<S extends v.GenericSchema>(feed: Feed, schema: S, toEvents: (body
 
 export function publishRoutes(feed: Feed, auth: MiddlewareHandler): Hono {
   const max = feed.limits.maxBatch
+  const limit = bodyLimit({
+    maxSize: feed.limits.maxBodyBytes,
+    onError: () => {
+      throw new FeedError('payload_too_large', `the body is over ${feed.limits.maxBodyBytes} bytes (MAX_BODY_BYTES)`)
+    },
+  })
+  // Guards go on each POST, not app.use(): mounted under /api, a use() would also guard the read routes.
   const app = new Hono()
-  app.use(auth)
-  app.use(
-    bodyLimit({
-      maxSize: feed.limits.maxBodyBytes,
-      onError: () => {
-        throw new FeedError('payload_too_large', `the body is over ${feed.limits.maxBodyBytes} bytes (MAX_BODY_BYTES)`)
-      },
-    }),
-  )
-  app.post('/events', route(feed, eventsBody(max), (b) => (Array.isArray(b) ? b : [b])))
-  app.post(
-    '/scores',
-    route(feed, scoreSchema, (s) => [{ topic: `scores/${s.league}/${s.game}`, data: s }]),
-  )
+  app.post('/events', auth, limit, route(feed, eventsBody(max), (b) => (Array.isArray(b) ? b : [b])))
+  app.post('/scores', auth, limit, route(feed, scoreSchema, (s) => [{ topic: `scores/${s.league}/${s.game}`, data: s }]))
   app.post(
     '/quotes',
+    auth,
+    limit,
     route(feed, oneOrMany(quoteSchema, max), (b) => (Array.isArray(b) ? b : [b]).map((q) => ({ topic: `stocks/${q.symbol}`, data: q }))),
   )
   return app

@@ -1,4 +1,6 @@
 import type { Mount } from './app.ts'
+import { mountPoll } from './poll.ts'
+import { mountSse } from './sse.ts'
 
-/** The fallback transports (SSE, long polling) mounted beside /ws. */
-export const transports: Mount[] = []
+/** The fallback transports mounted beside /ws: same events, ids and order. */
+export const transports: Mount[] = [mountSse, mountPoll]

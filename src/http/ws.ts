@@ -40,8 +40,7 @@ export class WsSession implements Client, Sink {
     private readonly url: URL,
   ) {
     this.sub = feed.hub.subscribe(this)
-    // Up to 10% early, so sockets opened together do not all reconnect together.
-    this.deadline = Date.now() + feed.limits.maxConnectionAgeMs * (1 - Math.random() * 0.1)
+    this.deadline = feed.connectionDeadline()
   }
 
   events(): WSEvents {

@@ -1,0 +1,214 @@
+/**
+ * livefeed client: one module for browsers, Deno and Node. It keeps a
+ * cursor, reconnects with capped, fully jittered exponential backoff, resumes
+ * from the cursor so nothing is lost, drops anything at or before it so
+ * nothing is shown twice, and falls back WebSocket → SSE → long polling.
+ */
+import { TRANSPORTS, type Transport, type TransportHandlers } from './transports.ts'
+import type { ConnectOptions, FeedEvent, FeedEvents, FeedState, TransportName } from './types.ts'
+
+export type * from './types.ts'
+
+type Listener<K extends keyof FeedEvents> = (payload: FeedEvents[K]) => void
+
+const epochOf = (cursor: string) => cursor.slice(0, cursor.indexOf('-'))
+
+export class LiveFeed {
+  private readonly listeners = new Map<keyof FeedEvents, Set<(payload: never) => void>>()
+  private readonly topics: Set<string>
+  private readonly order: TransportName[]
+  private current: Transport | undefined
+  private index = 0
+  private attempt = 0
+  private fellBackAt = 0
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private awaitingSnapshot = false
+  private _cursor: string | undefined
+  private _state: FeedState = 'connecting'
+
+  constructor(
+    private readonly base: URL,
+    private readonly opts: ConnectOptions,
+  ) {
+    this.topics = new Set(opts.topics)
+    this._cursor = opts.since
+    const g = globalThis as { WebSocket?: unknown; EventSource?: unknown }
+    const available: Record<TransportName, boolean> = {
+      websocket: Boolean(opts.WebSocket ?? g.WebSocket),
+      sse: Boolean(opts.EventSource ?? g.EventSource),
+      poll: true,
+    }
+    this.order = (opts.transports ?? ['websocket', 'sse', 'poll']).filter((t) => available[t])
+    if (this.order.length === 0) throw new Error('livefeed: none of the requested transports is available here')
+    queueMicrotask(() => this.open())
+  }
+
+  /** Where the feed resumes from: the last event seen (or the snapshot's head). */
+  get cursor(): string | undefined {
+    return this._cursor
+  }
+  get state(): FeedState {
+    return this._state
+  }
+  get transport(): TransportName | undefined {
+    return this.current?.name
+  }
+
+  on<K extends keyof FeedEvents>(type: K, fn: Listener<K>): () => void {
+    let set = this.listeners.get(type)
+    if (!set) this.listeners.set(type, (set = new Set()))
+    set.add(fn)
+    return () => void set.delete(fn)
+  }
+
+  subscribe(topics: string[]): void {
+    const fresh = topics.filter((t) => !this.topics.has(t))
+    if (fresh.length === 0) return
+    for (const t of fresh) this.topics.add(t)
+    this.change(fresh, 'subscribe')
+  }
+
+  unsubscribe(topics: string[]): void {
+    const gone = topics.filter((t) => this.topics.delete(t))
+    if (gone.length > 0) this.change(gone, 'unsubscribe')
+  }
+
+  close(): void {
+    clearTimeout(this.timer)
+    this.current?.close()
+    this.current = undefined
+    this.setState('closed')
+  }
+
+  private change(topics: string[], op: 'subscribe' | 'unsubscribe'): void {
+    const t = this.current
+    if (this._state !== 'open' || !t) return // the next connection uses the new set
+    const live = t[op]
+    if (live) return live(topics)
+    // SSE and polling carry the topics in the URL: reconnect with the new set from the cursor.
+    t.close()
+    this.open()
+  }
+
+  private open(): void {
+    if (this._state === 'closed') return
+    const o = this.opts
+    const ref: { transport?: Transport; opened: boolean } = { opened: false }
+    ref.transport = TRANSPORTS[this.order[this.index]!]({
+      base: this.base,
+      topics: [...this.topics],
+      cursor: this._cursor,
+      on: this.handlers(ref),
+      WebSocket: o.WebSocket ?? (globalThis as { WebSocket?: ConnectOptions['WebSocket'] }).WebSocket,
+      EventSource: o.EventSource ?? (globalThis as { EventSource?: ConnectOptions['EventSource'] }).EventSource,
+      fetch: o.fetch ?? fetch.bind(globalThis),
+      pollWaitS: o.pollWaitS ?? 25,
+    })
+    this.current = ref.transport
+    this.awaitingSnapshot = this._cursor === undefined
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => {
+      if (ref.opened || this.current !== ref.transport) return
+      ref.transport!.close()
+      this.dropped(ref.transport!, false)
+    }, o.connectTimeoutMs ?? 10_000)
+  }
+
+  /** Callbacks for one transport; once it is no longer the current one, they do nothing. */
+  private handlers(ref: { transport?: Transport; opened: boolean }): TransportHandlers {
+    const self = this
+    const mine = () => ref.transport !== undefined && ref.transport === self.current
+    return {
+      opened() {
+        if (!mine()) return
+        ref.opened = true
+        clearTimeout(self.timer)
+        self.attempt = 0
+        self.setState('open')
+        if (self.index > 0) self.scheduleRetryBetter()
+      },
+      event(e) {
+        const c = self._cursor
+        if (!mine() || (c !== undefined && epochOf(c) === epochOf(e.id) && e.id <= c)) return
+        self._cursor = e.id
+        self.emit('event', e)
+      },
+      snapshot(events, cursor) {
+        if (!mine()) return
+        // A snapshot for topics added later must not move the cursor: older events of the other topics may follow it.
+        if (self.awaitingSnapshot || self._cursor === undefined) self._cursor = cursor
+        self.awaitingSnapshot = false
+        self.emit('snapshot', { events, cursor })
+      },
+      reset(reason) {
+        if (!mine()) return
+        self.awaitingSnapshot = true
+        self.emit('reset', { reason })
+      },
+      advance(cursor) {
+        const c = self._cursor
+        if (mine() && (c === undefined || epochOf(c) !== epochOf(cursor) || cursor > c)) self._cursor = cursor
+      },
+      error(code, message) {
+        if (mine()) self.emit('error', { code, message })
+      },
+      closed() {
+        if (mine()) self.dropped(ref.transport!, ref.opened)
+      },
+    }
+  }
+
+  /** A transport ended. If it never opened, the next one is tried; otherwise the same one resumes. */
+  private dropped(transport: Transport, everOpened: boolean): void {
+    if (this.current !== transport || this._state === 'closed') return
+    this.current = undefined
+    this.setState('reconnecting')
+    let delay = 0
+    if (!everOpened) {
+      if (this.index < this.order.length - 1) {
+        this.index++
+        this.fellBackAt = Date.now()
+      } else delay = this.backoff()
+    } else delay = this.backoff()
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => this.open(), delay)
+  }
+
+  private backoff(): number {
+    const initial = this.opts.backoff?.initialMs ?? 250
+    const max = this.opts.backoff?.maxMs ?? 15_000
+    const ceiling = Math.min(max, initial * 2 ** this.attempt++)
+    return Math.random() * ceiling
+  }
+
+  /** On a fallback, go back to the preferred transports after a while (the proxy may have changed). */
+  private scheduleRetryBetter(): void {
+    const after = this.opts.retryBetterAfterMs ?? 60_000
+    const wait = Math.max(0, this.fellBackAt + after - Date.now())
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => {
+      const t = this.current
+      if (!t || this._state !== 'open' || this.index === 0) return
+      this.index = 0
+      t.close()
+      this.current = undefined
+      this.setState('reconnecting')
+      this.open()
+    }, wait)
+  }
+
+  private setState(state: FeedState): void {
+    if (this._state === state && state !== 'open') return
+    this._state = state
+    this.emit('status', { state, transport: this.current?.name })
+  }
+
+  private emit<K extends keyof FeedEvents>(type: K, payload: FeedEvents[K]): void {
+    for (const fn of this.listeners.get(type) ?? []) (fn as Listener<K>)(payload)
+  }
+}
+
+/** Connects to a livefeed server, e.g. connect('https://feed.example.com', { topics: ['scores/**'] }). */
+export function connect(url: string | URL, opts: ConnectOptions): LiveFeed {
+  return new LiveFeed(new URL(url), opts)
+}

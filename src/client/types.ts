@@ -1,0 +1,61 @@
+/** Wire shapes and options of the livefeed client; no runtime dependency. */
+export interface FeedEvent {
+  id: string
+  topic: string
+  data: unknown
+  ts: number
+}
+
+export type TransportName = 'websocket' | 'sse' | 'poll'
+export type FeedState = 'connecting' | 'open' | 'reconnecting' | 'closed'
+
+export interface FeedEvents {
+  event: FeedEvent
+  snapshot: { events: FeedEvent[]; cursor: string }
+  reset: { reason: string }
+  status: { state: FeedState; transport: TransportName | undefined }
+  error: { code: string; message: string }
+}
+
+/** The part of the WebSocket API the client uses (browsers, Deno, and Node's `ws` package all have it). */
+export interface WebSocketLike {
+  readonly readyState: number
+  onopen: ((ev: unknown) => void) | null
+  onmessage: ((ev: { data: unknown }) => void) | null
+  onclose: ((ev: { code: number; reason: string }) => void) | null
+  onerror: ((ev: unknown) => void) | null
+  send(data: string): void
+  close(code?: number, reason?: string): void
+}
+export type WebSocketCtor = new (url: string) => WebSocketLike
+
+/** The part of the EventSource API the client uses. */
+export interface EventSourceLike {
+  onopen: ((ev: unknown) => void) | null
+  onerror: ((ev: unknown) => void) | null
+  addEventListener(type: string, fn: (ev: { data: string; lastEventId?: string }) => void): void
+  close(): void
+}
+export type EventSourceCtor = new (url: string) => EventSourceLike
+
+export interface ConnectOptions {
+  /** Topic patterns, e.g. ["scores/**", "stocks/AAPL"]. */
+  topics: string[]
+  /** Resume after this cursor instead of starting from the snapshot. */
+  since?: string
+  /** Transports in order of preference. Default: websocket, sse, poll. */
+  transports?: TransportName[]
+  /** WebSocket implementation where there is no global one (Node 20: the `ws` package). */
+  WebSocket?: WebSocketCtor
+  /** EventSource implementation where there is no global one. */
+  EventSource?: EventSourceCtor
+  fetch?: typeof fetch
+  /** Reconnect delay: full jitter over initialMs·2^attempt, capped at maxMs. Defaults 250 ms and 15 s. */
+  backoff?: { initialMs?: number; maxMs?: number }
+  /** A transport that has not opened within this is given up on. Default 10 s. */
+  connectTimeoutMs?: number
+  /** After this long on a fallback transport, try the preferred ones again. Default 60 s. */
+  retryBetterAfterMs?: number
+  /** Long-poll hold time in seconds. Default 25. */
+  pollWaitS?: number
+}

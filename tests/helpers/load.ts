@@ -1,0 +1,42 @@
+import { publish, type FeedEvent } from './http.ts'
+
+/**
+ * Publishes batches of 1-8 events on the given topics, from `concurrency`
+ * loops, until stop() is called or `max` events are stored. Every stored
+ * event is recorded, so a test can say exactly what each subscriber should see.
+ */
+export function startPublishing(base: string, topics: string[], opts: { concurrency?: number; max?: number } = {}) {
+  const stored: FeedEvent[] = []
+  let running = true
+  let n = 0
+  const loop = async () => {
+    while (running && n < (opts.max ?? 50_000)) {
+      const size = 1 + Math.floor(Math.random() * 8)
+      const batch = Array.from({ length: size }, () => ({ topic: topics[Math.floor(Math.random() * topics.length)]!, data: n++ }))
+      const r = await publish(base, batch)
+      if (r.status !== 201) throw new Error(`publish failed: ${r.status} ${JSON.stringify(r.body)}`)
+      stored.push(...(r.body.events as FeedEvent[]))
+    }
+  }
+  // A failed publish is reported by stop(), not as an unhandled rejection that kills the runner.
+  let failure: unknown
+  const loops = Promise.all(Array.from({ length: opts.concurrency ?? 2 }, loop)).catch((err) => {
+    failure = err
+    running = false
+  })
+  return {
+    stored,
+    /** Stops and resolves with every stored event in cursor order. */
+    async stop(): Promise<FeedEvent[]> {
+      running = false
+      await loops
+      if (failure) throw failure
+      return [...stored].sort((a, b) => (a.id < b.id ? -1 : 1))
+    },
+  }
+}
+
+/** What a subscriber to `match` starting after `after` must see: exactly these, in this order. */
+export function expected(all: FeedEvent[], after: string, match: (topic: string) => boolean): FeedEvent[] {
+  return all.filter((e) => e.id > after && match(e.topic))
+}

@@ -1,0 +1,70 @@
+import http from 'node:http'
+import net from 'node:net'
+import type { AddressInfo } from 'node:net'
+
+export interface ProxyOptions {
+  /** Answer WebSocket upgrades with 502, as a proxy that strips `Upgrade` would leave the client. */
+  refuseUpgrade?: boolean
+  /** Paths answered with 502 instead of being forwarded. */
+  refusePaths?: readonly string[]
+}
+
+/**
+ * A round-robin reverse proxy with no session affinity: every request and
+ * every upgrade goes to the next backend in turn, so any request of a client
+ * may land on any instance.
+ */
+export async function startProxy(backends: () => number[], opts: ProxyOptions = {}) {
+  let next = 0
+  const pick = () => {
+    const list = backends()
+    return list[next++ % list.length]!
+  }
+  const refused = (path: string) => opts.refusePaths?.some((p) => path === p || path.startsWith(`${p}?`))
+  const server = http.createServer((req, res) => {
+    if (refused(req.url ?? '')) {
+      res.writeHead(502, { 'content-type': 'application/json' }).end('{"error":{"code":"bad_gateway","message":"refused by test proxy"}}')
+      return
+    }
+    const upstream = http.request({ host: '127.0.0.1', port: pick(), method: req.method, path: req.url, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers)
+      up.pipe(res)
+    })
+    upstream.on('error', () => res.headersSent ? res.destroy() : res.writeHead(502).end())
+    res.on('close', () => upstream.destroy())
+    req.pipe(upstream)
+  })
+  server.on('upgrade', (req, socket, head) => {
+    if (opts.refuseUpgrade || refused(req.url ?? '')) {
+      socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      return
+    }
+    const up = net.connect(pick(), '127.0.0.1', () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`]
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`)
+      up.write(lines.join('\r\n') + '\r\n\r\n')
+      up.write(head)
+      up.pipe(socket).pipe(up)
+    })
+    const end = () => {
+      up.destroy()
+      socket.destroy()
+    }
+    up.on('error', end)
+    socket.on('error', end)
+    up.on('close', end)
+    socket.on('close', end)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}

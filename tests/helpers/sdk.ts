@@ -1,0 +1,28 @@
+import { EventSource } from 'eventsource'
+import WebSocket from 'ws'
+import { connect, type ConnectOptions, type FeedEvent, type FeedState, type LiveFeed, type TransportName } from '../../src/client/index.ts'
+import { until } from './wait.ts'
+
+/** The SDK as a Node 20 application uses it: `ws` for WebSocket, the `eventsource` package for SSE. */
+export function sdk(url: string, opts: Omit<ConnectOptions, 'WebSocket' | 'EventSource'> & { noEventSource?: boolean }) {
+  const feed = connect(url, {
+    WebSocket: WebSocket as unknown as ConnectOptions['WebSocket'],
+    EventSource: opts.noEventSource ? undefined : (EventSource as unknown as ConnectOptions['EventSource']),
+    backoff: { initialMs: 50, maxMs: 500 },
+    ...opts,
+  })
+  const events: FeedEvent[] = []
+  const snapshots: { events: FeedEvent[]; cursor: string }[] = []
+  const statuses: { state: FeedState; transport: TransportName | undefined }[] = []
+  feed.on('event', (e) => events.push(e))
+  feed.on('snapshot', (s) => snapshots.push(s))
+  feed.on('status', (s) => statuses.push(s))
+  return {
+    feed: feed as LiveFeed,
+    events,
+    snapshots,
+    statuses,
+    waitOpen: (timeoutMs = 10_000) => until('the feed to open', () => (feed.state === 'open' ? feed.transport : undefined), timeoutMs),
+    waitEvents: (n: number, timeoutMs = 10_000) => until(`${n} events (have ${events.length})`, () => (events.length >= n ? events : undefined), timeoutMs),
+  }
+}

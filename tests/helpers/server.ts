@@ -1,0 +1,66 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+export type RuntimeName = 'node' | 'deno'
+export const RUNTIMES: RuntimeName[] = ['node', 'deno']
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const DENO = `${ROOT}node_modules/deno/deno`
+
+export interface Server {
+  runtime: RuntimeName
+  url: string
+  wsUrl: string
+  port: number
+  proc: ChildProcess
+  /** Everything the process printed so far. */
+  output(): string
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/** Starts the real server (the Node bundle or Deno from src/) on an ephemeral loopback port. */
+export async function startServer(runtime: RuntimeName, env: Record<string, string> = {}, timeoutMs = 30_000): Promise<Server> {
+  const [cmd, args] =
+    runtime === 'node'
+      ? [process.execPath, ['dist/server.mjs']]
+      : [DENO, ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'src/runtime/deno.ts']]
+  const proc = spawn(cmd, args, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  proc.stdout!.on('data', (d) => (out += d))
+  proc.stderr!.on('data', (d) => (out += d))
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)))
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${runtime} server did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs)
+    const check = () => {
+      const m = /"port":(\d+)[^\n]*"msg":"listening"/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        resolve(Number(m[1]))
+      }
+    }
+    proc.stdout!.on('data', check)
+    exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`${runtime} server exited with ${code} before listening:\n${out}`))
+    })
+  })
+  const server: Server = {
+    runtime,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    proc,
+    output: () => out,
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
+      return exited
+    },
+  }
+  return server
+}

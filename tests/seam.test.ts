@@ -1,0 +1,57 @@
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { publish } from './helpers/http.ts'
+import { expected, startPublishing } from './helpers/load.ts'
+import { RUNTIMES, startServer, type Server } from './helpers/server.ts'
+import { until } from './helpers/wait.ts'
+import { WsClient } from './helpers/ws.ts'
+
+/**
+ * The replay/live seam under load: while two publishers store events as fast
+ * as the server takes them, 40 subscribers join at random moments, some from
+ * the snapshot, some resuming from a cursor (recent or far back), on all
+ * topics or one. Each must receive exactly the events after its starting
+ * point that match, every one once, in order.
+ */
+export async function seamRace(s: Server, subscribers = 40): Promise<void> {
+  const topics = ['race/a', 'race/b', 'race/c/x']
+  const seed = await publish(s.url, { topic: 'race/a', data: -1 })
+  const load = startPublishing(s.url, topics)
+  const joined: { c: WsClient; pattern: string; since?: string }[] = []
+  for (let i = 0; i < subscribers; i++) {
+    await new Promise((r) => setTimeout(r, Math.random() * 40)) // random join moments, not synchronisation
+    const pattern = i % 3 === 0 ? 'race/a' : 'race/**'
+    const seen = load.stored
+    const since = i % 2 === 0 ? undefined : i % 4 === 1 ? seed.body.id : seen[Math.floor(Math.random() * seen.length)]?.id ?? seed.body.id
+    const c = new WsClient(`${s.wsUrl}/ws?topics=${pattern}${since ? `&since=${since}` : ''}`)
+    joined.push({ c, pattern, since })
+  }
+  const all = await load.stop()
+  assert.ok(all.length > 500, `only ${all.length} events published`)
+  for (const { c, pattern, since } of joined) {
+    const match = pattern === 'race/a' ? (t: string) => t === 'race/a' : (t: string) => t.startsWith('race/')
+    const start = since ?? (await c.nth('snapshot', 1, 10_000)).cursor
+    const want = expected(all, start, match)
+    await until(
+      `${want.length} events for ${pattern} since ${since ?? 'snapshot'} (have ${c.events().length})`,
+      () => (c.events().length >= want.length ? true : undefined),
+      15_000,
+    )
+    const got = c.events().map(({ type, ...e }) => e)
+    assert.equal(got.map((e) => e.id), want.map((e) => e.id), `${pattern} since ${since ?? 'snapshot'}`)
+    assert.equal(got, want)
+    assert.is(c.of('reset').length, 0)
+    c.close()
+  }
+}
+
+for (const runtime of RUNTIMES) {
+  const test = suite<{ s: Server }>(`replay/live seam [${runtime}]`, {} as { s: Server })
+  test.before(async (ctx) => {
+    // Small pages: a replay spans many reads, and live events arrive between them into the seam's buffer.
+    ctx.s = await startServer(runtime, { HISTORY_SIZE: '200000', READ_LIMIT: '20' })
+  })
+  test.after(async ({ s }) => void (await s.stop()))
+  test('every event exactly once, in order, for subscribers joining mid-stream', async ({ s }) => seamRace(s))
+  test.run()
+}
