@@ -10,7 +10,9 @@ import { MemoryEngine } from './engines/memory.ts'
 async function createEngine(config: Config, log: Log): Promise<Engine> {
   const l = config.limits
   if (config.redisUrl) {
-    throw new Error('REDIS_URL: the Redis engine is not built yet')
+    // Loaded only when asked for, so a memory-only run never loads the Redis client.
+    const { RedisEngine } = await import('./engines/redis.ts')
+    return new RedisEngine({ url: config.redisUrl, prefix: config.redisPrefix, historySize: l.historySize, maxTopics: l.maxTopics, log })
   }
   return new MemoryEngine({ historySize: l.historySize, maxTopics: l.maxTopics, maxIdempotencyKeys: l.maxIdempotencyKeys })
 }

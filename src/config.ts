@@ -10,6 +10,8 @@ export interface Config {
   nodeEnv: string
   publishToken: string | undefined
   redisUrl: string | undefined
+  /** Prefix of every Redis key, so several feeds can share one Redis. */
+  redisPrefix: string
   /** Serve /ws at all (false is a test and proxy-debugging switch). */
   websocket: boolean
   staticDir: string
@@ -106,6 +108,7 @@ export function loadConfig(env: Env): Config {
     nodeEnv: env.NODE_ENV || 'development',
     publishToken: env.PUBLISH_TOKEN || undefined,
     redisUrl: env.REDIS_URL || undefined,
+    redisPrefix: env.REDIS_PREFIX || 'livefeed:',
     websocket: bool(env, 'WEBSOCKET', true),
     staticDir: env.STATIC_DIR || './static',
     logLevel: env.LOG_LEVEL || 'info',

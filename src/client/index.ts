@@ -20,6 +20,8 @@ export class LiveFeed {
   private current: Transport | undefined
   private index = 0
   private attempt = 0
+  /** Consecutive attempts of the current transport that never opened. */
+  private failures = 0
   private fellBackAt = 0
   private timer: ReturnType<typeof setTimeout> | undefined
   private awaitingSnapshot = false
@@ -124,6 +126,7 @@ export class LiveFeed {
         ref.opened = true
         clearTimeout(self.timer)
         self.attempt = 0
+        self.failures = 0
         self.setState('open')
         if (self.index > 0) self.scheduleRetryBetter()
       },
@@ -163,13 +166,13 @@ export class LiveFeed {
     if (this.current !== transport || this._state === 'closed') return
     this.current = undefined
     this.setState('reconnecting')
-    let delay = 0
-    if (!everOpened) {
-      if (this.index < this.order.length - 1) {
-        this.index++
-        this.fellBackAt = Date.now()
-      } else delay = this.backoff()
-    } else delay = this.backoff()
+    // Fall back only after two failed attempts: one refusal may be a draining instance, not a proxy.
+    if (!everOpened && ++this.failures >= 2 && this.index < this.order.length - 1) {
+      this.index++
+      this.failures = 0
+      this.fellBackAt = Date.now()
+    }
+    const delay = this.failures === 0 && !everOpened ? 0 : this.backoff()
     clearTimeout(this.timer)
     this.timer = setTimeout(() => this.open(), delay)
   }

@@ -16,9 +16,13 @@ export interface ProxyOptions {
  */
 export async function startProxy(backends: () => number[], opts: ProxyOptions = {}) {
   let next = 0
-  const pick = () => {
+  /** Which backend port each request went to, in order. */
+  const log: { path: string; port: number }[] = []
+  const pick = (path: string) => {
     const list = backends()
-    return list[next++ % list.length]!
+    const port = list[next++ % list.length]!
+    log.push({ path, port })
+    return port
   }
   const refused = (path: string) => opts.refusePaths?.some((p) => path === p || path.startsWith(`${p}?`))
   const server = http.createServer((req, res) => {
@@ -26,7 +30,7 @@ export async function startProxy(backends: () => number[], opts: ProxyOptions = 
       res.writeHead(502, { 'content-type': 'application/json' }).end('{"error":{"code":"bad_gateway","message":"refused by test proxy"}}')
       return
     }
-    const upstream = http.request({ host: '127.0.0.1', port: pick(), method: req.method, path: req.url, headers: req.headers }, (up) => {
+    const upstream = http.request({ host: '127.0.0.1', port: pick(req.url ?? ''), method: req.method, path: req.url, headers: req.headers }, (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers)
       up.pipe(res)
     })
@@ -39,7 +43,7 @@ export async function startProxy(backends: () => number[], opts: ProxyOptions = 
       socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       return
     }
-    const up = net.connect(pick(), '127.0.0.1', () => {
+    const up = net.connect(pick(req.url ?? ''), '127.0.0.1', () => {
       const lines = [`${req.method} ${req.url} HTTP/1.1`]
       for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`)
       up.write(lines.join('\r\n') + '\r\n\r\n')
@@ -58,6 +62,7 @@ export async function startProxy(backends: () => number[], opts: ProxyOptions = 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
   return {
+    log,
     port,
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}`,

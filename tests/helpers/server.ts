@@ -1,13 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { sharedRedis } from './redis.ts'
 
 export type RuntimeName = 'node' | 'deno'
-export const RUNTIMES: RuntimeName[] = ['node', 'deno']
+/** A runtime, alone on the memory engine or "+redis" on a real Redis. */
+export type Target = RuntimeName | `${RuntimeName}+redis`
+/** Every suite of the core runs on each runtime and each engine. */
+export const RUNTIMES: Target[] = ['node', 'deno', 'node+redis', 'deno+redis']
+let prefixes = 0
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const DENO = `${ROOT}node_modules/deno/deno`
 
 export interface Server {
   runtime: RuntimeName
+  engine: 'memory' | 'redis'
   url: string
   wsUrl: string
   port: number
@@ -20,7 +26,12 @@ export interface Server {
 }
 
 /** Starts the real server (the Node bundle or Deno from src/) on an ephemeral loopback port. */
-export async function startServer(runtime: RuntimeName, env: Record<string, string> = {}, timeoutMs = 30_000): Promise<Server> {
+export async function startServer(target: Target, env: Record<string, string> = {}, timeoutMs = 30_000): Promise<Server> {
+  const runtime = target.split('+')[0] as RuntimeName
+  const engine = target.endsWith('+redis') ? 'redis' : 'memory'
+  if (engine === 'redis' && !env.REDIS_URL) {
+    env = { REDIS_URL: (await sharedRedis()).url, REDIS_PREFIX: `test${process.pid}-${++prefixes}:`, ...env }
+  }
   const [cmd, args] =
     runtime === 'node'
       ? [process.execPath, ['dist/server.mjs']]
@@ -51,6 +62,7 @@ export async function startServer(runtime: RuntimeName, env: Record<string, stri
   })
   const server: Server = {
     runtime,
+    engine,
     port,
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}`,

@@ -1,0 +1,117 @@
+import { base36, formatCursor, type Cursor } from '../core/cursor.ts'
+import type { FeedEvent, Json } from '../core/types.ts'
+
+/**
+ * How events sit in Redis. A stream id "ms-seq" becomes a fixed-width base36
+ * position, so cursors of one epoch still sort as strings; each stream entry
+ * carries its epoch, so any instance decodes it without other state.
+ */
+const MS_WIDTH = 9 // 36^9 ms is past the year 5000
+const SEQ_WIDTH = 5 // 60 million ids per millisecond
+
+export function streamIdToPos(id: string): string {
+  const dash = id.indexOf('-')
+  return base36(Number(id.slice(0, dash)), MS_WIDTH) + base36(Number(id.slice(dash + 1)), SEQ_WIDTH)
+}
+
+export function posToStreamId(pos: string): string | undefined {
+  if (pos.length !== MS_WIDTH + SEQ_WIDTH) return undefined
+  return `${parseInt(pos.slice(0, MS_WIDTH), 36)}-${parseInt(pos.slice(MS_WIDTH), 36)}`
+}
+
+export const cursorOf = (epoch: string, streamId: string) => formatCursor(epoch, streamIdToPos(streamId))
+
+/** Compares two stream ids numerically ("ms-seq"). */
+export function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number) as [number, number]
+  const [bm, bs] = b.split('-').map(Number) as [number, number]
+  return am - bm || as - bs
+}
+
+/** A stream entry's fields, flat as Redis returns them: e epoch, t topic, d data JSON, ts. */
+export function decodeEntry(id: string, fields: string[]): FeedEvent {
+  const f: Record<string, string> = {}
+  for (let i = 0; i < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!
+  return { id: cursorOf(f.e!, id), topic: f.t!, data: JSON.parse(f.d!) as Json, ts: Number(f.ts) }
+}
+
+/** The latest-per-topic hash holds "epoch streamId ts topic-less data" so it is written in Lua without JSON. */
+export function decodeLatest(topic: string, value: string): FeedEvent {
+  const [epoch, id, ts] = value.split(' ', 3) as [string, string, string]
+  const data = value.slice(epoch.length + id.length + ts.length + 3)
+  return { id: cursorOf(epoch, id), topic, data: JSON.parse(data) as Json, ts: Number(ts) }
+}
+
+export function cursorStreamId(c: Cursor): string | undefined {
+  return posToStreamId(c.pos)
+}
+
+/**
+ * Appends a batch atomically: the idempotency check, the stream entries, the
+ * latest-per-topic hash, the topic bound, the history bound and the
+ * idempotency record, in one script, so every instance sees all of it or none.
+ *
+ * The history is trimmed here rather than by XADD MAXLEN ~, because a reader
+ * must know exactly which ids are gone: Redis 7.0 does not move
+ * max-deleted-entry-id on trimming, and MAXLEN ~ does not say what it cut.
+ * Past maxlen plus ~10% slack, the oldest surplus is cut with XTRIM MINID and
+ * the last id cut is kept in `trimmed`: a cursor before it has lost events.
+ * KEYS: stream, epoch, latest, topics, idempotency key ('' for none), trimmed.
+ * ARGV: maxlen, maxTopics, fingerprint, windowMs, freshEpoch, ts, then topic/data pairs.
+ * Returns {'ok', epoch, id...} or {'replay', record}.
+ */
+export const APPEND_SCRIPT = `
+local stream, epochKey, latest, topics, idem, trimmed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local maxlen, maxTopics, fp, window, fresh, ts = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+if idem ~= '' then
+  local prior = redis.call('GET', idem)
+  if prior then return {'replay', prior} end
+end
+local epoch = redis.call('GET', epochKey)
+if (not epoch) or redis.call('EXISTS', stream) == 0 then
+  -- The stream is gone (or never was): a new history, so old cursors must read as stale.
+  epoch = fresh
+  redis.call('SET', epochKey, epoch)
+  redis.call('DEL', trimmed)
+end
+local out = {'ok', epoch}
+for i = 7, #ARGV, 2 do
+  local topic, data = ARGV[i], ARGV[i + 1]
+  local id = redis.call('XADD', stream, '*', 'e', epoch, 't', topic, 'd', data, 'ts', ts)
+  out[#out + 1] = id
+  redis.call('HSET', latest, topic, epoch .. ' ' .. id .. ' ' .. ts .. ' ' .. data)
+  local ms = tonumber(string.match(id, '^(%d+)'))
+  redis.call('ZADD', topics, ms, topic)
+end
+local keep = tonumber(maxlen)
+local surplus = redis.call('XLEN', stream) - keep
+if surplus > math.min(1000, math.ceil(keep / 10)) then
+  local cut = redis.call('XRANGE', stream, '-', '+', 'COUNT', surplus)
+  local last = cut[#cut][1]
+  local ms, seq = string.match(last, '^(%d+)-(%d+)$')
+  redis.call('XTRIM', stream, 'MINID', ms .. '-' .. (tonumber(seq) + 1))
+  redis.call('SET', trimmed, last)
+end
+local extra = redis.call('ZCARD', topics) - maxTopics
+if extra > 0 then
+  for _, t in ipairs(redis.call('ZPOPMIN', topics, extra)) do
+    if _ % 2 == 1 then redis.call('HDEL', latest, t) end
+  end
+end
+if idem ~= '' then
+  redis.call('SET', idem, fp .. ' ' .. epoch .. ' ' .. ts .. ' ' .. table.concat(out, ',', 3), 'PX', window)
+end
+return out
+`
+
+/** Creates the stream with its epoch if it does not exist: empty, but present, so the epoch lives with it. */
+export const ENSURE_SCRIPT = `
+local stream, epochKey, trimmed = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('EXISTS', stream) == 0 or redis.call('EXISTS', epochKey) == 0 then
+  local id = redis.call('XADD', stream, '*', 'init', '1')
+  redis.call('XDEL', stream, id)
+  redis.call('SET', epochKey, ARGV[1])
+  redis.call('DEL', trimmed)
+end
+return redis.call('GET', epochKey)
+`

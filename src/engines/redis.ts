@@ -1,0 +1,220 @@
+import { Redis } from 'ioredis'
+import type { Cursor } from '../core/cursor.ts'
+import type { AppendResult, Engine, IdempotencyRequest, ReadResult, Snapshot } from '../core/engine.ts'
+import { FeedError } from '../core/errors.ts'
+import type { Log } from '../core/log.ts'
+import type { PatternSet } from '../core/topic-index.ts'
+import type { EventInput, FeedEvent, TopicInfo } from '../core/types.ts'
+import { conflict, newEpoch } from './memory.ts'
+import { APPEND_SCRIPT, compareIds, cursorOf, cursorStreamId, decodeEntry, decodeLatest, ENSURE_SCRIPT } from './redis-codec.ts'
+
+export interface RedisEngineOptions {
+  url: string
+  /** Key prefix, so several feeds (or test runs) can share one Redis. */
+  prefix: string
+  historySize: number
+  maxTopics: number
+  log: Log
+  /** A command that has not answered by then fails (a publish gets 503). */
+  commandTimeoutMs?: number
+  /** How long one blocking read of the live stream waits. */
+  blockMs?: number
+}
+
+type Entry = [id: string, fields: string[]]
+const unavailable = (err: unknown) =>
+  err instanceof FeedError ? err : new FeedError('engine_unavailable', `Redis did not answer: ${(err as Error)?.message ?? err}`)
+
+/** Events in a Redis Stream shared by every instance; each instance tails it for its own fan-out. */
+export class RedisEngine implements Engine {
+  readonly name = 'redis'
+  private readonly redis: Redis
+  private readonly reader: Redis
+  private readonly keys: { stream: string; epoch: string; latest: string; topics: string; idem: string; trimmed: string }
+  private listener: (events: FeedEvent[]) => void = () => {}
+  private lastId = '0-0'
+  private running = false
+  private pingOk = true
+  private health: ReturnType<typeof setInterval> | undefined
+  private readerLoop: Promise<void> | undefined
+
+  constructor(private readonly opts: RedisEngineOptions) {
+    const timeout = opts.commandTimeoutMs ?? 2000
+    const common = { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: (n: number) => Math.min(50 * 2 ** n, 1000) }
+    // No offline queue: while Redis is away a publish fails at once (503) instead of waiting in memory.
+    this.redis = new Redis(opts.url, { ...common, enableOfflineQueue: false, commandTimeout: timeout })
+    this.reader = new Redis(opts.url, { ...common, enableOfflineQueue: true, commandTimeout: (opts.blockMs ?? 5000) + timeout })
+    for (const r of [this.redis, this.reader]) r.on('error', (err) => opts.log.debug({ err: err.message }, 'redis connection error'))
+    const p = opts.prefix
+    this.keys = { stream: `${p}stream`, epoch: `${p}epoch`, latest: `${p}latest`, topics: `${p}topics`, idem: `${p}idem:`, trimmed: `${p}trimmed` }
+  }
+
+  async start(): Promise<string> {
+    await Promise.all([this.redis.connect(), this.reader.connect()])
+    const epoch = String(await this.redis.eval(ENSURE_SCRIPT, 3, this.keys.stream, this.keys.epoch, this.keys.trimmed, newEpoch()))
+    this.lastId = await this.lastGeneratedId()
+    this.running = true
+    this.readerLoop = this.tail()
+    this.health = setInterval(() => {
+      this.redis.ping().then(
+        () => (this.pingOk = true),
+        () => (this.pingOk = false),
+      )
+    }, 1000)
+    return cursorOf(epoch, this.lastId)
+  }
+
+  async close(): Promise<void> {
+    this.running = false
+    clearInterval(this.health)
+    this.reader.disconnect()
+    await this.readerLoop?.catch(() => {})
+    this.redis.disconnect()
+  }
+
+  healthy(): boolean {
+    return this.pingOk && this.redis.status === 'ready'
+  }
+
+  onEvents(listener: (events: FeedEvent[]) => void): void {
+    this.listener = listener
+  }
+
+  async append(inputs: EventInput[], idem?: IdempotencyRequest): Promise<AppendResult> {
+    const ts = Date.now()
+    const k = this.keys
+    const args = [String(this.opts.historySize), String(this.opts.maxTopics), idem?.fingerprint ?? '', String(idem?.windowMs ?? 0), newEpoch(), String(ts)]
+    for (const i of inputs) args.push(i.topic, JSON.stringify(i.data))
+    let out: string[]
+    try {
+      out = (await this.redis.eval(APPEND_SCRIPT, 6, k.stream, k.epoch, k.latest, k.topics, idem ? k.idem + idem.key : '', k.trimmed, ...args)) as string[]
+    } catch (err) {
+      throw unavailable(err)
+    }
+    if (out[0] === 'replay') {
+      // The record is "fingerprint epoch ts id,id,…"; the same body means the same topics and data.
+      const [fp, epoch, ts0, ids] = out[1]!.split(' ') as [string, string, string, string]
+      if (fp !== idem!.fingerprint) throw conflict()
+      const list = ids.split(',')
+      return { events: inputs.map((i, n) => ({ id: cursorOf(epoch, list[n]!), topic: i.topic, data: i.data, ts: Number(ts0) })), replayed: true }
+    }
+    const epoch = out[1]!
+    return { events: inputs.map((i, n) => ({ id: cursorOf(epoch, out[n + 2]!), topic: i.topic, data: i.data, ts })), replayed: false }
+  }
+
+  async read(after: Cursor, patterns: PatternSet, limit: number): Promise<ReadResult> {
+    let from = cursorStreamId(after)
+    if (!from) return { stale: true }
+    const events: FeedEvent[] = []
+    const page = Math.max(100, limit)
+    try {
+      for (;;) {
+        const [epoch, last, trimmed, entries] = await this.page(from, page)
+        // Another history, a cursor past the head, or events after it trimmed away: the client must start over.
+        if (epoch !== after.epoch || compareIds(from, last) > 0 || compareIds(from, trimmed) < 0) return { stale: true }
+        for (const [id, fields] of entries) {
+          from = id
+          const e = decodeEntry(id, fields)
+          if (!patterns.matches(e.topic)) continue
+          events.push(e)
+          if (events.length >= limit) return { stale: false, events, cursor: e.id }
+        }
+        if (entries.length < page) return { stale: false, events, cursor: cursorOf(after.epoch, from) }
+      }
+    } catch (err) {
+      throw unavailable(err)
+    }
+  }
+
+  async snapshot(patterns: PatternSet): Promise<Snapshot> {
+    try {
+      const k = this.keys
+      const multi = this.redis.multi().get(k.epoch).xinfo('STREAM', k.stream)
+      if (patterns.exactOnly) multi.hmget(k.latest, ...patterns.patterns)
+      else multi.hgetall(k.latest)
+      const [epoch, info, values] = await results(multi.exec())
+      const pairs: [string, string | null][] = Array.isArray(values)
+        ? patterns.patterns.map((t, i) => [t, (values as (string | null)[])[i] ?? null])
+        : Object.entries(values as Record<string, string>)
+      const events = pairs.flatMap(([t, v]) => (v !== null && patterns.matches(t) ? [decodeLatest(t, v)] : []))
+      events.sort((a, b) => (a.id < b.id ? -1 : 1))
+      return { events, cursor: cursorOf(String(epoch), streamInfo(info as unknown[]).last) }
+    } catch (err) {
+      throw unavailable(err)
+    }
+  }
+
+  async head(): Promise<string> {
+    try {
+      const [epoch, id] = await Promise.all([this.redis.get(this.keys.epoch), this.lastGeneratedId()])
+      return cursorOf(epoch!, id)
+    } catch (err) {
+      throw unavailable(err)
+    }
+  }
+
+  async topics(): Promise<TopicInfo[]> {
+    try {
+      const all = await this.redis.hgetall(this.keys.latest)
+      return Object.entries(all).map(([t, v]) => {
+        const e = decodeLatest(t, v)
+        return { topic: t, lastId: e.id, lastTs: e.ts }
+      })
+    } catch (err) {
+      throw unavailable(err)
+    }
+  }
+
+  /** One page of the stream after `from`, with the epoch, the head and the trim point, read atomically. */
+  private async page(from: string, count: number): Promise<[epoch: string, last: string, trimmed: string, entries: Entry[]]> {
+    const k = this.keys
+    const multi = this.redis.multi().get(k.epoch).xinfo('STREAM', k.stream).get(k.trimmed).xrange(k.stream, `(${from}`, '+', 'COUNT', count)
+    const [epoch, info, trimmed, entries] = await results(multi.exec())
+    return [String(epoch), streamInfo(info as unknown[]).last, (trimmed as string | null) ?? '0-0', entries as Entry[]]
+  }
+
+  private async lastGeneratedId(): Promise<string> {
+    return streamInfo((await this.redis.xinfo('STREAM', this.keys.stream)) as unknown[]).last
+  }
+
+  /**
+   * The live stream: one blocking XREAD loop from the last id it delivered.
+   * Across errors and reconnects it resumes from that id, so it never skips one.
+   */
+  private async tail(): Promise<void> {
+    let failures = 0
+    while (this.running) {
+      try {
+        const res = (await this.reader.xread('COUNT', 1000, 'BLOCK', this.opts.blockMs ?? 5000, 'STREAMS', this.keys.stream, this.lastId)) as
+          | [string, Entry[]][]
+          | null
+        failures = 0
+        const entries = res?.[0]?.[1]
+        if (!entries?.length) continue
+        const events = entries.filter(([, f]) => f[0] === 'e').map(([id, f]) => decodeEntry(id, f))
+        this.lastId = entries.at(-1)![0]
+        if (events.length) this.listener(events)
+      } catch (err) {
+        if (!this.running) return
+        this.opts.log.warn({ err: (err as Error).message, lastId: this.lastId }, 'live stream read failed; retrying from the last id')
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures++, 2000)))
+      }
+    }
+  }
+}
+
+/** A MULTI's replies, or its first error. */
+async function results(exec: Promise<[Error | null, unknown][] | null>): Promise<unknown[]> {
+  const res = await exec
+  if (!res) throw new Error('transaction aborted')
+  return res.map(([err, value]) => {
+    if (err) throw err
+    return value
+  })
+}
+
+/** The one field of XINFO STREAM this engine needs. */
+function streamInfo(raw: unknown[]): { last: string } {
+  const i = raw.indexOf('last-generated-id')
+  return { last: i >= 0 ? String(raw[i + 1]) : '0-0' }
+}

@@ -1,0 +1,142 @@
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { parseCursor } from '../src/core/cursor.ts'
+import type { Engine } from '../src/core/engine.ts'
+import { silentLog } from '../src/core/log.ts'
+import { PatternSet } from '../src/core/topic-index.ts'
+import type { FeedEvent } from '../src/core/types.ts'
+import { MemoryEngine } from '../src/engines/memory.ts'
+import { RedisEngine } from '../src/engines/redis.ts'
+import { sharedRedis } from './helpers/redis.ts'
+import { until } from './helpers/wait.ts'
+
+/** One contract, every engine: what the hub and the transports rely on. */
+type Make = (opts: { historySize?: number; maxTopics?: number; prefix?: string }) => Promise<Engine>
+let n = 0
+const engines: Record<string, Make> = {
+  memory: async (o) => new MemoryEngine({ historySize: o.historySize ?? 1000, maxTopics: o.maxTopics ?? 1000, maxIdempotencyKeys: 1000 }),
+  redis: async (o) =>
+    new RedisEngine({ url: (await sharedRedis()).url, prefix: o.prefix ?? `contract${process.pid}-${++n}:`, historySize: o.historySize ?? 1000, maxTopics: o.maxTopics ?? 1000, log: silentLog }),
+}
+
+const all = new PatternSet(['**'])
+const idem = (key: string, fingerprint = 'f1') => ({ key, fingerprint, windowMs: 60_000 })
+
+for (const [name, make] of Object.entries(engines)) {
+  const test = suite(`engine contract [${name}]`)
+  const open: Engine[] = []
+  const start = async (o: Parameters<Make>[0] = {}) => {
+    const e = await make(o)
+    const head = await e.start()
+    open.push(e)
+    return { e, head }
+  }
+  test.after(async () => void (await Promise.all(open.map((e) => e.close()))))
+
+  test('append stores a batch in order with increasing cursors; read returns it after a cursor', async () => {
+    const { e, head } = await start()
+    const r = await e.append([1, 2, 3].map((i) => ({ topic: `t/${i}`, data: { i } })))
+    assert.is(r.replayed, false)
+    const ids = r.events.map((x) => x.id)
+    assert.equal([...ids].sort(), ids)
+    assert.ok(ids[0]! > head)
+    const read = await e.read(parseCursor(head)!, all, 10)
+    assert.equal(read, { stale: false, events: r.events, cursor: ids[2] })
+    assert.is(await e.head(), ids[2])
+  })
+
+  test('read filters by pattern, honours the limit, and its cursor is how far it scanned', async () => {
+    const { e, head } = await start()
+    await e.append(['a/1', 'b/1', 'a/2', 'b/2', 'b/3'].map((topic) => ({ topic, data: topic })))
+    const first = await e.read(parseCursor(head)!, new PatternSet(['a/*']), 1)
+    assert.ok(!first.stale)
+    if (first.stale) return
+    assert.equal(first.events.map((x) => x.topic), ['a/1'])
+    const rest = await e.read(parseCursor(first.cursor)!, new PatternSet(['a/*']), 10)
+    if (rest.stale) return assert.unreachable()
+    assert.equal(rest.events.map((x) => x.topic), ['a/2'])
+    assert.is(rest.cursor, await e.head(), 'scanned past the non-matching tail')
+  })
+
+  test('stale: another epoch, ahead of the head, or trimmed out of the history', async () => {
+    const { e, head } = await start({ historySize: 10 })
+    const c = parseCursor(head)!
+    assert.equal(await e.read({ epoch: 'zz', pos: c.pos }, all, 10), { stale: true })
+    assert.equal(await e.read({ epoch: c.epoch, pos: 'z'.repeat(c.pos.length) }, all, 10), { stale: true })
+    const early = (await e.append([{ topic: 'h/a', data: 0 }])).events[0]!
+    for (let i = 0; i < 5; i++) await e.append(Array.from({ length: 100 }, (_, j) => ({ topic: 'h/a', data: i * 100 + j })))
+    assert.equal(await e.read(parseCursor(early.id)!, all, 10), { stale: true })
+    const latest = await e.head()
+    const fresh = await e.read(parseCursor(latest)!, all, 10)
+    assert.equal(fresh, { stale: false, events: [], cursor: latest })
+  })
+
+  test('snapshot: latest event of each matching topic, oldest first, with the head', async () => {
+    const { e } = await start()
+    await e.append([{ topic: 's/a', data: 1 }, { topic: 's/b', data: 1 }, { topic: 's/a', data: 2 }, { topic: 'x/y', data: 0 }])
+    const snap = await e.snapshot(new PatternSet(['s/*']))
+    assert.equal(snap.events.map((x) => [x.topic, x.data]), [['s/b', 1], ['s/a', 2]])
+    assert.is(snap.cursor, await e.head())
+    const exact = await e.snapshot(new PatternSet(['s/a', 'nope']))
+    assert.equal(exact.events.map((x) => x.data), [2])
+    const topics = await e.topics()
+    assert.equal(topics.map((t) => t.topic).sort(), ['s/a', 's/b', 'x/y'])
+  })
+
+  test('the latest-per-topic bound drops the least recently updated topic', async () => {
+    const { e } = await start({ maxTopics: 2 })
+    for (const topic of ['m/a', 'm/b', 'm/c']) await e.append([{ topic, data: topic }])
+    await e.append([{ topic: 'm/b', data: 'again' }, { topic: 'm/d', data: 'd' }])
+    assert.equal((await e.topics()).map((t) => t.topic).sort(), ['m/b', 'm/d'])
+  })
+
+  test('idempotency: a repeat returns the first result and stores nothing; another body conflicts', async () => {
+    const { e, head } = await start()
+    const body = [{ topic: 'i/a', data: 1 }, { topic: 'i/a', data: 2 }]
+    const first = await e.append(body, idem('k1'))
+    const again = await e.append(body, idem('k1'))
+    assert.is(again.replayed, true)
+    assert.equal(again.events, first.events)
+    await assert.not.throws(() => e.append(body, idem('k2')))
+    const err = await e.append(body, idem('k1', 'other')).catch((x: Error & { code?: string }) => x)
+    assert.is((err as { code?: string }).code, 'idempotency_conflict')
+    const read = await e.read(parseCursor(head)!, all, 100)
+    if (read.stale) return assert.unreachable()
+    assert.is(read.events.length, 4, 'k1 stored once, k2 once')
+  })
+
+  test('onEvents: every stored event once, in cursor order, also from concurrent appends', async () => {
+    const prefix = `shared${process.pid}-${++n}:`
+    const { e } = await start({ prefix })
+    const other = name === 'redis' ? (await start({ prefix })).e : e
+    const seen: FeedEvent[] = []
+    e.onEvents((list) => seen.push(...list))
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? e : other).append([{ topic: 'o/a', data: i }, { topic: 'o/b', data: i }])))
+    const stored = results.flatMap((r) => r.events).sort((a, b) => (a.id < b.id ? -1 : 1))
+    await until('all events on the live stream', () => (seen.length >= stored.length ? true : undefined))
+    assert.equal(seen.map((x) => x.id), stored.map((x) => x.id))
+  })
+
+  test.run()
+}
+
+const redisOnly = suite('engine [redis]: a lost stream starts a new epoch')
+redisOnly('after the keys are flushed, old cursors read as stale and new events get a new epoch', async () => {
+  const prefix = `lost${process.pid}:`
+  const e = await engines.redis!({ prefix })
+  const head = await e.start()
+  try {
+    const before = (await e.append([{ topic: 'l/a', data: 1 }])).events[0]!
+    const { Redis } = await import('ioredis')
+    const raw = new Redis((await sharedRedis()).url)
+    await raw.del(`${prefix}stream`, `${prefix}epoch`)
+    raw.disconnect()
+    const after = (await e.append([{ topic: 'l/a', data: 2 }])).events[0]!
+    assert.is.not(parseCursor(after.id)!.epoch, parseCursor(before.id)!.epoch)
+    assert.equal(await e.read(parseCursor(before.id)!, all, 10), { stale: true })
+    assert.equal(await e.read(parseCursor(head)!, all, 10), { stale: true })
+  } finally {
+    await e.close()
+  }
+})
+redisOnly.run()

@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { until } from './wait.ts'
+
+export async function freePort(): Promise<number> {
+  const srv = net.createServer()
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
+  const port = (srv.address() as net.AddressInfo).port
+  await new Promise((resolve) => srv.close(resolve))
+  return port
+}
+
+const accepts = (port: number) =>
+  new Promise<true | undefined>((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => {
+      s.end()
+      resolve(true)
+    })
+    s.on('error', () => resolve(undefined))
+  })
+
+export interface RedisServer {
+  url: string
+  port: number
+  /** SIGSTOP: the process stops answering, its connections stay open. */
+  pause(): void
+  resume(): void
+  /** Stops the process (SIGTERM) and starts it again on the same port and data directory. */
+  restart(): Promise<void>
+  stop(): Promise<void>
+}
+
+/** A real redis-server from Debian's package, on a free loopback port, with its own data directory. */
+export async function startRedis(opts: { aof?: boolean } = {}): Promise<RedisServer> {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'livefeed-redis-'))
+  let proc: ChildProcess
+  const launch = async () => {
+    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', opts.aof ? 'yes' : 'no', '--appendfsync', 'always', '--dir', dir], { stdio: 'ignore' })
+    // Not holding the runner open: the exit hook below ends it.
+    proc.unref()
+    await until(`redis-server on ${port}`, () => accepts(port), 10_000)
+  }
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return
+    const exited = new Promise((resolve) => proc.once('exit', resolve))
+    proc.kill('SIGCONT')
+    proc.kill('SIGTERM')
+    await exited
+  }
+  await launch()
+  process.once('exit', () => proc.kill('SIGKILL'))
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    pause: () => proc.kill('SIGSTOP'),
+    resume: () => proc.kill('SIGCONT'),
+    async restart() {
+      await stop()
+      await launch()
+    },
+    stop,
+  }
+}
+
+let shared: Promise<RedisServer> | undefined
+/** One Redis for the whole test run; each server gets its own key prefix on it. */
+export const sharedRedis = () => (shared ??= startRedis())
