@@ -87,9 +87,24 @@ export class LiveFeed {
     if (this._state !== 'open' || !t) return // the next connection uses the new set
     const live = t[op]
     if (live) return live(topics)
-    // SSE and polling carry the topics in the URL: reconnect with the new set from the cursor.
+    // SSE and polling carry the topics in the URL: reconnect with the new set from the cursor,
+    // and fetch the new topics' snapshot as a WebSocket subscribe would send it.
     t.close()
     this.open()
+    if (op === 'subscribe') void this.fetchSnapshot(topics)
+  }
+
+  private async fetchSnapshot(topics: string[]): Promise<void> {
+    const url = new URL('/api/snapshot', this.base)
+    url.searchParams.set('topics', topics.join(','))
+    try {
+      const res = await (this.opts.fetch ?? fetch.bind(globalThis))(url)
+      if (!res.ok) return
+      const snap = (await res.json()) as { events: FeedEvent[]; cursor: string }
+      if (this._state !== 'closed') this.emit('snapshot', snap)
+    } catch {
+      // The stream goes on; the new topics show up with their next event.
+    }
   }
 
   private open(): void {

@@ -47,6 +47,7 @@ export async function startRedis(opts: { aof?: boolean } = {}): Promise<RedisSer
   const stop = async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) return
     const exited = new Promise((resolve) => proc.once('exit', resolve))
+    proc.ref() // waiting on an unref'd child would let the runner's event loop run dry
     proc.kill('SIGCONT')
     proc.kill('SIGTERM')
     await exited

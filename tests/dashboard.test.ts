@@ -1,0 +1,131 @@
+import { mkdirSync } from 'node:fs'
+import type { Browser, Page } from 'playwright-core'
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { curl, publish } from './helpers/http.ts'
+import { launchChromium } from './helpers/browser.ts'
+import { ROOT, startServer, type Server } from './helpers/server.ts'
+import { until } from './helpers/wait.ts'
+
+const score = (game: string, home: number, away: number, league = 'nba') => ({
+  league, game, home: { team: `Home ${game}`, score: home }, away: { team: `Away ${game}`, score: away }, period: 2, clock: '5:00', status: 'live',
+})
+const postScore = (s: Server, body: object) =>
+  curl(['-X', 'POST', `${s.url}/api/scores`, '-H', 'Content-Type: application/json', '-d', JSON.stringify(body)])
+const cardScore = (page: Page, game: string) =>
+  page.locator(`[data-game="${game}"] .score`).allTextContents()
+const badge = (page: Page) => page.locator('#badge').getAttribute('data-transport')
+
+for (const runtime of ['node', 'deno'] as const) {
+  const test = suite<{ s: Server; browser: Browser }>(`dashboard in Chromium [${runtime}]`, {} as { s: Server; browser: Browser })
+  test.before(async (ctx) => {
+    ctx.browser = await launchChromium()
+    ctx.s = await startServer(runtime)
+  })
+  test.after(async ({ s, browser }) => {
+    await browser.close()
+    await s.stop()
+  })
+
+  test('the snapshot is on screen before any new event; curl-published scores and quotes show within a second', async ({ s, browser }) => {
+    await postScore(s, score('snap-game', 10, 7))
+    await publish(s.url, { topic: 'stocks/AAPL', data: { symbol: 'AAPL', price: 200, change: 1.5 } })
+    const page = await browser.newPage()
+    await page.goto(s.url)
+    // Nothing has been published since the page opened: what shows came from the snapshot.
+    await page.locator('[data-game="nba/snap-game"]').waitFor({ timeout: 5000 })
+    assert.equal(await cardScore(page, 'nba/snap-game'), ['10', '7'])
+    assert.is(await page.locator('[data-symbol="AAPL"] .price').textContent(), '200.00')
+    await until('the feed to be live', async () => ((await page.locator('#badge').getAttribute('data-state')) === 'open' ? true : undefined))
+
+    const t0 = Date.now()
+    const r = await postScore(s, score('snap-game', 13, 7))
+    assert.is(r.status, 201)
+    await page.locator('[data-game="nba/snap-game"] [data-side="home"]', { hasText: '13' }).waitFor({ timeout: 1000 })
+    assert.match((await page.locator('#announcer').textContent())!, /Home snap-game 13, Away snap-game 7/)
+    await curl(['-X', 'POST', `${s.url}/api/quotes`, '-H', 'Content-Type: application/json', '-d', '{"symbol":"AAPL","price":201.25,"change":-0.5}'])
+    await page.locator('[data-symbol="AAPL"] .price', { hasText: '201.25' }).waitFor({ timeout: 1000 })
+    assert.match((await page.locator('[data-symbol="AAPL"] .change').textContent())!, /▼ −0\.50/)
+    assert.ok(Date.now() - t0 < 3000)
+    mkdirSync(`${ROOT}test-artifacts`, { recursive: true })
+    await page.screenshot({ path: `${ROOT}test-artifacts/dashboard-${runtime}.png`, fullPage: true })
+    await page.close()
+  })
+
+  test('the league filter and the watch list change what is shown; the watch list survives a reload', async ({ s, browser }) => {
+    await postScore(s, score('filter-a', 1, 0, 'nhl'))
+    await postScore(s, score('filter-b', 2, 0, 'epl'))
+    const page = await browser.newPage()
+    await page.goto(s.url)
+    await page.locator('[data-game="epl/filter-b"]').waitFor()
+    await page.selectOption('#league-filter', 'nhl')
+    assert.is(await page.locator('[data-game="epl/filter-b"]').count(), 0)
+    assert.is(await page.locator('[data-game="nhl/filter-a"]').count(), 1)
+    await page.selectOption('#league-filter', '')
+    assert.is(await page.locator('[data-game="epl/filter-b"]').count(), 1)
+
+    await publish(s.url, { topic: 'stocks/ZZZ', data: { symbol: 'ZZZ', price: 5 } })
+    assert.is(await page.locator('[data-symbol="ZZZ"]').count(), 0)
+    await page.fill('#watch-input', 'zzz')
+    await page.click('#watch-form button')
+    await page.locator('[data-symbol="ZZZ"] .price', { hasText: '5.00' }).waitFor({ timeout: 3000 })
+    await publish(s.url, { topic: 'stocks/ZZZ', data: { symbol: 'ZZZ', price: 6 } })
+    await page.locator('[data-symbol="ZZZ"] .price', { hasText: '6.00' }).waitFor({ timeout: 1000 })
+    await page.click('[data-remove="MSFT"]')
+    assert.is(await page.locator('[data-symbol="MSFT"]').count(), 0)
+    await page.reload()
+    await page.locator('[data-symbol="ZZZ"]').waitFor()
+    assert.is(await page.locator('[data-symbol="MSFT"]').count(), 0)
+    await page.close()
+  })
+
+  test('without WebSocket the page updates over SSE, and without EventSource too, over long polling', async ({ s, browser }) => {
+    for (const [script, transport] of [
+      ['delete window.WebSocket', 'sse'],
+      ['delete window.WebSocket; delete window.EventSource', 'poll'],
+    ] as const) {
+      const page = await browser.newPage()
+      await page.addInitScript(script)
+      await page.goto(s.url)
+      await until(`the badge to say ${transport}`, async () => ((await badge(page)) === transport ? true : undefined))
+      assert.match((await page.locator('#badge-transport').textContent())!, transport === 'sse' ? /SSE/ : /long polling/)
+      const game = `fallback-${transport}`
+      await postScore(s, score(game, 3, 1))
+      await page.locator(`[data-game="nba/${game}"]`).waitFor({ timeout: 3000 })
+      await postScore(s, score(game, 4, 1))
+      await page.locator(`[data-game="nba/${game}"] [data-side="home"]`, { hasText: '4' }).waitFor({ timeout: 3000 })
+      await page.close()
+    }
+  })
+
+  test.run()
+
+  const reconnect = suite(`dashboard reconnects [${runtime}]`)
+  reconnect('the server closes the page socket; events published meanwhile appear, each once', async () => {
+    const s = await startServer(runtime, { MAX_CONNECTION_AGE: '0.7' })
+    const browser = await launchChromium()
+    try {
+      await publish(s.url, { topic: 'stocks/RCN', data: { symbol: 'RCN', price: 1 } })
+      const page = await browser.newPage()
+      await page.addInitScript(() => localStorage.setItem('livefeed.watchlist', '["RCN"]'))
+      await page.goto(s.url)
+      await page.locator('[data-symbol="RCN"] .price', { hasText: '1.00' }).waitFor()
+      const states: string[] = []
+      await page.exposeFunction('recordState', (st: string) => states.push(st))
+      await page.evaluate(() => new MutationObserver(() => (window as unknown as { recordState(s: string): void }).recordState(document.getElementById('badge')!.dataset.state!)).observe(document.getElementById('badge')!, { attributes: true }))
+      // 60 quotes over ~3 s: the page's socket is closed every ~0.7 s meanwhile.
+      for (let i = 1; i <= 60; i++) {
+        await publish(s.url, { topic: 'stocks/RCN', data: { symbol: 'RCN', price: 1 + i / 100 } })
+        await new Promise((r) => setTimeout(r, 50)) // publishing pace, not synchronisation
+      }
+      await page.locator('[data-symbol="RCN"] .price', { hasText: '1.60' }).waitFor({ timeout: 5000 })
+      assert.ok(states.filter((x) => x === 'reconnecting').length >= 2, `states: ${states}`)
+      assert.is(await page.locator('[data-symbol="RCN"]').getAttribute('data-updates'), '60', 'every quote once')
+      assert.is(await page.locator('[data-symbol="RCN"] svg').getAttribute('data-points'), '40')
+    } finally {
+      await browser.close()
+      await s.stop()
+    }
+  })
+  reconnect.run()
+}

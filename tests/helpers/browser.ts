@@ -1,0 +1,14 @@
+import { existsSync } from 'node:fs'
+import { chromium, type Browser } from 'playwright-core'
+
+/** Debian's chromium package; `npx playwright install` cannot download a browser here. */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/lib/chromium/chromium'].find((p) => existsSync(p))
+
+export async function launchChromium(): Promise<Browser> {
+  if (!CHROMIUM) throw new Error('Chromium is missing: run `apt-get install -y chromium` (scripts/test-setup.mjs does it as root)')
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    // No sandbox as root in a container; no background traffic on a closed network.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  })
+}
