@@ -172,6 +172,29 @@ for (const runtime of RUNTIMES) {
     assert.is.not(other.body.events[0].id, first.body.events[0].id)
   })
 
+  test('CORS: any origin may read and publish (with its token); preflight allows the headers publishers send', async ({ s }) => {
+    const pub = await publish(s.url, { topic: 'cors/a', data: 1 }, { origin: 'https://dash.example' })
+    assert.is(pub.headers.get('access-control-allow-origin'), '*')
+    assert.is(pub.headers.get('x-content-type-options'), 'nosniff')
+    const pre = await fetch(`${s.url}/api/events`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://dash.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,idempotency-key,authorization' },
+    })
+    assert.is(pre.status, 204)
+    assert.match(pre.headers.get('access-control-allow-headers')!, /Idempotency-Key/)
+    const page = await fetch(`${s.url}/`)
+    assert.is(page.headers.get('x-frame-options'), 'SAMEORIGIN', 'the dashboard gets browser security headers')
+  })
+
+  test('a chunked body (no Content-Length) over MAX_BODY_BYTES is refused with 413 as well', async ({ s }) => {
+    const big = JSON.stringify({ topic: 'chunked/a', data: 'x'.repeat(70_000) })
+    const r = await curl(['-X', 'POST', `${s.url}/api/events`, '-H', 'Content-Type: application/json', '-H', 'Transfer-Encoding: chunked', '--data-binary', big])
+    assert.is(r.status, 413)
+    assert.is(r.body.error.code, 'payload_too_large')
+    const small = await curl(['-X', 'POST', `${s.url}/api/events`, '-H', 'Content-Type: application/json', '-H', 'Transfer-Encoding: chunked', '--data-binary', '{"topic":"chunked/a","data":1}'])
+    assert.is(small.status, 201)
+  })
+
   test('health and App Engine checks answer', async ({ s }) => {
     for (const path of ['/healthz', '/liveness_check', '/readiness_check']) {
       const r = await request(`${s.url}${path}`)

@@ -22,13 +22,15 @@ export interface RedisEngineOptions {
 }
 
 type Entry = [id: string, fields: string[]]
+/** The scripts, sent once and then called by SHA (ioredis falls back to EVAL when Redis lost them). */
+type Scripts = Redis & { lfAppend(...args: string[]): Promise<string[]>; lfEnsure(...args: string[]): Promise<string> }
 const unavailable = (err: unknown) =>
   err instanceof FeedError ? err : new FeedError('engine_unavailable', `Redis did not answer: ${(err as Error)?.message ?? err}`)
 
 /** Events in a Redis Stream shared by every instance; each instance tails it for its own fan-out. */
 export class RedisEngine implements Engine {
   readonly name = 'redis'
-  private readonly redis: Redis
+  private readonly redis: Scripts
   private readonly reader: Redis
   private readonly keys: { stream: string; epoch: string; latest: string; topics: string; idem: string; trimmed: string }
   private listener: (events: FeedEvent[]) => void = () => {}
@@ -42,7 +44,9 @@ export class RedisEngine implements Engine {
     const timeout = opts.commandTimeoutMs ?? 2000
     const common = { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: (n: number) => Math.min(50 * 2 ** n, 1000) }
     // No offline queue: while Redis is away a publish fails at once (503) instead of waiting in memory.
-    this.redis = new Redis(opts.url, { ...common, enableOfflineQueue: false, commandTimeout: timeout })
+    this.redis = new Redis(opts.url, { ...common, enableOfflineQueue: false, commandTimeout: timeout }) as Scripts
+    this.redis.defineCommand('lfAppend', { numberOfKeys: 6, lua: APPEND_SCRIPT })
+    this.redis.defineCommand('lfEnsure', { numberOfKeys: 3, lua: ENSURE_SCRIPT })
     this.reader = new Redis(opts.url, { ...common, enableOfflineQueue: true, commandTimeout: (opts.blockMs ?? 5000) + timeout })
     for (const r of [this.redis, this.reader]) r.on('error', (err) => opts.log.debug({ err: err.message }, 'redis connection error'))
     const p = opts.prefix
@@ -51,7 +55,7 @@ export class RedisEngine implements Engine {
 
   async start(): Promise<string> {
     await Promise.all([this.redis.connect(), this.reader.connect()])
-    const epoch = String(await this.redis.eval(ENSURE_SCRIPT, 3, this.keys.stream, this.keys.epoch, this.keys.trimmed, newEpoch()))
+    const epoch = String(await this.redis.lfEnsure(this.keys.stream, this.keys.epoch, this.keys.trimmed, newEpoch()))
     this.lastId = await this.lastGeneratedId()
     this.running = true
     this.readerLoop = this.tail()
@@ -87,7 +91,7 @@ export class RedisEngine implements Engine {
     for (const i of inputs) args.push(i.topic, JSON.stringify(i.data))
     let out: string[]
     try {
-      out = (await this.redis.eval(APPEND_SCRIPT, 6, k.stream, k.epoch, k.latest, k.topics, idem ? k.idem + idem.key : '', k.trimmed, ...args)) as string[]
+      out = await this.redis.lfAppend(k.stream, k.epoch, k.latest, k.topics, idem ? k.idem + idem.key : '', k.trimmed, ...args)
     } catch (err) {
       throw unavailable(err)
     }

@@ -1,5 +1,4 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono'
-import { cors } from 'hono/cors'
 import { HTTPException } from 'hono/http-exception'
 import { secureHeaders } from 'hono/secure-headers'
 import type { WSEvents } from 'hono/ws'
@@ -7,6 +6,7 @@ import type { Config } from '../config.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
 import { publishAuth } from './auth.ts'
+import { apiHeaders } from './headers.ts'
 import { healthRoutes } from './health.ts'
 import { publishRoutes } from './publish.ts'
 import { readRoutes } from './read.ts'
@@ -49,15 +49,13 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
     (c) => c.json({ error: { code: 'bad_request', message: 'GET /ws needs a WebSocket upgrade' } }, 426),
   )
 
-  const headers = secureHeaders({ crossOriginResourcePolicy: 'cross-origin' })
-  app.use('*', (c, next) => (c.req.path === '/ws' ? next() : headers(c, next)))
-  const anyOrigin = cors({ origin: '*', allowHeaders: ['Content-Type', 'Authorization', 'Idempotency-Key', 'Last-Event-ID'], exposeHeaders: ['Idempotent-Replayed'] })
-  for (const path of ['/api/*', '/sse', '/poll']) app.use(path, anyOrigin)
+  for (const path of ['/api/*', '/sse', '/poll']) app.use(path, apiHeaders)
 
   app.route('/', healthRoutes(feed))
   app.route('/api', publishRoutes(feed, publishAuth(config.publishToken, runtime.clientAddress)))
   app.route('/api', readRoutes(feed))
   for (const mount of mounts) mount(app, feed)
-  app.use('/*', runtime.serveStatic(config.staticDir))
+  // The dashboard's pages get the full set of browser security headers.
+  app.use('/*', secureHeaders(), runtime.serveStatic(config.staticDir))
   return app
 }

@@ -1,9 +1,9 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import type * as v from 'valibot'
 import type { Feed } from '../core/feed.ts'
 import { FeedError } from '../core/errors.ts'
 import type { EventInput } from '../core/types.ts'
+import { limitBody } from './headers.ts'
 import { eventsBody, oneOrMany, quoteSchema, scoreSchema, validate } from './schemas.ts'
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i
@@ -41,12 +41,7 @@ function route<S extends v.GenericSchema>(feed: Feed, schema: S, toEvents: (body
 
 export function publishRoutes(feed: Feed, auth: MiddlewareHandler): Hono {
   const max = feed.limits.maxBatch
-  const limit = bodyLimit({
-    maxSize: feed.limits.maxBodyBytes,
-    onError: () => {
-      throw new FeedError('payload_too_large', `the body is over ${feed.limits.maxBodyBytes} bytes (MAX_BODY_BYTES)`)
-    },
-  })
+  const limit = limitBody(feed.limits.maxBodyBytes)
   // Guards go on each POST, not app.use(): mounted under /api, a use() would also guard the read routes.
   const app = new Hono()
   app.post('/events', auth, limit, route(feed, eventsBody(max), (b) => (Array.isArray(b) ? b : [b])))
