@@ -1,0 +1,19 @@
+// Peer: socket.io with a room per topic. POST /publish {topic,data} → io.to(topic).emit.
+import http from 'node:http'
+import { Server } from 'socket.io'
+
+const server = http.createServer()
+const io = new Server(server, { transports: ['websocket'], perMessageDeflate: false })
+io.on('connection', (socket) => socket.join(String(socket.handshake.query.topic)))
+server.on('request', (req, res) => {
+  if (req.url?.startsWith('/socket.io')) return
+  let body = ''
+  req.on('data', (d) => (body += d))
+  req.on('end', () => {
+    const msg = JSON.parse(body)
+    io.to(msg.topic).emit('event', { topic: msg.topic, data: msg.data, ts: Date.now() })
+    res.writeHead(201, { 'content-type': 'application/json' }).end('{}')
+  })
+})
+server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port, msg: 'listening' })))
+process.on('SIGTERM', () => process.exit(0))
