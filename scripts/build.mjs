@@ -1,5 +1,6 @@
 // Bundles the Node server (dist/server.mjs) and the browser code under static/build/.
-// `--static-only` (npm's prepare step) builds just the browser code, which the Deno run also serves.
+// npm runs it on install (prepare), so `npm install && npm start` works on a fresh clone;
+// `--static-only` builds just the browser code, which the Deno run also serves.
 import { existsSync } from 'node:fs'
 
 let esbuild

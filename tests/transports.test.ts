@@ -98,8 +98,9 @@ for (const runtime of RUNTIMES) {
     await publish(s.url, { topic: 'lp/a', data: 'first' })
     const snap = await request(`${s.url}/poll?topics=lp/*`)
     assert.equal(snap.body.snapshot.map((e: FeedEvent) => e.data), ['first'])
+    const before = await connections(s)
     const held = request(`${s.url}/poll?topics=lp/*&cursor=${snap.body.cursor}&wait=10`)
-    await until('the poll to be held', async () => ((await connections(s)) === 1 ? true : undefined))
+    await until('the poll to be held', async () => ((await connections(s)) === before + 1 ? true : undefined))
     await publish(s.url, { topic: 'other/topic', data: 'ignored' })
     const pub = await publish(s.url, { topic: 'lp/a', data: 'second' })
     const answer = await held
@@ -116,12 +117,13 @@ for (const runtime of RUNTIMES) {
 
   test('a long poll whose client goes away is released at once', async ({ s }) => {
     const cursor = (await request(`${s.url}/api/snapshot?topics=x`)).body.cursor
+    const before = await connections(s)
     const abort = new AbortController()
     const gone = fetch(`${s.url}/poll?topics=away/*&cursor=${cursor}&wait=30`, { signal: abort.signal }).catch(() => 'aborted')
-    await until('the poll to be held', async () => ((await connections(s)) === 1 ? true : undefined))
+    await until('the poll to be held', async () => ((await connections(s)) === before + 1 ? true : undefined))
     abort.abort()
     assert.is(await gone, 'aborted')
-    await until('the poll to be released', async () => ((await connections(s)) === 0 ? true : undefined), 2000)
+    await until('the poll to be released', async () => ((await connections(s)) === before ? true : undefined), 2000)
   })
 
   test('bad input on /sse and /poll: clear 400s', async ({ s }) => {
@@ -204,6 +206,37 @@ for (const runtime of RUNTIMES) {
       const client = sdk(s.url, { topics: ['fb/**'] })
       assert.is(await client.waitOpen(), 'sse')
       client.feed.close()
+    } finally {
+      await s.stop()
+    }
+  })
+  fallback('on a fallback, the SDK tries WebSocket again later and moves back with nothing lost or doubled', async ({ s }) => {
+    const opts = { refuseUpgrade: true }
+    const proxy = await startProxy(() => [s.port], opts)
+    try {
+      const client = sdk(proxy.url, { topics: ['back/**'], retryBetterAfterMs: 300 })
+      assert.is(await client.waitOpen(), 'sse')
+      const start = await until('the snapshot', () => client.snapshots[0]?.cursor)
+      opts.refuseUpgrade = false // the proxy is fixed
+      const load = startPublishing(s.url, ['back/a'], { concurrency: 1 })
+      await until('the move back to WebSocket', () => (client.feed.transport === 'websocket' && client.feed.state === 'open' ? true : undefined), 10_000)
+      const want = expected(await load.stop(), start, () => true)
+      await client.waitEvents(want.length)
+      assert.equal(ids(client.events), ids(want))
+      client.feed.close()
+    } finally {
+      await proxy.close()
+    }
+  })
+  fallback('SSE sends the retry hint and heartbeat comments (seen through curl -N)', async () => {
+    const s = await startServer(runtime, { SSE_HEARTBEAT: '0.2', SSE_RETRY: '2' })
+    try {
+      const curl = spawn('curl', ['-sN', `${s.url}/sse?topics=hb/*`])
+      let out = ''
+      curl.stdout.on('data', (d) => (out += d))
+      await until('two heartbeat comments', () => ((out.match(/^: heartbeat$/gm) ?? []).length >= 2 ? true : undefined))
+      assert.match(out, /^retry: 2000$/m)
+      curl.kill()
     } finally {
       await s.stop()
     }

@@ -56,12 +56,12 @@ export function cursorStreamId(c: Cursor): string | undefined {
  * max-deleted-entry-id on trimming, and MAXLEN ~ does not say what it cut.
  * Past maxlen plus ~10% slack, the oldest surplus is cut with XTRIM MINID and
  * the last id cut is kept in `trimmed`: a cursor before it has lost events.
- * KEYS: stream, epoch, latest, topics, idempotency key ('' for none), trimmed.
+ * KEYS: stream, epoch, latest, topics, idempotency key ('' for none), trimmed, topic counter.
  * ARGV: maxlen, maxTopics, fingerprint, windowMs, freshEpoch, ts, then topic/data pairs.
  * Returns {'ok', epoch, id...} or {'replay', record}.
  */
 export const APPEND_SCRIPT = `
-local stream, epochKey, latest, topics, idem, trimmed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local stream, epochKey, latest, topics, idem, trimmed, counter = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local maxlen, maxTopics, fp, window, fresh, ts = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 if idem ~= '' then
   local prior = redis.call('GET', idem)
@@ -80,8 +80,8 @@ for i = 7, #ARGV, 2 do
   local id = redis.call('XADD', stream, '*', 'e', epoch, 't', topic, 'd', data, 'ts', ts)
   out[#out + 1] = id
   redis.call('HSET', latest, topic, epoch .. ' ' .. id .. ' ' .. ts .. ' ' .. data)
-  local ms = tonumber(string.match(id, '^(%d+)'))
-  redis.call('ZADD', topics, ms, topic)
+  -- A counter, not the id's millisecond: topics updated in the same ms must still order by recency.
+  redis.call('ZADD', topics, redis.call('INCR', counter), topic)
 end
 local keep = tonumber(maxlen)
 local surplus = redis.call('XLEN', stream) - keep

@@ -32,7 +32,7 @@ export class RedisEngine implements Engine {
   readonly name = 'redis'
   private readonly redis: Scripts
   private readonly reader: Redis
-  private readonly keys: { stream: string; epoch: string; latest: string; topics: string; idem: string; trimmed: string }
+  private readonly keys: { stream: string; epoch: string; latest: string; topics: string; idem: string; trimmed: string; counter: string }
   private listener: (events: FeedEvent[]) => void = () => {}
   private lastId = '0-0'
   private running = false
@@ -45,12 +45,12 @@ export class RedisEngine implements Engine {
     const common = { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: (n: number) => Math.min(50 * 2 ** n, 1000) }
     // No offline queue: while Redis is away a publish fails at once (503) instead of waiting in memory.
     this.redis = new Redis(opts.url, { ...common, enableOfflineQueue: false, commandTimeout: timeout }) as Scripts
-    this.redis.defineCommand('lfAppend', { numberOfKeys: 6, lua: APPEND_SCRIPT })
+    this.redis.defineCommand('lfAppend', { numberOfKeys: 7, lua: APPEND_SCRIPT })
     this.redis.defineCommand('lfEnsure', { numberOfKeys: 3, lua: ENSURE_SCRIPT })
     this.reader = new Redis(opts.url, { ...common, enableOfflineQueue: true, commandTimeout: (opts.blockMs ?? 5000) + timeout })
     for (const r of [this.redis, this.reader]) r.on('error', (err) => opts.log.debug({ err: err.message }, 'redis connection error'))
     const p = opts.prefix
-    this.keys = { stream: `${p}stream`, epoch: `${p}epoch`, latest: `${p}latest`, topics: `${p}topics`, idem: `${p}idem:`, trimmed: `${p}trimmed` }
+    this.keys = { stream: `${p}stream`, epoch: `${p}epoch`, latest: `${p}latest`, topics: `${p}topics`, idem: `${p}idem:`, trimmed: `${p}trimmed`, counter: `${p}topic-seq` }
   }
 
   async start(): Promise<string> {
@@ -91,7 +91,7 @@ export class RedisEngine implements Engine {
     for (const i of inputs) args.push(i.topic, JSON.stringify(i.data))
     let out: string[]
     try {
-      out = await this.redis.lfAppend(k.stream, k.epoch, k.latest, k.topics, idem ? k.idem + idem.key : '', k.trimmed, ...args)
+      out = await this.redis.lfAppend(k.stream, k.epoch, k.latest, k.topics, idem ? k.idem + idem.key : '', k.trimmed, k.counter, ...args)
     } catch (err) {
       throw unavailable(err)
     }

@@ -90,10 +90,12 @@ export function mountSse(app: Hono, feed: Feed): void {
       sse.start(patterns, since)
       await sse.done
     })
-    // No proxy buffering or transformation of the stream (nginx honours X-Accel-Buffering).
-    // Set on the context, after streamSSE: Hono copies the context's headers over the returned response's.
-    c.header('Cache-Control', 'no-cache, no-transform')
-    c.header('X-Accel-Buffering', 'no')
-    return res
+    // No proxy buffering or transformation of the stream (nginx honours X-Accel-Buffering). streamSSE
+    // fixes Cache-Control itself, so the response is rebuilt with ours; nothing before this route reads
+    // c.res (see headers.ts), so Hono has no earlier response whose headers it would merge over these.
+    const headers = new Headers(res.headers)
+    headers.set('Cache-Control', 'no-cache, no-transform')
+    headers.set('X-Accel-Buffering', 'no')
+    return new Response(res.body, { status: res.status, headers })
   })
 }

@@ -1,0 +1,50 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { simulate } from '../src/demo/simulator.ts'
+import { request } from './helpers/http.ts'
+import { startServer } from './helpers/server.ts'
+import { until } from './helpers/wait.ts'
+import { WsClient } from './helpers/ws.ts'
+
+test('the simulator publishes scores and quotes over the public API with a token', async () => {
+  const s = await startServer('node', { PUBLISH_TOKEN: 'sim-token' })
+  const abort = new AbortController()
+  const problems: string[] = []
+  try {
+    const ws = await WsClient.open(`${s.wsUrl}/ws?topics=scores/**,stocks/*`)
+    const run = simulate({ url: s.url, token: 'sim-token', tickMs: 20, signal: abort.signal, log: (m) => problems.push(m) })
+    await ws.waitEvents(30, 10_000)
+    abort.abort()
+    await run
+    const topics = (await request(`${s.url}/api/topics`)).body.topics.map((t: { topic: string }) => t.topic)
+    assert.ok(topics.includes('scores/nba/lal-bos'), topics.join(' '))
+    assert.ok(topics.includes('stocks/AAPL'))
+    const quote = ws.events().find((e) => e.topic === 'stocks/AAPL')!.data
+    assert.ok(quote.price > 0 && quote.currency === 'USD')
+    const score = ws.events().find((e) => e.topic.startsWith('scores/'))!.data
+    assert.ok(['scheduled', 'live', 'final'].includes(score.status))
+    assert.equal(problems, [])
+    ws.close()
+  } finally {
+    abort.abort()
+    await s.stop()
+  }
+})
+
+test('without the token the simulator is refused and says so', async () => {
+  const s = await startServer('node', { PUBLISH_TOKEN: 'sim-token' })
+  const abort = new AbortController()
+  const problems: string[] = []
+  try {
+    const run = simulate({ url: s.url, tickMs: 20, signal: abort.signal, log: (m) => problems.push(m) })
+    await until('a refusal', () => (problems.length > 0 ? true : undefined))
+    abort.abort()
+    await run
+    assert.match(problems[0]!, /401/)
+  } finally {
+    abort.abort()
+    await s.stop()
+  }
+})
+
+test.run()
