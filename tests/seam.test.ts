@@ -26,8 +26,10 @@ export async function seamRace(s: Server, subscribers = 40): Promise<void> {
     const c = new WsClient(`${s.wsUrl}/ws?topics=${pattern}${since ? `&since=${since}` : ''}`)
     joined.push({ c, pattern, since })
   }
+  // Enough traffic after the last join, however fast this machine is today.
+  const joinedAt = load.stored.length
+  await until('events after the last join', () => (load.stored.length >= Math.max(600, joinedAt + 200) ? true : undefined), 30_000)
   const all = await load.stop()
-  assert.ok(all.length > 500, `only ${all.length} events published`)
   for (const { c, pattern, since } of joined) {
     const match = pattern === 'race/a' ? (t: string) => t === 'race/a' : (t: string) => t.startsWith('race/')
     const start = since ?? (await c.nth('snapshot', 1, 10_000)).cursor

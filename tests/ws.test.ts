@@ -115,6 +115,13 @@ for (const runtime of RUNTIMES) {
     c.send({ type: 'subscribe', topics: ['p/other'], since: (await c.nth('welcome')).cursor })
     assert.is((await c.nth('error', 3)).code, 'since_not_first')
     c.close()
+    // Sent back to back, before the first is done: the second still finds the first subscribed.
+    const d = await WsClient.open(`${s.wsUrl}/ws`)
+    const head = (await d.nth('welcome')).cursor
+    d.send({ type: 'subscribe', topics: ['race/a'] })
+    d.send({ type: 'subscribe', topics: ['race/b'], since: head })
+    assert.is((await d.nth('error')).code, 'since_not_first')
+    d.close()
   })
 
   test('a frame over MAX_FRAME_BYTES closes with 1009; stored events stay', async ({ s }) => {

@@ -72,9 +72,6 @@ export class Subscription {
    * without, sends the snapshot of the new patterns. Calls run one at a time.
    */
   add(patterns: string[], since?: Cursor): Promise<void> {
-    if (since && this.patterns.size > 0) {
-      return Promise.reject(new FeedError('since_not_first', '"since" is only accepted while nothing else is subscribed'))
-    }
     const run = this.queue.then(() => this.seam(patterns, since))
     this.queue = run.catch(() => {})
     return run
@@ -94,6 +91,8 @@ export class Subscription {
   }
 
   private async seam(requested: string[], since?: Cursor): Promise<void> {
+    // Checked here, in turn, not when add() is called: an earlier add may still be queued.
+    if (since && this.patterns.size > 0) throw new FeedError('since_not_first', '"since" is only accepted while nothing else is subscribed')
     const fresh = requested.filter((p) => !this.patterns.has(p))
     if (fresh.length === 0 || this.closed) return
     const old = new PatternSet([...this.patterns])
