@@ -14,6 +14,30 @@ const postScore = (s: Server, body: object) =>
   curl(['-X', 'POST', `${s.url}/api/scores`, '-H', 'Content-Type: application/json', '-d', JSON.stringify(body)])
 const cardScore = (page: Page, game: string) =>
   page.locator(`[data-game="${game}"] .score`).allTextContents()
+/** WCAG 2 contrast of each text selector against the first opaque background behind it. */
+const CONTRAST_SCRIPT = `(() => {
+  const lum = (c) => {
+    const [r, g, b] = c.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map((v) => {
+      const x = Number(v) / 255
+      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4
+    })
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+  }
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const bg = getComputedStyle(el).backgroundColor
+      if (bg !== 'rgba(0, 0, 0, 0)' && bg !== 'transparent') return bg
+    }
+    return 'rgb(255, 255, 255)'
+  }
+  const selectors = ['h1', 'h2', 'label', '.team .name', '.team .score', '.status-live', '.meta', '.ticker th', '.price', '.change.up', '.change.down', '#badge-state', '.league h3']
+  return selectors.map((sel) => {
+    const el = document.querySelector(sel)
+    const a = lum(getComputedStyle(el).color)
+    const b = lum(background(el))
+    return [sel, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)]
+  })
+})()`
 const badge = (page: Page) => page.locator('#badge').getAttribute('data-transport')
 
 for (const runtime of ['node', 'deno'] as const) {
@@ -49,6 +73,24 @@ for (const runtime of ['node', 'deno'] as const) {
     assert.ok(Date.now() - t0 < 3000)
     mkdirSync(`${ROOT}test-artifacts`, { recursive: true })
     await page.screenshot({ path: `${ROOT}test-artifacts/dashboard-${runtime}.png`, fullPage: true })
+    await page.close()
+  })
+
+  test('text meets WCAG AA contrast (4.5:1) on its background, at phone width too', async ({ s, browser }) => {
+    await postScore(s, score('contrast', 1, 2))
+    await publish(s.url, [
+      { topic: 'stocks/AAPL', data: { symbol: 'AAPL', price: 10, change: 1 } },
+      { topic: 'stocks/MSFT', data: { symbol: 'MSFT', price: 10, change: -1 } },
+    ])
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 } })
+    await page.goto(s.url)
+    await page.locator('[data-game="nba/contrast"]').waitFor()
+    await page.locator('.change.down').waitFor()
+    // A string, not a function: tsx would wrap a function's inner helpers in a __name() the page lacks.
+    const ratios = (await page.evaluate(CONTRAST_SCRIPT)) as [string, number][]
+    for (const [sel, ratio] of ratios) assert.ok(ratio >= 4.5, `${sel}: ${ratio.toFixed(2)}:1`)
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+    assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px at phone width`)
     await page.close()
   })
 
