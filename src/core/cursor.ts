@@ -34,8 +34,3 @@ export function requireCursor(value: string): Cursor {
 export function base36(n: number, width: number): string {
   return n.toString(36).padStart(width, '0')
 }
-
-/** True when a is after b in the same epoch (ids of one epoch sort as strings). */
-export function isAfter(a: string, b: string): boolean {
-  return a > b
-}

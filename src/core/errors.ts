@@ -47,7 +47,6 @@ export const CLOSE = {
   policyViolation: 1008,
   /** A frame over MAX_FRAME_BYTES. */
   messageTooBig: 1009,
-  internalError: 1011,
   /** MAX_CONNECTION_AGE reached: reconnect at once and resume from your cursor. */
   maxAge: 4000,
   /** The client read too slowly (MAX_BUFFERED_BYTES queued): reconnect and resume. */

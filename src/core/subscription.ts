@@ -47,19 +47,17 @@ export class Subscription {
   private last: string | undefined
   private buffering = false
   private buffer: PreparedEvent[] = []
+  /** A replay re-reads the engine until caught up, so only while replaying may the buffer be dropped. */
+  private replaying = false
   private overflowed = false
   private queue: Promise<unknown> = Promise.resolve()
   private closed = false
 
   constructor(private readonly host: SubscriptionHost, private readonly sink: Sink) {}
 
-  get cursor(): string | undefined {
-    return this.last
-  }
-
   deliver(p: PreparedEvent): void {
     if (!this.buffering) return this.send(p)
-    if (this.buffer.length >= this.host.bufferCap) {
+    if (this.replaying && this.buffer.length >= this.host.bufferCap) {
       this.buffer = []
       this.overflowed = true
     }
@@ -132,6 +130,16 @@ export class Subscription {
 
   /** Sends every matching event after `since`; the cursor it read up to, or undefined when stale. */
   private async replay(since: Cursor, set: PatternSet): Promise<string | undefined> {
+    this.replaying = true
+    try {
+      return await this.replayPages(since, set)
+    } finally {
+      this.replaying = false
+      this.overflowed = false
+    }
+  }
+
+  private async replayPages(since: Cursor, set: PatternSet): Promise<string | undefined> {
     let after = since
     for (;;) {
       const r = await this.host.engine.read(after, set, this.host.pageSize)
