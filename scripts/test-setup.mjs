@@ -1,5 +1,5 @@
 // Makes sure the system programs the tests drive for real are here: curl,
-// redis-server and Debian's chromium. Missing ones are installed with apt-get
+// redis-server, Debian's chromium, and ip (iproute2) for a test host in a network namespace. Missing ones are installed with apt-get
 // when running as root on Debian; otherwise this stops with the exact command.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -8,6 +8,7 @@ const needs = [
   { bin: 'curl', pkg: 'curl' },
   { bin: 'redis-server', pkg: 'redis-server' },
   { bin: 'chromium', pkg: 'chromium' },
+  { bin: 'ip', pkg: 'iproute2' },
 ]
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0
 const missing = needs.filter((n) => !has(n.bin))
