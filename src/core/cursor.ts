@@ -23,6 +23,11 @@ export function parseCursor(value: string): Cursor | undefined {
   return m ? { epoch: m[1]!, pos: m[2]! } : undefined
 }
 
+/** The epoch part of a well-formed cursor: cursors of different epochs do not compare. */
+export function epochOf(cursor: string): string {
+  return cursor.slice(0, cursor.indexOf('-'))
+}
+
 /** Parses a client-supplied cursor; 400 invalid_cursor when it is not one. */
 export function requireCursor(value: string): Cursor {
   const c = parseCursor(value)

@@ -1,3 +1,4 @@
+import { epochOf } from './cursor.ts'
 import type { Engine } from './engine.ts'
 import { PreparedEvent } from './prepared.ts'
 import { Subscription, type Sink, type SubscriptionHost } from './subscription.ts'
@@ -62,15 +63,17 @@ export class Hub implements SubscriptionHost {
       })
     }
     if (this.waiters.length > 0) {
-      const still = this.waiters.filter((w) => !this.passed(w.cursor))
-      for (const w of this.waiters) if (!still.includes(w)) w.resolve()
+      const still: typeof this.waiters = []
+      for (const w of this.waiters) {
+        if (this.passed(w.cursor)) w.resolve()
+        else still.push(w)
+      }
       this.waiters = still
     }
   }
 
   /** A cursor of another epoch cannot be waited for: the engine's history changed under it. */
   private passed(cursor: string): boolean {
-    const epoch = (c: string) => c.slice(0, c.indexOf('-'))
-    return epoch(cursor) !== epoch(this.position) || cursor <= this.position
+    return epochOf(cursor) !== epochOf(this.position) || cursor <= this.position
   }
 }

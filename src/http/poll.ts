@@ -1,6 +1,6 @@
 import type { Hono } from 'hono'
 import type { Limits } from '../config.ts'
-import { requireCursor, type Cursor } from '../core/cursor.ts'
+import { epochOf, requireCursor, type Cursor } from '../core/cursor.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Client, Feed, ReadAnswer } from '../core/feed.ts'
 import type { PreparedEvent } from '../core/prepared.ts'
@@ -92,12 +92,10 @@ class Poll implements Client, Sink {
     const last = this.events.at(-1)?.id
     // Once caught up, every match up to the hub's position reached this poll, so the client may skip to it.
     const position = this.feed.hub.position
-    const cursor = full ? last! : this.caught && position > this.scanned && sameEpoch(position, this.scanned) ? position : (last ?? this.scanned)
+    const cursor = full ? last! : this.caught && position > this.scanned && epochOf(position) === epochOf(this.scanned) ? position : (last ?? this.scanned)
     this.resolve({ events: this.events, cursor })
   }
 }
-
-const sameEpoch = (a: string, b: string) => a.slice(0, a.indexOf('-')) === b.slice(0, b.indexOf('-'))
 
 export function parseWait(raw: string | undefined, limits: Limits): number {
   if (raw === undefined || raw === '') return limits.pollWaitDefaultS
