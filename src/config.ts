@@ -1,8 +1,71 @@
 /**
- * Every limit and default of livefeed, in one place. Each is read from the
- * environment variable of the same name; the default is written beside it.
- * The README's "Configuration" table mirrors this file.
+ * @module
+ * Every limit and default of livefeed, in one place, checked at start by one
+ * valibot schema. Each setting is read from the environment variable of the
+ * same name; its default, its allowed range and its unit are written beside
+ * it. A bad value stops the start with one line naming the variable, the
+ * value given and what is allowed. The README's "Configuration" table mirrors
+ * this file (a test holds them together).
  */
+import * as v from 'valibot'
+
+/** A numeric setting: its variable, default, allowed range and unit (seconds are turned into ms). */
+interface NumberSetting {
+  env: string
+  default: number
+  min: number
+  max: number
+  /** Whole numbers only (counts, bytes, ports). */
+  integer: boolean
+  unit: 'count' | 'bytes' | 's'
+  doc: string
+}
+
+const count = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({ env, default: def, min, max, integer: true, unit: 'count', doc })
+const bytes = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({ env, default: def, min, max, integer: true, unit: 'bytes', doc })
+const seconds = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({ env, default: def, min, max, integer: false, unit: 's', doc })
+
+const KiB = 1024
+const MiB = 1024 * KiB
+const DAY = 86_400
+
+/** The numeric limits, in the units the code uses (seconds settings become ms, except the poll waits). */
+export const LIMITS = {
+  historySize: count('HISTORY_SIZE', 10_000, 1, 10_000_000, 'events kept for replay (Redis: trimmed past it plus ~10%)'),
+  maxTopics: count('MAX_TOPICS', 100_000, 1, 10_000_000, 'topics whose latest event is kept for snapshots; the least recently updated is dropped past it'),
+  maxEventBytes: bytes('MAX_EVENT_BYTES', 64 * KiB, 1, 16 * MiB, 'serialized `data` of one event'),
+  maxBodyBytes: bytes('MAX_BODY_BYTES', MiB, 1, 64 * MiB, 'one publish request'),
+  maxBatch: count('MAX_BATCH', 1000, 1, 100_000, 'events in one publish'),
+  idempotencyWindowMs: seconds('IDEMPOTENCY_WINDOW', 600, 1, DAY, 'how long an Idempotency-Key answers with its first result'),
+  maxIdempotencyKeys: count('MAX_IDEMPOTENCY_KEYS', 100_000, 1, 10_000_000, 'idempotency keys remembered at once (memory engine)'),
+  maxPatterns: count('MAX_PATTERNS', 100, 1, 10_000, 'patterns per connection or request'),
+  maxFrameBytes: bytes('MAX_FRAME_BYTES', 64 * KiB, 128, 16 * MiB, 'one client frame; more closes with 1009'),
+  maxBadFrames: count('MAX_BAD_FRAMES', 20, 0, 1_000_000, 'bad frames a client may send; more closes with 1008'),
+  maxBufferedBytes: bytes('MAX_BUFFERED_BYTES', 8 * MiB, 64 * KiB, GiB(1), 'queued for one slow client before it is closed (4008)'),
+  heartbeatMs: seconds('HEARTBEAT', 25, 0.05, 3600, 'WebSocket ping interval'),
+  maxConnectionAgeMs: seconds('MAX_CONNECTION_AGE', 3300, 0.1, DAY, 'jittered down by up to 10%; also bounds SSE streams and held polls'),
+  drainSpreadMs: seconds('DRAIN_SPREAD', 2, 0, 600, 'on SIGTERM, socket closes are spread over this window'),
+  shutdownGraceMs: seconds('SHUTDOWN_GRACE', 10, 0.1, 3600, 'the process exits 0 by then whatever is left'),
+  readLimit: count('READ_LIMIT', 1000, 1, 100_000, 'events per read, replay page or poll answer'),
+  sseHeartbeatMs: seconds('SSE_HEARTBEAT', 15, 0.05, 3600, 'SSE heartbeat comment interval'),
+  sseRetryMs: seconds('SSE_RETRY', 1, 0, 3600, 'the `retry:` hint sent to EventSource'),
+  pollWaitDefaultS: seconds('POLL_WAIT_DEFAULT', 25, 0, 3600, 'long-poll hold time when `wait` is not given'),
+  pollWaitMaxS: seconds('POLL_WAIT_MAX', 55, 0, 3600, 'the longest `wait` a poll may ask for'),
+} satisfies Record<string, NumberSetting>
+
+function GiB(n: number): number {
+  return n * 1024 * MiB
+}
+
+export type Limits = { [K in keyof typeof LIMITS]: number }
+
+/** Settings kept in seconds (they are compared with a client's `wait`, in seconds). */
+const KEEP_SECONDS: ReadonlySet<keyof Limits> = new Set(['pollWaitDefaultS', 'pollWaitMaxS'])
+
+
+/** Every limit at its default. */
+export const DEFAULT_LIMITS: Limits = mapLimits((s) => s.default)
+
 export interface Config {
   port: number
   host: string
@@ -19,120 +82,98 @@ export interface Config {
   limits: Limits
 }
 
-export interface Limits {
-  /** Events kept for replay by the memory engine (Redis: approximate MAXLEN). */
-  historySize: number
-  /** Distinct topics whose latest event is kept for snapshots; the least recently updated topic is dropped past it. */
-  maxTopics: number
-  /** Serialized size of one event's `data`. */
-  maxEventBytes: number
-  /** Size of one publish request body. */
-  maxBodyBytes: number
-  /** Events in one publish batch. */
-  maxBatch: number
-  /** How long an Idempotency-Key answers with its first result. */
-  idempotencyWindowMs: number
-  /** Idempotency keys remembered at once by the memory engine. */
-  maxIdempotencyKeys: number
-  /** Patterns one connection (or one SSE/poll request) may hold. */
-  maxPatterns: number
-  /** Size of one frame a WebSocket client may send; bigger closes with 1009. */
-  maxFrameBytes: number
-  /** Bad frames a WebSocket client may send before it is closed with 1008. */
-  maxBadFrames: number
-  /** Bytes queued for a slow WebSocket client before it is closed with 4008. */
-  maxBufferedBytes: number
-  /** Server ping interval; a socket silent for two intervals is dropped. */
-  heartbeatMs: number
-  /** Sockets are closed with 4000 after this age (jittered down by up to 10%). */
-  maxConnectionAgeMs: number
-  /** On SIGTERM, socket closes are spread over this window... */
-  drainSpreadMs: number
-  /** ...and the process exits within this grace period, whatever is left. */
-  shutdownGraceMs: number
-  /** Events one replay page / one GET /api/events / one poll answer carries. */
-  readLimit: number
-  /** SSE heartbeat comment interval and the `retry:` hint. */
-  sseHeartbeatMs: number
-  sseRetryMs: number
-  /** Long-poll hold time: default and maximum, in seconds. */
-  pollWaitDefaultS: number
-  pollWaitMaxS: number
+/** What a number setting allows, in words: the README's range column says the same. */
+export function allowed(s: NumberSetting): string {
+  const unit = s.unit === 's' ? ' seconds' : s.unit === 'bytes' ? ' bytes' : ''
+  return `${s.integer ? 'a whole number' : 'a number'} from ${s.min} to ${s.max}${unit}`
 }
 
-export const DEFAULT_LIMITS: Limits = {
-  historySize: 10_000,
-  maxTopics: 100_000,
-  maxEventBytes: 64 * 1024,
-  maxBodyBytes: 1024 * 1024,
-  maxBatch: 1000,
-  idempotencyWindowMs: 10 * 60_000,
-  maxIdempotencyKeys: 100_000,
-  maxPatterns: 100,
-  maxFrameBytes: 64 * 1024,
-  maxBadFrames: 20,
-  maxBufferedBytes: 8 * 1024 * 1024,
-  heartbeatMs: 25_000,
-  maxConnectionAgeMs: 3300_000,
-  drainSpreadMs: 2_000,
-  shutdownGraceMs: 10_000,
-  readLimit: 1000,
-  sseHeartbeatMs: 15_000,
-  sseRetryMs: 1_000,
-  pollWaitDefaultS: 25,
-  pollWaitMaxS: 55,
+function numberSchema(s: NumberSetting) {
+  const message = allowed(s)
+  return v.pipe(
+    v.string(),
+    v.regex(/^\s*[0-9]+(\.[0-9]+)?\s*$/, message),
+    v.transform(Number),
+    v.check((n) => !s.integer || Number.isInteger(n), message),
+    v.minValue(s.min, message),
+    v.maxValue(s.max, message),
+  )
+}
+
+const BOOLEAN = /^(1|0|true|false|yes|no|on|off)$/i
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** The non-numeric settings; every one is optional, with its default applied after the check. */
+const OTHER = {
+  PORT: v.pipe(v.string(), v.regex(/^[0-9]{1,5}$/, 'a port from 0 to 65535'), v.transform(Number), v.maxValue(65535, 'a port from 0 to 65535')),
+  HOST: v.pipe(v.string(), v.minLength(1, 'an address to listen on')),
+  NODE_ENV: v.string(),
+  PUBLISH_TOKEN: v.string(),
+  REDIS_URL: v.pipe(v.string(), v.regex(/^rediss?:\/\/\S+$/, 'a redis:// or rediss:// URL')),
+  REDIS_PREFIX: v.string(),
+  WEBSOCKET: v.pipe(v.string(), v.regex(BOOLEAN, 'one of 1, 0, true, false, yes, no, on, off'), v.transform((s) => /^(1|true|yes|on)$/i.test(s))),
+  STATIC_DIR: v.pipe(v.string(), v.minLength(1, 'a directory')),
+  LOG_LEVEL: v.picklist(LOG_LEVELS, `one of ${LOG_LEVELS.join(', ')}`),
+}
+
+/** A bad setting: its message is the one line the start prints before exiting with 1. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
 }
 
 type Env = Record<string, string | undefined>
 
-/** Reads a number; `scale` turns the variable's unit (seconds) into the field's (ms), fallback included. */
-function num(env: Env, name: string, fallback: number, scale = 1): number {
+/** Checks one variable against its schema; absent or empty means the default. */
+function read<S extends v.GenericSchema<string, unknown>>(env: Env, name: string, schema: S): v.InferOutput<S> | undefined {
   const raw = env[name]
-  if (raw === undefined || raw === '') return fallback * scale
-  const n = Number(raw)
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`)
-  return n * scale
+  if (raw === undefined || raw === '') return undefined
+  const r = v.safeParse(schema, raw)
+  if (!r.success) throw new ConfigError(`${name}="${raw.slice(0, 100)}" is not allowed: it must be ${r.issues[0].message}`)
+  return r.output
 }
 
-function bool(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return fallback
-  return !/^(0|false|no|off)$/i.test(raw)
+/**
+ * Relations between settings. A default gives way to the setting it depends
+ * on (POLL_WAIT_MAX=5 alone makes the default wait 5); two values set against
+ * each other stop the start with a line that names both.
+ */
+const RELATIONS: { env: string; atMost: string; key: keyof Limits; limit: keyof Limits }[] = [
+  { env: 'POLL_WAIT_DEFAULT', atMost: 'POLL_WAIT_MAX', key: 'pollWaitDefaultS', limit: 'pollWaitMaxS' },
+  { env: 'DRAIN_SPREAD', atMost: 'SHUTDOWN_GRACE', key: 'drainSpreadMs', limit: 'shutdownGraceMs' },
+]
+
+function relate(env: Env, limits: Limits): void {
+  for (const r of RELATIONS) {
+    if (limits[r.key] <= limits[r.limit]) continue
+    if (env[r.env] === undefined || env[r.env] === '') limits[r.key] = limits[r.limit]
+    else throw new ConfigError(`${r.env}="${env[r.env]}" is not allowed: it must be at most ${r.atMost} (${env[r.atMost] || LIMITS[r.limit].default})`)
+  }
 }
 
+/** Builds the limits from one value per setting (the only place the keys are walked). */
+function mapLimits(value: (s: NumberSetting, key: keyof Limits) => number): Limits {
+  const out: Partial<Limits> = {}
+  for (const [key, s] of Object.entries(LIMITS) as [keyof Limits, NumberSetting][]) {
+    const n = value(s, key)
+    out[key] = s.unit === 's' && !KEEP_SECONDS.has(key) ? n * 1000 : n
+  }
+  return out as Limits
+}
+
+/** Reads and checks the whole configuration; throws ConfigError on the first bad value. */
 export function loadConfig(env: Env): Config {
-  const d = DEFAULT_LIMITS
+  const limits = mapLimits((s) => read(env, s.env, numberSchema(s)) ?? s.default)
+  relate(env, limits)
   return {
-    port: num(env, 'PORT', 8080),
-    host: env.HOST || '0.0.0.0',
-    nodeEnv: env.NODE_ENV || 'development',
-    publishToken: env.PUBLISH_TOKEN || undefined,
-    redisUrl: env.REDIS_URL || undefined,
-    redisPrefix: env.REDIS_PREFIX || 'livefeed:',
-    websocket: bool(env, 'WEBSOCKET', true),
-    staticDir: env.STATIC_DIR || './static',
-    logLevel: env.LOG_LEVEL || 'info',
-    limits: {
-      historySize: num(env, 'HISTORY_SIZE', d.historySize),
-      maxTopics: num(env, 'MAX_TOPICS', d.maxTopics),
-      maxEventBytes: num(env, 'MAX_EVENT_BYTES', d.maxEventBytes),
-      maxBodyBytes: num(env, 'MAX_BODY_BYTES', d.maxBodyBytes),
-      maxBatch: num(env, 'MAX_BATCH', d.maxBatch),
-      idempotencyWindowMs: num(env, 'IDEMPOTENCY_WINDOW', d.idempotencyWindowMs / 1000, 1000),
-      maxIdempotencyKeys: num(env, 'MAX_IDEMPOTENCY_KEYS', d.maxIdempotencyKeys),
-      maxPatterns: num(env, 'MAX_PATTERNS', d.maxPatterns),
-      maxFrameBytes: num(env, 'MAX_FRAME_BYTES', d.maxFrameBytes),
-      maxBadFrames: num(env, 'MAX_BAD_FRAMES', d.maxBadFrames),
-      maxBufferedBytes: num(env, 'MAX_BUFFERED_BYTES', d.maxBufferedBytes),
-      heartbeatMs: num(env, 'HEARTBEAT', d.heartbeatMs / 1000, 1000),
-      maxConnectionAgeMs: num(env, 'MAX_CONNECTION_AGE', d.maxConnectionAgeMs / 1000, 1000),
-      drainSpreadMs: num(env, 'DRAIN_SPREAD', d.drainSpreadMs / 1000, 1000),
-      shutdownGraceMs: num(env, 'SHUTDOWN_GRACE', d.shutdownGraceMs / 1000, 1000),
-      readLimit: num(env, 'READ_LIMIT', d.readLimit),
-      sseHeartbeatMs: num(env, 'SSE_HEARTBEAT', d.sseHeartbeatMs / 1000, 1000),
-      sseRetryMs: num(env, 'SSE_RETRY', d.sseRetryMs / 1000, 1000),
-      pollWaitDefaultS: num(env, 'POLL_WAIT_DEFAULT', d.pollWaitDefaultS),
-      pollWaitMaxS: num(env, 'POLL_WAIT_MAX', d.pollWaitMaxS),
-    },
+    port: read(env, 'PORT', OTHER.PORT) ?? 8080,
+    host: read(env, 'HOST', OTHER.HOST) ?? '0.0.0.0',
+    nodeEnv: read(env, 'NODE_ENV', OTHER.NODE_ENV) ?? 'development',
+    publishToken: read(env, 'PUBLISH_TOKEN', OTHER.PUBLISH_TOKEN),
+    redisUrl: read(env, 'REDIS_URL', OTHER.REDIS_URL),
+    redisPrefix: read(env, 'REDIS_PREFIX', OTHER.REDIS_PREFIX) ?? 'livefeed:',
+    websocket: read(env, 'WEBSOCKET', OTHER.WEBSOCKET) ?? true,
+    staticDir: read(env, 'STATIC_DIR', OTHER.STATIC_DIR) ?? './static',
+    logLevel: read(env, 'LOG_LEVEL', OTHER.LOG_LEVEL) ?? 'info',
+    limits,
   }
 }

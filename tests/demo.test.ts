@@ -1,5 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import * as v from 'valibot'
+import { quoteSchema, scoreSchema } from '../src/dashboard/schemas.ts'
 import { simulate } from '../src/demo/simulator.ts'
 import { request } from './helpers/http.ts'
 import { startServer } from './helpers/server.ts'
@@ -19,10 +21,11 @@ test('the simulator publishes scores and quotes over the public API with a token
     const topics = (await request(`${s.url}/api/topics`)).body.topics.map((t: { topic: string }) => t.topic)
     assert.ok(topics.includes('scores/nba/lal-bos'), topics.join(' '))
     assert.ok(topics.includes('stocks/AAPL'))
-    const quote = ws.events().find((e) => e.topic === 'stocks/AAPL')!.data
+    // What the simulator publishes is what the dashboard's schemas accept.
+    const quote = v.parse(quoteSchema, ws.events().find((e) => e.topic === 'stocks/AAPL')!.data)
     assert.ok(quote.price > 0 && quote.currency === 'USD')
-    const score = ws.events().find((e) => e.topic.startsWith('scores/'))!.data
-    assert.ok(['scheduled', 'live', 'final'].includes(score.status))
+    const score = v.parse(scoreSchema, ws.events().find((e) => e.topic.startsWith('scores/'))!.data)
+    assert.ok(score.status !== undefined)
     assert.equal(problems, [])
     ws.close()
   } finally {

@@ -5,7 +5,7 @@ import { publish, request } from './helpers/http.ts'
 import { expected, startPublishing } from './helpers/load.ts'
 import { RUNTIMES, startServer } from './helpers/server.ts'
 import { until } from './helpers/wait.ts'
-import { WsClient, type Frame } from './helpers/ws.ts'
+import { WsClient, type FrameOf } from './helpers/ws.ts'
 
 for (const runtime of RUNTIMES) {
   const test = suite(`lifecycle [${runtime}]`)
@@ -15,7 +15,7 @@ for (const runtime of RUNTIMES) {
     try {
       const start = (await request(`${s.url}/api/snapshot?topics=x`)).body.cursor as string
       const load = startPublishing(s.url, ['age/a', 'age/b'], { concurrency: 1 })
-      const got: Frame[] = []
+      const got: FrameOf<'event'>[] = []
       const codes: number[] = []
       let cursor = start
       const deadline = Date.now() + 2500
@@ -28,8 +28,8 @@ for (const runtime of RUNTIMES) {
       const all = await load.stop()
       const c = await WsClient.open(`${s.wsUrl}/ws?topics=age/*&since=${cursor}`)
       const want = expected(all, start, () => true)
-      await until('the rest of the events', () => (got.length + c.events().length >= want.length ? true : undefined))
-      got.push(...c.events())
+      // The sentinel is the last event: once it is in, a late duplicate would be too.
+      got.push(...(await c.waitId(want.at(-1)!.id)))
       c.close()
       assert.ok(codes.length >= 3, `reconnected ${codes.length} times`)
       assert.ok(codes.every((code) => code === 4000), `close codes ${codes}`)
@@ -44,8 +44,11 @@ for (const runtime of RUNTIMES) {
     const clients = await Promise.all([1, 2, 3].map(() => WsClient.open(`${s.wsUrl}/ws?topics=t`)))
     await Promise.all(clients.map((c) => c.nth('snapshot')))
     s.proc.kill('SIGTERM')
-    const ready = await until('readiness 503', async () => ((await request(`${s.url}/readiness_check`)).status === 503 ? true : undefined))
-    assert.ok(ready)
+    const ready = await until('readiness 503', async () => {
+      const r = await request(`${s.url}/readiness_check`)
+      return r.status === 503 ? r : undefined
+    })
+    assert.is(ready.body.draining, true)
     const late = await new WsClient(`${s.wsUrl}/ws`).opened.then(() => 'opened', (e: Error) => e.message)
     assert.is(late, 'upgrade refused: 503')
     const codes = await Promise.all(clients.map((c) => c.waitClose(5000)))
@@ -93,6 +96,22 @@ for (const runtime of RUNTIMES) {
     )
     assert.ok(err, 'the server started')
     assert.match(err!.message, /PUBLISH_TOKEN must be set/)
+  })
+
+  test('a bad setting stops the start with exit code 1 and one line naming it', async () => {
+    for (const [env, line] of [
+      [{ HISTORY_SIZE: '1.5' }, 'livefeed: HISTORY_SIZE="1.5" is not allowed: it must be a whole number from 1 to 10000000'],
+      [{ POLL_WAIT_DEFAULT: '30', POLL_WAIT_MAX: '20' }, 'livefeed: POLL_WAIT_DEFAULT="30" is not allowed: it must be at most POLL_WAIT_MAX (20)'],
+    ] as const) {
+      const err = await startServer(runtime, env, 15_000).then(
+        (s) => (s.stop(), undefined),
+        (e: Error) => e,
+      )
+      assert.ok(err, `the server started with ${JSON.stringify(env)}`)
+      const [head, ...output] = err!.message.split('\n')
+      assert.match(head!, / exited with 1 before listening/)
+      assert.equal(output.filter((l) => l.trim() !== ''), [line], 'exactly one line, no stack')
+    }
   })
 
   test.run()

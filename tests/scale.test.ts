@@ -54,16 +54,18 @@ test('WebSocket, SSE and long-poll clients spread over three instances get every
   const publishPorts = new Set(p.log.filter((l) => l.path === '/api/events').map((l) => l.port))
   assert.is(publishPorts.size, 3, 'publishes landed on three instances')
   published.sort((a, b) => (a.id < b.id ? -1 : 1))
-  const want = ids(published)
+  // A sentinel last: each consumer is compared once it has it, so a late duplicate fails.
+  const sentinel = (await publish(p.url, { topic: 'fan/end', data: 'sentinel' })).body as FeedEvent
+  const want = ids([...published, sentinel])
 
-  for (const w of ws) assert.equal(ids(await w.waitEvents(want.length)), want)
-  for (const r of sse) assert.equal((await r.waitFor('message', want.length)).map((m) => m.id), want)
+  for (const w of ws) assert.equal(ids(await w.waitId(sentinel.id)), want)
+  for (const r of sse) assert.equal((await r.waitId(sentinel.id)).map((m) => m.id), want)
 
   // A stateless poller: each request goes to the next instance in turn.
   const before = p.log.length
   const got: FeedEvent[] = []
   let cursor = start
-  while (got.length < want.length) {
+  while (!got.some((e) => e.id === sentinel.id)) {
     const r = await request(`${p.url}/poll?topics=fan/**&cursor=${cursor}&wait=2&limit=7`)
     assert.is(r.status, 200)
     got.push(...r.body.events)
@@ -94,8 +96,7 @@ test('SIGTERM one instance while events flow: its clients resume through the oth
   assert.ok(reconnected.length >= 1, 'some clients were on the stopped instance')
   for (const [i, x] of clients.entries()) {
     const want = expected(all, starts[i]!, () => true)
-    await x.waitEvents(want.length)
-    assert.equal(ids(x.events), ids(want))
+    assert.equal(ids(await x.waitId(want.at(-1)!.id)), ids(want))
     x.feed.close()
   }
 })
@@ -147,15 +148,16 @@ outage('every 201 event reaches every subscriber once; failures are 5xx; readine
     await until('events after the restart', () => (accepted.size > mid2 + 50 ? true : undefined), 20_000)
     running = false
     await publisher
+    const sentinel = await publish(p.url, { topic: 'out/a', data: 'sentinel' })
+    assert.is(sentinel.status, 201)
 
     assert.ok(failures.length > 0, 'the outage made some publishes fail')
     assert.ok(failures.every((s) => s >= 500), `failures: ${[...new Set(failures)]}`)
-    const want = [...accepted.values()].sort((a, b) => (a.id < b.id ? -1 : 1))
+    const want = [...accepted.values(), sentinel.body as FeedEvent].sort((a, b) => (a.id < b.id ? -1 : 1))
     const stored = (await request(`${p.url}/api/events?topics=out/**&since=${start}&limit=1000`)).body.events as FeedEvent[]
-    assert.equal(stored.map((e) => e.data), [...accepted.keys()].sort((a, b) => a - b), 'each event stored once, in publish order')
+    assert.equal(stored.map((e) => e.data), [...[...accepted.keys()].sort((a, b) => a - b), 'sentinel'], 'each event stored once, in publish order')
     for (const x of subs) {
-      await x.waitEvents(want.length, 20_000)
-      assert.equal(ids(x.events), ids(want))
+      assert.equal(ids(await x.waitId(sentinel.body.id, 20_000)), ids(want))
       x.feed.close()
     }
     for (const s of c.servers) assert.is(s.proc.exitCode, null, `${s.port} is still running`)

@@ -14,10 +14,10 @@ import { WsClient } from './helpers/ws.ts'
 const ids = (list: readonly { id?: unknown }[]) => list.map((e) => e.id)
 const connections = async (s: Server) => (await request(`${s.url}/healthz`)).body.connections as number
 
-/** Polls like a stateless client: every answer's cursor feeds the next request. */
-async function pollUntil(base: string, topics: string, cursor: string, count: number): Promise<FeedEvent[]> {
+/** Polls like a stateless client, every answer's cursor feeding the next request, until the event `end` arrives. */
+async function pollUntil(base: string, topics: string, cursor: string, end: string): Promise<FeedEvent[]> {
   const got: FeedEvent[] = []
-  while (got.length < count) {
+  while (!got.some((e) => e.id === end)) {
     const r = await request(`${base}/poll?topics=${topics}&cursor=${cursor}&wait=5`)
     assert.is(r.status, 200, JSON.stringify(r.body))
     got.push(...r.body.events)
@@ -52,15 +52,19 @@ for (const runtime of RUNTIMES) {
       const r = await publish(s.url, [{ topic: `same/${i % 3}`, data: { i } }, { topic: 'other/x', data: i }])
       published.push(r.body.events[0])
     }
-    const want = ids(published)
-    assert.equal(ids(await ws.waitEvents(60)).slice(0, 60), want)
-    assert.equal(ids((await reader.waitFor('message', 60)).map((m) => JSON.parse(m.data))), want)
-    assert.equal(ids((await reader.waitFor('message', 60)).map((m) => ({ id: m.id }))), want, 'SSE id: is the cursor')
-    await until('EventSource events', () => (esGot.length >= 60 ? true : undefined))
+    // A sentinel last: each consumer is compared only once it has it, so a late duplicate fails.
+    const sentinel = (await publish(s.url, { topic: 'same/end', data: 'sentinel' })).body as FeedEvent
+    const want = ids([...published, sentinel])
+    const end = sentinel.id
+    assert.equal(ids(await ws.waitId(end)), want)
+    const messages = await reader.waitId(end)
+    assert.equal(ids(messages.map((m) => JSON.parse(m.data))), want)
+    assert.equal(ids(messages.map((m) => ({ id: m.id }))), want, 'SSE id: is the cursor')
+    await until('EventSource sentinel', () => (esGot.some((e) => e.id === end) ? true : undefined))
     assert.equal(ids(esGot), want)
-    await until('curl output', () => ((curlOut.match(/^id: /gm) ?? []).length >= 60 ? true : undefined))
+    await until('curl sentinel', () => (curlOut.includes(`id: ${end}\n`) ? true : undefined))
     assert.equal(curlOut.match(/^id: (.+)$/gm)!.map((l) => l.slice(4)), want)
-    assert.equal(ids(await pollUntil(s.url, 'same/**', start, 60)), want)
+    assert.equal(ids(await pollUntil(s.url, 'same/**', start, end)), want)
     assert.equal(published.map((e) => (e.data as { i: number }).i), [...Array(60).keys()])
     ws.close()
     reader.close()
@@ -163,8 +167,7 @@ for (const runtime of RUNTIMES) {
         await until('3 s of publishing', () => (Date.now() - t0 > 3000 ? true : undefined), 5000)
         const want = expected(await load.stop(), start, () => true)
         if (transport !== 'poll') assert.ok(reconnects() >= 3, `only ${reconnects()} reconnects`)
-        await client.waitEvents(want.length)
-        assert.equal(ids(client.events), ids(want))
+        assert.equal(ids(await client.waitId(want.at(-1)!.id)), ids(want))
         assert.ok(client.statuses.every((x) => x.state !== 'open' || x.transport === transport))
         client.feed.close()
       } finally {
@@ -191,7 +194,7 @@ for (const runtime of RUNTIMES) {
         assert.is(await client.waitOpen(), c.want)
         await until('the snapshot', () => client.snapshots[0])
         const r = await publish(s.url, [1, 2, 3].map((n) => ({ topic: 'fb/x', data: n })))
-        assert.equal(ids(await client.waitEvents(3)), ids(r.body.events))
+        assert.equal(ids(await client.waitId(r.body.events[2].id)), ids(r.body.events))
         client.feed.close()
       } finally {
         await proxy.close()
@@ -221,8 +224,7 @@ for (const runtime of RUNTIMES) {
       const load = startPublishing(s.url, ['back/a'], { concurrency: 1 })
       await until('the move back to WebSocket', () => (client.feed.transport === 'websocket' && client.feed.state === 'open' ? true : undefined), 10_000)
       const want = expected(await load.stop(), start, () => true)
-      await client.waitEvents(want.length)
-      assert.equal(ids(client.events), ids(want))
+      assert.equal(ids(await client.waitId(want.at(-1)!.id)), ids(want))
       client.feed.close()
     } finally {
       await proxy.close()

@@ -4,6 +4,7 @@
  * from the cursor so nothing is lost, drops anything at or before it so
  * nothing is shown twice, and falls back WebSocket → SSE → long polling.
  */
+import { compareCursors } from '../protocol/cursor.ts'
 import { TRANSPORTS, type Transport, type TransportHandlers } from './transports.ts'
 import type { ConnectOptions, FeedEvent, FeedEvents, FeedState, TransportName } from './types.ts'
 
@@ -11,7 +12,8 @@ export type * from './types.ts'
 
 type Listener<K extends keyof FeedEvents> = (payload: FeedEvents[K]) => void
 
-const epochOf = (cursor: string) => cursor.slice(0, cursor.indexOf('-'))
+/** True when `a` is at or before `b` in one history; cursors of different epochs are never "before". */
+const notAfter = (a: string, b: string | undefined) => b !== undefined && (compareCursors(a, b) ?? 1) <= 0
 
 export class LiveFeed {
   private readonly listeners = new Map<keyof FeedEvents, Set<(payload: never) => void>>()
@@ -147,7 +149,7 @@ export class LiveFeed {
       },
       event(e) {
         const c = self._cursor
-        if (!mine() || (c !== undefined && epochOf(c) === epochOf(e.id) && e.id <= c)) return
+        if (!mine() || notAfter(e.id, c)) return
         self._cursor = e.id
         self.emit('event', e)
       },
@@ -165,7 +167,7 @@ export class LiveFeed {
       },
       advance(cursor) {
         const c = self._cursor
-        if (mine() && (c === undefined || epochOf(c) !== epochOf(cursor) || cursor > c)) self._cursor = cursor
+        if (mine() && !notAfter(cursor, c)) self._cursor = cursor
       },
       error(code, message) {
         if (mine()) self.emit('error', { code, message })

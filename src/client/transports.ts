@@ -1,3 +1,16 @@
+/**
+ * @module
+ * The SDK's three transports. Everything received is checked against the
+ * protocol's schemas; what does not fit is reported as a `bad_frame` error,
+ * never thrown and never dropped silently.
+ */
+import * as v from 'valibot'
+import { BAD_FRAME, errorBody, type ErrorCode } from '../protocol/errors.ts'
+import type { ResetReason } from '../protocol/events.ts'
+import { readAnswer } from '../protocol/http.ts'
+import { describeIssues } from '../protocol/issues.ts'
+import { SSE_EVENTS, type SseEventName } from '../protocol/sse.ts'
+import { serverFrame, type ClientFrame } from '../protocol/ws.ts'
 import type { EventSourceCtor, FeedEvent, TransportName, WebSocketCtor } from './types.ts'
 
 /** What a transport reports back to the feed. */
@@ -6,10 +19,10 @@ export interface TransportHandlers {
   event(e: FeedEvent): void
   /** `cursor` is where to continue from. */
   snapshot(events: FeedEvent[], cursor: string): void
-  reset(reason: string): void
+  reset(reason: ResetReason): void
   /** Poll answers move the cursor past events that did not match. */
   advance(cursor: string): void
-  error(code: string, message: string): void
+  error(code: ErrorCode | typeof BAD_FRAME, message: string): void
   closed(code?: number): void
 }
 
@@ -39,7 +52,17 @@ function url(ctx: TransportContext, path: string, params: Record<string, string 
   return u.toString()
 }
 
-type ServerFrame = { type: string; [k: string]: unknown }
+/** Parses JSON text and checks it against a schema; on failure says why, for a `bad_frame` error. */
+function decode<S extends v.GenericSchema>(schema: S, text: unknown, what: string): { ok: true; value: v.InferOutput<S> } | { ok: false; problem: string } {
+  let json: unknown
+  try {
+    json = JSON.parse(String(text))
+  } catch {
+    return { ok: false, problem: `${what} is not JSON` }
+  }
+  const r = v.safeParse(schema, json)
+  return r.success ? { ok: true, value: r.output } : { ok: false, problem: `${what} does not fit the protocol: ${describeIssues(r.issues)}` }
+}
 
 export function websocket(ctx: TransportContext): Transport {
   const Ctor = ctx.WebSocket!
@@ -49,7 +72,7 @@ export function websocket(ctx: TransportContext): Transport {
   let done = false
   let heartbeat: ReturnType<typeof setInterval> | undefined
   let lastHeard = Date.now()
-  const send = (frame: object) => ws.readyState === 1 && ws.send(JSON.stringify(frame))
+  const send = (frame: ClientFrame) => ws.readyState === 1 && ws.send(JSON.stringify(frame))
   const finish = (code?: number) => {
     if (done) return
     done = true
@@ -59,21 +82,31 @@ export function websocket(ctx: TransportContext): Transport {
   ws.onopen = () => send({ type: 'subscribe', topics: ctx.topics, ...(ctx.cursor ? { since: ctx.cursor } : {}) })
   ws.onmessage = (m) => {
     lastHeard = Date.now()
-    const f = JSON.parse(String(m.data)) as ServerFrame
-    if (f.type === 'event') {
-      const { type: _t, ...e } = f
-      ctx.on.event(e as unknown as FeedEvent)
-    } else if (f.type === 'snapshot') ctx.on.snapshot(f.events as FeedEvent[], f.cursor as string)
-    else if (f.type === 'reset') ctx.on.reset(f.reason as string)
-    else if (f.type === 'error') ctx.on.error(f.code as string, f.message as string)
-    else if (f.type === 'welcome') {
-      ctx.on.opened()
-      // Browsers cannot see protocol pings: an application ping tells a dead link from a quiet feed.
-      const every = Math.max(1000, Number(f.heartbeatMs) || 25_000)
-      heartbeat = setInterval(() => {
-        if (Date.now() - lastHeard > 2 * every) return ws.close(4001, 'no answer to ping')
-        send({ type: 'ping' })
-      }, every)
+    const d = decode(serverFrame, m.data, 'a WebSocket frame')
+    if (!d.ok) return ctx.on.error(BAD_FRAME, d.problem)
+    const f = d.value
+    switch (f.type) {
+      case 'event': {
+        const { type: _t, ...e } = f
+        return ctx.on.event(e)
+      }
+      case 'snapshot':
+        return ctx.on.snapshot(f.events, f.cursor)
+      case 'reset':
+        return ctx.on.reset(f.reason)
+      case 'error':
+        return ctx.on.error(f.code, f.message)
+      case 'welcome': {
+        ctx.on.opened()
+        // Browsers cannot see protocol pings: an application ping tells a dead link from a quiet feed.
+        const every = Math.max(1000, f.heartbeatMs || 25_000)
+        heartbeat = setInterval(() => {
+          if (Date.now() - lastHeard > 2 * every) return ws.close(4001, 'no answer to ping')
+          send({ type: 'ping' })
+        }, every)
+        return
+      }
+      // subscribed, unsubscribed, pong: nothing to do beyond hearing from the server.
     }
   }
   ws.onclose = (e) => finish(e.code)
@@ -94,18 +127,18 @@ export function websocket(ctx: TransportContext): Transport {
 export function sse(ctx: TransportContext): Transport {
   const es = new ctx.EventSource!(url(ctx, '/sse', { since: ctx.cursor }))
   let done = false
-  const parse = <T>(data: string) => JSON.parse(data) as T
+  /** Listens for one SSE event name, its data checked against the protocol's schema for it. */
+  const on = <K extends SseEventName>(name: K, fn: (data: v.InferOutput<(typeof SSE_EVENTS)[K]>) => void) =>
+    es.addEventListener(name, (m) => {
+      const d = decode(SSE_EVENTS[name], m.data, `an SSE "${name}" event`)
+      if (d.ok) fn(d.value)
+      else ctx.on.error(BAD_FRAME, d.problem)
+    })
   es.onopen = () => ctx.on.opened()
-  es.addEventListener('message', (m) => ctx.on.event(parse<FeedEvent>(m.data)))
-  es.addEventListener('snapshot', (m) => {
-    const s = parse<{ events: FeedEvent[]; cursor: string }>(m.data)
-    ctx.on.snapshot(s.events, s.cursor)
-  })
-  es.addEventListener('reset', (m) => ctx.on.reset(parse<{ reason: string }>(m.data).reason))
-  es.addEventListener('feed-error', (m) => {
-    const e = parse<{ code: string; message: string }>(m.data)
-    ctx.on.error(e.code, e.message)
-  })
+  on('message', (e) => ctx.on.event(e))
+  on('snapshot', (s) => ctx.on.snapshot(s.events, s.cursor))
+  on('reset', (r) => ctx.on.reset(r.reason))
+  on('feed-error', (e) => ctx.on.error(e.code, e.message))
   // EventSource would reconnect by itself; the feed does it instead, with its cursor, backoff and fallback.
   es.onerror = () => {
     es.close()
@@ -123,8 +156,6 @@ export function sse(ctx: TransportContext): Transport {
   }
 }
 
-type PollAnswer = { events?: FeedEvent[]; snapshot?: FeedEvent[]; reset?: boolean; cursor: string }
-
 export function poll(ctx: TransportContext): Transport {
   const abort = new AbortController()
   let cursor = ctx.cursor
@@ -132,18 +163,25 @@ export function poll(ctx: TransportContext): Transport {
     let opened = false
     for (;;) {
       const res = await ctx.fetch(url(ctx, '/poll', { cursor, wait: String(opened ? ctx.pollWaitS : 0) }), { signal: abort.signal })
-      const body = (await res.json()) as PollAnswer & { error?: { code: string; message: string } }
+      const text = await res.text()
       if (!res.ok) {
-        if (body.error) ctx.on.error(body.error.code, body.error.message)
+        const e = decode(errorBody, text, `a ${res.status} answer`)
+        if (e.ok) ctx.on.error(e.value.error.code, e.value.error.message)
         throw new Error(`poll answered ${res.status}`)
       }
+      const d = decode(readAnswer, text, 'a poll answer')
+      if (!d.ok) {
+        ctx.on.error(BAD_FRAME, d.problem)
+        throw new Error('poll answer not understood')
+      }
+      const body = d.value
       if (!opened) {
         opened = true
         ctx.on.opened()
       }
-      if (body.reset) ctx.on.reset('stale_cursor')
-      if (body.snapshot) ctx.on.snapshot(body.snapshot, body.cursor)
-      for (const e of body.events ?? []) ctx.on.event(e)
+      if ('reset' in body) ctx.on.reset('stale_cursor')
+      if ('snapshot' in body) ctx.on.snapshot(body.snapshot, body.cursor)
+      else for (const e of body.events) ctx.on.event(e)
       ctx.on.advance(body.cursor)
       cursor = body.cursor
     }

@@ -1,10 +1,11 @@
-/** Wire shapes and options of the livefeed client; no runtime dependency. */
-export interface FeedEvent {
-  id: string
-  topic: string
-  data: unknown
-  ts: number
-}
+/**
+ * @module
+ * Options and events of the livefeed client. Wire shapes are the protocol's (`src/protocol/`).
+ */
+import type { ErrorCode, BAD_FRAME } from '../protocol/errors.ts'
+import type { FeedEvent, ResetReason } from '../protocol/events.ts'
+
+export type { FeedEvent }
 
 export type TransportName = 'websocket' | 'sse' | 'poll'
 export type FeedState = 'connecting' | 'open' | 'reconnecting' | 'closed'
@@ -12,9 +13,10 @@ export type FeedState = 'connecting' | 'open' | 'reconnecting' | 'closed'
 export interface FeedEvents {
   event: FeedEvent
   snapshot: { events: FeedEvent[]; cursor: string }
-  reset: { reason: string }
+  reset: { reason: ResetReason }
   status: { state: FeedState; transport: TransportName | undefined }
-  error: { code: string; message: string }
+  /** A server error (its code), or `bad_frame`: something arrived that the protocol does not describe. */
+  error: { code: ErrorCode | typeof BAD_FRAME; message: string }
 }
 
 /** The part of the WebSocket API the client uses (browsers, Deno, and Node's `ws` package all have it). */

@@ -1,32 +1,12 @@
+/**
+ * @module
+ * Server-side cursor helpers: parsing what a client sent, and making new
+ * epochs and positions. The format itself is the protocol's (`src/protocol/cursor.ts`).
+ */
+import { compareCursors, parseCursor, type Cursor } from '../protocol/cursor.ts'
 import { FeedError } from './errors.ts'
 
-/**
- * A cursor is "<epoch>-<position>". Clients treat it as opaque. The epoch
- * names one history (a memory engine's process, a Redis stream's life), so a
- * cursor from a history that is gone is recognised as stale rather than
- * misread. Positions are fixed-width base36 chosen by the engine, so two
- * cursors of one epoch compare as plain strings in publish order.
- */
-export interface Cursor {
-  epoch: string
-  pos: string
-}
-
-const CURSOR = /^([0-9a-z]{1,16})-([0-9a-z]{1,32})$/
-
-export function formatCursor(epoch: string, pos: string): string {
-  return `${epoch}-${pos}`
-}
-
-export function parseCursor(value: string): Cursor | undefined {
-  const m = CURSOR.exec(value)
-  return m ? { epoch: m[1]!, pos: m[2]! } : undefined
-}
-
-/** The epoch part of a well-formed cursor: cursors of different epochs do not compare. */
-export function epochOf(cursor: string): string {
-  return cursor.slice(0, cursor.indexOf('-'))
-}
+export { compareCursors, epochOf, formatCursor, isAfter, parseCursor, type Cursor } from '../protocol/cursor.ts'
 
 /** Parses a client-supplied cursor; 400 invalid_cursor when it is not one. */
 export function requireCursor(value: string): Cursor {
@@ -38,4 +18,15 @@ export function requireCursor(value: string): Cursor {
 /** Fixed-width base36, so string order is numeric order. */
 export function base36(n: number, width: number): string {
   return n.toString(36).padStart(width, '0')
+}
+
+/** A fresh epoch: a new history (a memory engine's process, a Redis stream's life), so old cursors read as stale. */
+export function newEpoch(): string {
+  const rnd = crypto.getRandomValues(new Uint8Array(2))
+  return Date.now().toString(36) + base36(rnd[0]! * 256 + rnd[1]!, 4)
+}
+
+/** Sort order of events in snapshots: by cursor; events of different epochs (after a history was lost) by time. */
+export function byCursor(a: { id: string; ts: number }, b: { id: string; ts: number }): number {
+  return compareCursors(a.id, b.id) ?? a.ts - b.ts
 }

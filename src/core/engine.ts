@@ -1,11 +1,27 @@
-import type { Cursor } from './cursor.ts'
-import type { EventInput, FeedEvent, TopicInfo } from './types.ts'
+/**
+ * @module
+ * The engine contract: where events are stored and how they reach this
+ * instance's fan-out. `engines/memory.ts` and `engines/redis.ts` implement it;
+ * `tests/engine.test.ts` is the one contract test both pass.
+ */
+import type { Cursor } from '../protocol/cursor.ts'
+import type { EventInput, FeedEvent, Snapshot } from '../protocol/events.ts'
 import type { PatternSet } from './topic-index.ts'
+
+export type { Snapshot }
+
+export interface TopicInfo {
+  topic: string
+  lastId: string
+  lastTs: number
+}
 
 /**
  * Where events are stored and how newly stored events reach this instance's
  * fan-out. Every method is async and assumes nothing in-process, so an
  * engine may be shared by many instances (Redis) or live in memory.
+ * Failures of the backing store are thrown as FeedError engine_unavailable;
+ * anything else an engine throws is mapped the same way by `guardEngine`.
  */
 export interface Engine {
   readonly name: string
@@ -57,7 +73,3 @@ export interface AppendResult {
 
 export type ReadResult = { stale: false; events: FeedEvent[]; cursor: string } | { stale: true }
 
-export interface Snapshot {
-  events: FeedEvent[]
-  cursor: string
-}

@@ -1,54 +1,38 @@
 /**
- * Every error livefeed reports has a stable code. This file is the one place
- * that maps a code to its HTTP status, and a WebSocket condition to its close code.
+ * @module
+ * The server's error type. Codes, statuses and close codes are the
+ * protocol's (`src/protocol/errors.ts`); this adds the exception that carries
+ * one, and the one mapping of anything thrown to a code.
  */
-export const ERROR_STATUS = {
-  bad_request: 400,
-  invalid_json: 400,
-  invalid_topic: 400,
-  invalid_pattern: 400,
-  invalid_cursor: 400,
-  invalid_wait: 400,
-  too_many_patterns: 400,
-  validation_failed: 400,
-  unknown_type: 400,
-  since_not_first: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  idempotency_conflict: 422,
-  internal: 500,
-  draining: 503,
-  engine_unavailable: 503,
-  websocket_disabled: 503,
-} as const
-
-export type ErrorCode = keyof typeof ERROR_STATUS
+import { ERROR_STATUS, type ErrorBody, type ErrorCode, type ErrorStatus } from '../protocol/errors.ts'
 
 export class FeedError extends Error {
-  readonly status: number
-  constructor(readonly code: ErrorCode, message: string) {
-    super(message)
+  readonly status: ErrorStatus
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** What went wrong underneath (an engine's own error), for the log only. */
+    cause?: unknown,
+  ) {
+    super(message, cause === undefined ? undefined : { cause })
     this.name = 'FeedError'
     this.status = ERROR_STATUS[code]
   }
-  toJSON(): { error: { code: ErrorCode; message: string } } {
+  toJSON(): ErrorBody {
     return { error: { code: this.code, message: this.message } }
   }
 }
 
-/** WebSocket close codes livefeed sends (documented in the README). */
-export const CLOSE = {
-  /** Server shutting down: reconnect (another instance will answer) and resume. */
-  goingAway: 1001,
-  /** Too many bad frames. */
-  policyViolation: 1008,
-  /** A frame over MAX_FRAME_BYTES. */
-  messageTooBig: 1009,
-  /** MAX_CONNECTION_AGE reached: reconnect at once and resume from your cursor. */
-  maxAge: 4000,
-  /** The client read too slowly (MAX_BUFFERED_BYTES queued): reconnect and resume. */
-  slowConsumer: 4008,
-} as const
+/**
+ * What a client is told about anything thrown: a FeedError as it is; anything
+ * else is a bug of ours, `internal`, and `unexpected` is true so the caller logs it.
+ * (Engine failures never arrive here raw: the feed's engine guard makes them `engine_unavailable`.)
+ */
+export function toFeedError(err: unknown): { error: FeedError; unexpected: boolean } {
+  if (err instanceof FeedError) return { error: err, unexpected: false }
+  return { error: new FeedError('internal', 'internal error'), unexpected: true }
+}
+
+/** A second use of an Idempotency-Key with another body: every engine answers it the same way. */
+export const idempotencyConflict = (): FeedError =>
+  new FeedError('idempotency_conflict', 'this Idempotency-Key was already used with a different request body')

@@ -1,12 +1,14 @@
 import type { Limits } from '../config.ts'
+import type { EventInput } from '../protocol/events.ts'
+import type { ReadAnswer } from '../protocol/http.ts'
 import { requireCursor } from './cursor.ts'
-import type { AppendResult, Engine, IdempotencyRequest } from './engine.ts'
-import { FeedError } from './errors.ts'
+import type { AppendResult, Engine, IdempotencyRequest, TopicInfo } from './engine.ts'
+import { FeedError, toFeedError } from './errors.ts'
+import { guardEngine } from './guard.ts'
 import { Hub } from './hub.ts'
 import type { Log } from './log.ts'
 import { assertTopic } from './topic.ts'
 import { PatternSet } from './topic-index.ts'
-import type { EventInput, FeedEvent, TopicInfo } from './types.ts'
 
 /** A long-lived consumer (WebSocket session, SSE stream, waiting poll) the feed can sweep and drain. */
 export interface Client {
@@ -16,13 +18,10 @@ export interface Client {
   drain(): void
 }
 
-export type ReadAnswer =
-  | { events: FeedEvent[]; cursor: string }
-  | { reset: true; snapshot: FeedEvent[]; cursor: string }
-  | { snapshot: FeedEvent[]; cursor: string }
-
 /** Everything transports share: the engine, the hub, the limits and the set of live clients. */
 export class Feed {
+  /** The engine behind `guardEngine`: every failure of it is a FeedError. */
+  readonly engine: Engine
   readonly hub: Hub
   readonly clients = new Set<Client>()
   draining = false
@@ -30,12 +29,13 @@ export class Feed {
   private readonly encoder = new TextEncoder()
 
   constructor(
-    readonly engine: Engine,
+    engine: Engine,
     readonly limits: Limits,
     readonly log: Log,
   ) {
+    this.engine = guardEngine(engine)
     // Buffer as many live events during a replay as one history holds; past that, read them again.
-    this.hub = new Hub(engine, limits.readLimit, limits.historySize)
+    this.hub = new Hub(this.engine, limits.readLimit, limits.historySize)
   }
 
   async start(): Promise<void> {
@@ -79,6 +79,19 @@ export class Feed {
   /** When a new connection must be closed: MAX_CONNECTION_AGE, up to 10% early so clients do not all reconnect together. */
   connectionDeadline(): number {
     return Date.now() + this.limits.maxConnectionAgeMs * (1 - Math.random() * 0.1)
+  }
+
+  /**
+   * Maps anything thrown while serving a client to what the client is told,
+   * and logs it once: here, whatever the route or transport. A failing engine
+   * or a bug of ours logs at error; client mistakes and refusals at debug.
+   */
+  failure(err: unknown, context: Record<string, unknown>): FeedError {
+    const { error, unexpected } = toFeedError(err)
+    if (unexpected) this.log.error({ ...context, err }, 'unexpected error')
+    else if (error.code === 'engine_unavailable') this.log.error({ ...context, code: error.code, err: error.cause ?? error.message }, 'request failed')
+    else this.log.debug({ ...context, code: error.code, reason: error.message }, 'request refused')
+    return error
   }
 
   ready(): boolean {

@@ -1,9 +1,9 @@
-import { epochOf } from './cursor.ts'
+import { compareCursors } from '../protocol/cursor.ts'
+import type { FeedEvent } from '../protocol/events.ts'
 import type { Engine } from './engine.ts'
 import { PreparedEvent } from './prepared.ts'
 import { Subscription, type Sink, type SubscriptionHost } from './subscription.ts'
 import { TopicIndex } from './topic-index.ts'
-import type { FeedEvent } from './types.ts'
 
 /**
  * This instance's fan-out. The engine's live stream comes in here, in cursor
@@ -74,6 +74,7 @@ export class Hub implements SubscriptionHost {
 
   /** A cursor of another epoch cannot be waited for: the engine's history changed under it. */
   private passed(cursor: string): boolean {
-    return epochOf(cursor) !== epochOf(this.position) || cursor <= this.position
+    const order = compareCursors(cursor, this.position)
+    return order === undefined || order <= 0
   }
 }

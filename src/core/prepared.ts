@@ -1,4 +1,6 @@
-import type { FeedEvent } from './types.ts'
+import type { FeedEvent } from '../protocol/events.ts'
+import { sseFrames } from '../protocol/sse.ts'
+import { wsFrames } from '../protocol/ws.ts'
 
 /**
  * An event serialised once for all its subscribers: each transport's frame is
@@ -12,11 +14,10 @@ export class PreparedEvent {
   constructor(readonly event: FeedEvent) {
     this.json = JSON.stringify(event)
   }
-  /** {"type":"event", ...event} without a second stringify. */
   get wsFrame(): string {
-    return (this.ws ??= '{"type":"event",' + this.json.slice(1))
+    return (this.ws ??= wsFrames.event(this.json))
   }
   get sseFrame(): string {
-    return (this.sse ??= `id: ${this.event.id}\ndata: ${this.json}\n\n`)
+    return (this.sse ??= sseFrames.event(this.event.id, this.json))
   }
 }

@@ -1,9 +1,9 @@
-import { parseCursor, type Cursor } from './cursor.ts'
+import { compareCursors, parseCursor, type Cursor } from '../protocol/cursor.ts'
+import type { FeedEvent, ResetReason } from '../protocol/events.ts'
 import type { Engine } from './engine.ts'
 import { FeedError } from './errors.ts'
 import { PreparedEvent } from './prepared.ts'
 import { PatternSet, type TopicIndex } from './topic-index.ts'
-import type { FeedEvent } from './types.ts'
 
 /** What a transport (WebSocket session, SSE stream, long poll) does with what a subscription yields. */
 export interface Sink {
@@ -12,7 +12,7 @@ export interface Sink {
   /** Latest event of each newly subscribed topic, then live events after `cursor`. */
   snapshot(events: FeedEvent[], cursor: string): void
   /** The `since` cursor is gone (older than the history, or another epoch): a snapshot follows. */
-  reset(reason: string): void
+  reset(reason: ResetReason): void
   /** The seam is done: everything up to `cursor` was sent; live events follow. */
   caughtUp?(cursor: string): void
 }
@@ -115,8 +115,9 @@ export class Subscription {
       // those of the fresh patterns are new only past what replay/snapshot covered.
       const buffered = this.buffer
       this.buffer = []
+      // An event of another epoch than the read is of a new history: not covered by it.
       for (const p of buffered) {
-        if (p.event.id > covered || old.matches(p.event.topic)) this.send(p)
+        if ((compareCursors(p.event.id, covered) ?? 1) > 0 || old.matches(p.event.topic)) this.send(p)
       }
       this.sink.caughtUp?.(covered)
     } catch (err) {
@@ -158,7 +159,10 @@ export class Subscription {
   }
 
   private send(p: PreparedEvent): void {
-    if (this.closed || (this.last !== undefined && p.event.id <= this.last)) return
+    if (this.closed) return
+    // At or before the last sent in the same history: a duplicate. Another epoch is a new history, never one.
+    const order = this.last === undefined ? undefined : compareCursors(p.event.id, this.last)
+    if (order !== undefined && order <= 0) return
     this.last = p.event.id
     this.sink.event(p)
   }

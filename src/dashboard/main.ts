@@ -1,7 +1,9 @@
+import * as v from 'valibot'
 import { connect, type FeedEvent, type FeedState, type TransportName } from '../client/index.ts'
 import { byId } from './dom.ts'
-import { Scoreboard, type Score } from './scores.ts'
-import { Ticker, type Quote } from './ticker.ts'
+import { quoteSchema, scoreSchema } from './schemas.ts'
+import { Scoreboard } from './scores.ts'
+import { Ticker } from './ticker.ts'
 
 const TRANSPORT_TEXT: Record<TransportName, string> = { websocket: 'WebSocket', sse: 'SSE', poll: 'long polling' }
 const STATE_TEXT: Record<FeedState, string> = { connecting: 'Connecting', open: 'Live', reconnecting: 'Reconnecting', closed: 'Disconnected' }
@@ -10,11 +12,17 @@ const scoreboard = new Scoreboard()
 const ticker = new Ticker()
 const feed = connect(location.origin, { topics: ['scores/**', ...ticker.topics()] })
 
+/** Events whose data is not a score or a quote (someone published other JSON there) are left off the page. */
 function route(e: FeedEvent, live: boolean): void {
   if (e.topic.startsWith('scores/')) {
-    if (live) scoreboard.update(e.data as Score)
-    else scoreboard.load(e.data as Score)
-  } else if (e.topic.startsWith('stocks/')) ticker.add(e.data as Quote, live)
+    const s = v.safeParse(scoreSchema, e.data)
+    if (!s.success) return
+    if (live) scoreboard.update(s.output)
+    else scoreboard.load(s.output)
+  } else if (e.topic.startsWith('stocks/')) {
+    const q = v.safeParse(quoteSchema, e.data)
+    if (q.success) ticker.add(q.output, live)
+  }
 }
 
 feed.on('snapshot', ({ events }) => {

@@ -1,14 +1,5 @@
 import { byId, el, flash } from './dom.ts'
-
-export interface Score {
-  league: string
-  game: string
-  home: { team: string; score: number }
-  away: { team: string; score: number }
-  period?: string | number
-  clock?: string
-  status?: 'scheduled' | 'live' | 'final'
-}
+import type { Score } from './schemas.ts'
 
 const STATUS_TEXT = { scheduled: 'Scheduled', live: 'Live', final: 'Final' } as const
 

@@ -1,17 +1,9 @@
 import { byId, el } from './dom.ts'
-
-export interface Quote {
-  symbol: string
-  price: number
-  change?: number
-  volume?: number
-  currency?: string
-}
+import { isSymbol, type Quote } from './schemas.ts'
 
 const STORE_KEY = 'livefeed.watchlist'
 const DEFAULT_WATCH = ['AAPL', 'MSFT', 'GOOG', 'AMZN', 'TSLA']
 const SPARK_POINTS = 40
-const SYMBOL = /^[A-Za-z0-9_.:@-]{1,64}$/
 
 interface Row {
   prices: number[]
@@ -34,7 +26,7 @@ export class Ticker {
     form.addEventListener('submit', (e) => {
       e.preventDefault()
       const sym = input.value.trim().toUpperCase()
-      if (!SYMBOL.test(sym) || this.watch.includes(sym)) return
+      if (!isSymbol(sym) || this.watch.includes(sym)) return
       this.watch.push(sym)
       input.value = ''
       this.changed([sym], [])
@@ -101,7 +93,7 @@ export class Ticker {
 function loadWatch(): string[] {
   try {
     const saved: unknown = JSON.parse(localStorage.getItem(STORE_KEY) ?? 'null')
-    if (Array.isArray(saved) && saved.every((s) => typeof s === 'string' && SYMBOL.test(s))) return saved
+    if (Array.isArray(saved) && saved.every((s) => typeof s === 'string' && isSymbol(s))) return saved
   } catch {
     // A damaged entry falls back to the default list.
   }

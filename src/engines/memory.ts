@@ -1,8 +1,12 @@
-import { base36, formatCursor, type Cursor } from '../core/cursor.ts'
-import type { AppendResult, Engine, IdempotencyRequest, ReadResult, Snapshot } from '../core/engine.ts'
-import { FeedError } from '../core/errors.ts'
+/**
+ * @module
+ * The default engine: one process, no set-up, bounded history, lost on restart.
+ */
+import { base36, byCursor, formatCursor, newEpoch, type Cursor } from '../core/cursor.ts'
+import type { AppendResult, Engine, IdempotencyRequest, ReadResult, Snapshot, TopicInfo } from '../core/engine.ts'
+import { idempotencyConflict } from '../core/errors.ts'
 import type { PatternSet } from '../core/topic-index.ts'
-import type { EventInput, FeedEvent, TopicInfo } from '../core/types.ts'
+import type { EventInput, FeedEvent } from '../protocol/events.ts'
 
 export interface MemoryEngineOptions {
   /** Events kept for replay (ring buffer). */
@@ -14,12 +18,6 @@ export interface MemoryEngineOptions {
 
 const POS_WIDTH = 11 // 36^11 > 2^53: a sequence number never outgrows it
 
-/** A fresh epoch per process: the history dies with it, and old cursors must read as stale. */
-export function newEpoch(): string {
-  const rnd = crypto.getRandomValues(new Uint8Array(2))
-  return Date.now().toString(36) + base36(rnd[0]! * 256 + rnd[1]!, 4)
-}
-
 interface IdempotencyRecord {
   expires: number
   fingerprint: string
@@ -29,6 +27,7 @@ interface IdempotencyRecord {
 /** The default engine: one process, no set-up, bounded history, lost on restart. */
 export class MemoryEngine implements Engine {
   readonly name = 'memory'
+  /** A fresh epoch per process: the history dies with it, and old cursors must read as stale. */
   readonly epoch = newEpoch()
   private readonly ring: (FeedEvent | undefined)[]
   private seq = 0
@@ -58,7 +57,7 @@ export class MemoryEngine implements Engine {
       this.expireKeys(now)
       const prior = this.idempotency.get(idem.key)
       if (prior) {
-        if (prior.fingerprint !== idem.fingerprint) throw conflict()
+        if (prior.fingerprint !== idem.fingerprint) throw idempotencyConflict()
         return { events: prior.events, replayed: true }
       }
     }
@@ -94,7 +93,7 @@ export class MemoryEngine implements Engine {
     } else {
       for (const e of this.latest.values()) if (patterns.matches(e.topic)) events.push(e)
     }
-    events.sort((a, b) => (a.id < b.id ? -1 : 1))
+    events.sort(byCursor)
     return { events, cursor: this.cursorAt(this.seq) }
   }
 
@@ -138,6 +137,3 @@ export class MemoryEngine implements Engine {
     }
   }
 }
-
-export const conflict = (): FeedError =>
-  new FeedError('idempotency_conflict', 'this Idempotency-Key was already used with a different request body')

@@ -1,5 +1,5 @@
 import { base36, formatCursor, type Cursor } from '../core/cursor.ts'
-import type { FeedEvent, Json } from '../core/types.ts'
+import type { FeedEvent } from '../protocol/events.ts'
 
 /**
  * How events sit in Redis. A stream id "ms-seq" becomes a fixed-width base36
@@ -32,14 +32,14 @@ export function compareIds(a: string, b: string): number {
 export function decodeEntry(id: string, fields: string[]): FeedEvent {
   const f: Record<string, string> = {}
   for (let i = 0; i < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!
-  return { id: cursorOf(f.e!, id), topic: f.t!, data: JSON.parse(f.d!) as Json, ts: Number(f.ts) }
+  return { id: cursorOf(f.e!, id), topic: f.t!, data: JSON.parse(f.d!), ts: Number(f.ts) }
 }
 
 /** The latest-per-topic hash holds "epoch streamId ts topic-less data" so it is written in Lua without JSON. */
 export function decodeLatest(topic: string, value: string): FeedEvent {
   const [epoch, id, ts] = value.split(' ', 3) as [string, string, string]
   const data = value.slice(epoch.length + id.length + ts.length + 3)
-  return { id: cursorOf(epoch, id), topic, data: JSON.parse(data) as Json, ts: Number(ts) }
+  return { id: cursorOf(epoch, id), topic, data: JSON.parse(data), ts: Number(ts) }
 }
 
 export function cursorStreamId(c: Cursor): string | undefined {

@@ -1,11 +1,10 @@
 import { Redis } from 'ioredis'
-import type { Cursor } from '../core/cursor.ts'
-import type { AppendResult, Engine, IdempotencyRequest, ReadResult, Snapshot } from '../core/engine.ts'
-import { FeedError } from '../core/errors.ts'
+import { byCursor, newEpoch, type Cursor } from '../core/cursor.ts'
+import type { AppendResult, Engine, IdempotencyRequest, ReadResult, Snapshot, TopicInfo } from '../core/engine.ts'
+import { FeedError, idempotencyConflict } from '../core/errors.ts'
 import type { Log } from '../core/log.ts'
 import type { PatternSet } from '../core/topic-index.ts'
-import type { EventInput, FeedEvent, TopicInfo } from '../core/types.ts'
-import { conflict, newEpoch } from './memory.ts'
+import type { EventInput, FeedEvent } from '../protocol/events.ts'
 import { APPEND_SCRIPT, compareIds, cursorOf, cursorStreamId, decodeEntry, decodeLatest, ENSURE_SCRIPT } from './redis-codec.ts'
 
 export interface RedisEngineOptions {
@@ -25,7 +24,7 @@ type Entry = [id: string, fields: string[]]
 /** The scripts, sent once and then called by SHA (ioredis falls back to EVAL when Redis lost them). */
 type Scripts = Redis & { lfAppend(...args: string[]): Promise<string[]>; lfEnsure(...args: string[]): Promise<string> }
 const unavailable = (err: unknown) =>
-  err instanceof FeedError ? err : new FeedError('engine_unavailable', `Redis did not answer: ${(err as Error)?.message ?? err}`)
+  err instanceof FeedError ? err : new FeedError('engine_unavailable', 'Redis did not answer; retry', err)
 
 /** Events in a Redis Stream shared by every instance; each instance tails it for its own fan-out. */
 export class RedisEngine implements Engine {
@@ -98,7 +97,7 @@ export class RedisEngine implements Engine {
     if (out[0] === 'replay') {
       // The record is "fingerprint epoch ts id,id,…"; the same body means the same topics and data.
       const [fp, epoch, ts0, ids] = out[1]!.split(' ') as [string, string, string, string]
-      if (fp !== idem!.fingerprint) throw conflict()
+      if (fp !== idem!.fingerprint) throw idempotencyConflict()
       const list = ids.split(',')
       return { events: inputs.map((i, n) => ({ id: cursorOf(epoch, list[n]!), topic: i.topic, data: i.data, ts: Number(ts0) })), replayed: true }
     }
@@ -141,7 +140,7 @@ export class RedisEngine implements Engine {
         ? patterns.patterns.map((t, i) => [t, (values as (string | null)[])[i] ?? null])
         : Object.entries(values as Record<string, string>)
       const events = pairs.flatMap(([t, v]) => (v !== null && patterns.matches(t) ? [decodeLatest(t, v)] : []))
-      events.sort((a, b) => (a.id < b.id ? -1 : 1))
+      events.sort(byCursor)
       return { events, cursor: cursorOf(String(epoch), streamInfo(info as unknown[]).last) }
     } catch (err) {
       throw unavailable(err)

@@ -1,3 +1,9 @@
+/**
+ * @module
+ * The Hono app: error answers, the core routes, the extensions, the API
+ * document and the static pages. Runtimes hand it the few things they do
+ * differently (`Runtime`).
+ */
 import { Hono, type Context, type MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { secureHeaders } from 'hono/secure-headers'
@@ -5,10 +11,12 @@ import type { WSEvents } from 'hono/ws'
 import type { Config } from '../config.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
+import { Api, type MountContext, type Mount } from './api.ts'
 import { publishAuth } from './auth.ts'
 import { apiHeaders } from './headers.ts'
 import { healthRoutes } from './health.ts'
-import { publishRoutes } from './publish.ts'
+import { openApiDocument } from './openapi.ts'
+import { publisher, publishRoutes } from './publish.ts'
 import { readRoutes } from './read.ts'
 import { WsSession, type SocketOps } from './ws.ts'
 
@@ -20,41 +28,65 @@ export interface Runtime {
   socket: SocketOps
 }
 
-/** Extra routes mounted by later layers (SSE, long polling) without this file knowing them. */
-export type Mount = (app: Hono, feed: Feed) => void
+/** A framework-level refusal (Hono's HTTPException) as one of our codes. */
+function fromHttpException(err: HTTPException): FeedError {
+  return new FeedError(err.status === 413 ? 'payload_too_large' : 'bad_request', err.message || 'bad request')
+}
 
-export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: Mount[] = []): Hono {
-  const app = new Hono()
-
-  app.onError((err, c) => {
-    if (err instanceof FeedError) return c.json(err.toJSON(), err.status as 400)
-    if (err instanceof HTTPException) {
-      return c.json({ error: { code: err.status === 413 ? 'payload_too_large' : 'bad_request', message: err.message } }, err.status)
-    }
-    feed.log.error({ err, path: c.req.path }, 'unhandled error')
-    return c.json(new FeedError('internal', 'internal error').toJSON(), 500)
-  })
-  app.notFound((c) => c.json(new FeedError('not_found', `no route for ${c.req.method} ${c.req.path}`).toJSON(), 404))
-
-  // The upgrade route comes first and outside any header-writing middleware:
-  // headers on a 101 are the runtime's business (Deno's are immutable).
-  app.get(
+/** The WebSocket endpoint: refusals first, then the upgrade; a plain GET gets 426. */
+function wsRoute(api: Api, feed: Feed, config: Config, runtime: Runtime): void {
+  api.get(
     '/ws',
-    (c, next) => {
+    {
+      summary: 'WebSocket',
+      description:
+        'Upgrade to a WebSocket of JSON text frames: the client sends `ClientFrame`s, the server `ServerFrame`s (see components). `?topics=` and `?since=` subscribe on open.',
+      tags: ['subscribe'],
+      responses: { 101: { description: 'Switching protocols' } },
+      errors: ['upgrade_required', 'draining', 'websocket_disabled'],
+    },
+    (_c, next) => {
       if (!config.websocket) throw new FeedError('websocket_disabled', 'WebSocket is disabled here; use /sse or /poll')
       feed.assertAccepting()
       return next()
     },
-    runtime.upgradeWebSocket((c) => new WsSession(feed, runtime.socket, new URL(c.req.url)).events()),
-    (c) => c.json({ error: { code: 'bad_request', message: 'GET /ws needs a WebSocket upgrade' } }, 426),
+    runtime.upgradeWebSocket((c) => new WsSession(feed, runtime.socket, { topics: c.req.query('topics'), since: c.req.query('since') || undefined }).events()),
+    () => {
+      throw new FeedError('upgrade_required', 'GET /ws needs a WebSocket upgrade')
+    },
   )
+}
 
-  for (const path of ['/api/*', '/sse', '/poll']) app.use(path, apiHeaders)
+export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: Mount[] = []): Hono {
+  const app = new Hono()
+  const api = new Api(app)
 
-  app.route('/', healthRoutes(feed))
-  app.route('/api', publishRoutes(feed, publishAuth(config.publishToken, runtime.clientAddress)))
-  app.route('/api', readRoutes(feed))
-  for (const mount of mounts) mount(app, feed)
+  app.onError((err, c) => {
+    const error = err instanceof HTTPException ? fromHttpException(err) : feed.failure(err, { path: c.req.path })
+    if (error.code === 'upgrade_required') c.header('Upgrade', 'websocket')
+    return c.json(error.toJSON(), error.status)
+  })
+  app.notFound((c) => {
+    const allowed = api.methodsOf(c.req.path)
+    if (allowed.length === 0) return c.json(new FeedError('not_found', `no route for ${c.req.method} ${c.req.path}`).toJSON(), 404)
+    c.header('Allow', allowed.join(', '))
+    return c.json(new FeedError('method_not_allowed', `${c.req.path} answers ${allowed.join(', ')}, not ${c.req.method}`).toJSON(), 405)
+  })
+
+  // The upgrade route comes first and outside any header-writing middleware:
+  // headers on a 101 are the runtime's business (Deno's are immutable).
+  wsRoute(api, feed, config, runtime)
+  for (const path of ['/api/*', '/sse', '/poll', '/openapi.json']) app.use(path, apiHeaders)
+
+  const ctx: MountContext = { api, feed, config, publisher: publisher(api, feed, publishAuth(config.publishToken, runtime.clientAddress)) }
+  for (const mount of [healthRoutes, publishRoutes, readRoutes, ...mounts]) mount(ctx)
+
+  let doc: string | undefined
+  api.get(
+    '/openapi.json',
+    { summary: 'This document', tags: ['meta'], responses: { 200: { description: 'OpenAPI 3.1', mediaType: 'application/json' } } },
+    (c) => c.body((doc ??= JSON.stringify(openApiDocument(api.routes, feed.limits))), 200, { 'Content-Type': 'application/json' }),
+  )
   // The dashboard's pages get the full set of browser security headers.
   app.use('/*', secureHeaders(), runtime.serveStatic(config.staticDir))
   return app

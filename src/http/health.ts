@@ -1,10 +1,13 @@
-import { Hono } from 'hono'
-import type { Feed } from '../core/feed.ts'
+/**
+ * @module
+ * `/healthz` for people, `/liveness_check` and `/readiness_check` for App Engine's split health checks.
+ */
+import type { HealthAnswer } from '../protocol/http.ts'
+import { healthAnswer, livenessAnswer } from '../protocol/http.ts'
+import type { MountContext } from './api.ts'
 
-/** /healthz for people, /liveness_check and /readiness_check for App Engine's split health checks. */
-export function healthRoutes(feed: Feed): Hono {
-  const app = new Hono()
-  const status = () => ({
+export function healthRoutes({ api, feed }: MountContext): void {
+  const status = (): HealthAnswer => ({
     status: feed.ready() ? 'ok' : 'unavailable',
     engine: feed.engine.name,
     engineHealthy: feed.engine.healthy(),
@@ -12,9 +15,13 @@ export function healthRoutes(feed: Feed): Hono {
     connections: feed.clients.size,
     cursor: feed.hub.position,
   })
-  app.get('/healthz', (c) => c.json(status(), feed.ready() ? 200 : 503))
+  const health = { 200: { description: 'Ready', schema: healthAnswer }, 503: { description: 'Draining, or the engine is unreachable', schema: healthAnswer } }
+  api.get('/healthz', { summary: 'Status of this instance', tags: ['health'], responses: health }, (c) => c.json(status(), feed.ready() ? 200 : 503))
   // Liveness: the process answers. Restarting it would not fix a draining instance or an unreachable Redis.
-  app.get('/liveness_check', (c) => c.json({ status: 'ok' }))
-  app.get('/readiness_check', (c) => c.json(status(), feed.ready() ? 200 : 503))
-  return app
+  api.get('/liveness_check', { summary: 'Liveness: the process answers', tags: ['health'], responses: { 200: { description: 'Alive', schema: livenessAnswer } } }, (c) =>
+    c.json({ status: 'ok' as const }),
+  )
+  api.get('/readiness_check', { summary: 'Readiness: 503 while draining or while the engine is unreachable', tags: ['health'], responses: health }, (c) =>
+    c.json(status(), feed.ready() ? 200 : 503),
+  )
 }

@@ -1,64 +1,59 @@
-import type { Hono } from 'hono'
+/**
+ * @module
+ * Long polling: each held request is a short-lived `Connection` from the
+ * request's cursor, so it shares the replay/live seam and the lifecycle with
+ * every other transport. Nothing outlives the request: the next poll may land
+ * on any instance.
+ */
 import type { Limits } from '../config.ts'
-import { epochOf, requireCursor, type Cursor } from '../core/cursor.ts'
+import { Connection } from '../core/connection.ts'
+import { compareCursors, requireCursor, type Cursor } from '../core/cursor.ts'
 import { FeedError } from '../core/errors.ts'
-import type { Client, Feed, ReadAnswer } from '../core/feed.ts'
+import type { Feed } from '../core/feed.ts'
 import type { PreparedEvent } from '../core/prepared.ts'
-import type { Sink, Subscription } from '../core/subscription.ts'
-import type { FeedEvent } from '../core/types.ts'
+import type { FeedEvent } from '../protocol/events.ts'
+import { query, readAnswer, type ReadAnswer } from '../protocol/http.ts'
+import type { MountContext } from './api.ts'
 import { queryLimit, queryPatterns } from './read.ts'
 
-/**
- * One held long-poll request. It is a short-lived subscription from the
- * request's cursor, so it shares the replay/live seam with every other
- * transport; its deadline is checked by the feed's one sweep timer, so a
- * waiting poll costs no timer of its own. Nothing outlives the request: the
- * next poll may land on any instance.
- */
-class Poll implements Client, Sink {
-  readonly answer: Promise<ReadAnswer>
-  private resolve!: (a: ReadAnswer) => void
-  private reject!: (err: unknown) => void
-  private readonly sub: Subscription
+/** One held long-poll request; its deadline is checked by the feed's one sweep timer, so it costs no timer of its own. */
+class Poll extends Connection {
+  readonly answer: Promise<ReadAnswer | FeedError>
+  private resolve!: (a: ReadAnswer | FeedError) => void
   private readonly events: FeedEvent[] = []
-  private readonly deadline: number
   private scanned: string
   private caught = false
   private resetTo: { snapshot: FeedEvent[]; cursor: string } | undefined
+  private error: FeedError | undefined
   private finishing = false
-  private done = false
 
   constructor(
-    private readonly feed: Feed,
+    feed: Feed,
     since: string,
     waitS: number,
     private readonly limit: number,
   ) {
-    this.answer = new Promise((resolve, reject) => {
-      this.resolve = resolve
-      this.reject = reject
-    })
+    super(feed, 'poll')
+    this.answer = new Promise((resolve) => (this.resolve = resolve))
     this.scanned = since
     // No request outlives MAX_CONNECTION_AGE, held polls included.
-    this.deadline = Date.now() + Math.min(waitS * 1000, feed.limits.maxConnectionAgeMs)
-    this.sub = feed.hub.subscribe(this)
-    feed.clients.add(this)
+    this.begin(Date.now() + Math.min(waitS * 1000, feed.limits.maxConnectionAgeMs))
   }
 
-  start(patterns: string[], since: Cursor, signal: AbortSignal): Promise<ReadAnswer> {
-    signal.addEventListener('abort', () => this.finish(), { once: true })
-    this.sub.add(patterns, since).catch((err: unknown) => this.finish(err))
+  start(patterns: string[], since: Cursor, signal: AbortSignal): Promise<ReadAnswer | FeedError> {
+    signal.addEventListener('abort', () => this.end('client'), { once: true })
+    this.subscribe(patterns, since)
     return this.answer
   }
 
   event(p: PreparedEvent): void {
-    if (this.done) return
+    if (!this.open) return
     this.events.push(p.event)
-    if (this.events.length >= this.limit) return this.finish()
+    if (this.events.length >= this.limit) return this.end('done')
     // Answer once the current batch is in, not per event.
     if (this.caught && !this.finishing) {
       this.finishing = true
-      queueMicrotask(() => this.finish())
+      queueMicrotask(() => this.end('done'))
     }
   }
   reset(): void {
@@ -66,33 +61,29 @@ class Poll implements Client, Sink {
   }
   snapshot(events: FeedEvent[], cursor: string): void {
     this.resetTo = { snapshot: events, cursor }
-    this.finish()
+    this.end('done')
   }
-  caughtUp(cursor: string): void {
+  override caughtUp(cursor: string): void {
     this.caught = true
     this.scanned = cursor
-    if (this.events.length > 0 || Date.now() >= this.deadline) this.finish()
+    if (this.events.length > 0 || Date.now() >= this.deadline) this.end('done')
   }
 
-  tick(now: number): void {
-    if (now >= this.deadline) this.finish()
-  }
-  drain(): void {
-    this.finish()
+  protected failed(error: FeedError): void {
+    this.error = error
+    this.end('error')
   }
 
-  private finish(err?: unknown): void {
-    if (this.done) return
-    this.done = true
-    this.sub.close()
-    this.feed.clients.delete(this)
-    if (err !== undefined) return this.reject(err)
+  /** Max age or drain answer what there is: an empty answer is a poll's normal end. */
+  protected finish(): void {
+    if (this.error) return this.resolve(this.error)
     if (this.resetTo) return this.resolve({ reset: true, ...this.resetTo })
     const full = this.events.length >= this.limit
     const last = this.events.at(-1)?.id
     // Once caught up, every match up to the hub's position reached this poll, so the client may skip to it.
     const position = this.feed.hub.position
-    const cursor = full ? last! : this.caught && position > this.scanned && epochOf(position) === epochOf(this.scanned) ? position : (last ?? this.scanned)
+    const ahead = (compareCursors(position, this.scanned) ?? 0) > 0
+    const cursor = full ? last! : this.caught && ahead ? position : (last ?? this.scanned)
     this.resolve({ events: this.events, cursor })
   }
 }
@@ -107,16 +98,30 @@ export function parseWait(raw: string | undefined, limits: Limits): number {
 }
 
 /** GET /poll?topics=…&cursor=…&wait=… */
-export function mountPoll(app: Hono, feed: Feed): void {
-  app.get('/poll', async (c) => {
-    feed.assertAccepting()
-    const patterns = queryPatterns(c, feed.limits.maxPatterns)
-    const wait = parseWait(c.req.query('wait'), feed.limits)
-    const limit = queryLimit(c, feed.limits.readLimit)
-    const raw = c.req.query('cursor') || undefined
-    c.header('Cache-Control', 'no-store')
-    if (raw === undefined) return c.json(await feed.read(patterns, undefined, limit))
-    const since = requireCursor(raw)
-    return c.json(await new Poll(feed, raw, wait, limit).start(patterns, since, c.req.raw.signal))
-  })
+export function mountPoll({ api, feed }: MountContext): void {
+  api.get(
+    '/poll',
+    {
+      summary: 'Long poll',
+      description:
+        'Answers at once when anything matches after `cursor`; otherwise holds the request until an event arrives or `wait` passes. Poll again with the answer\'s `cursor`. Without `cursor`: a snapshot.',
+      tags: ['subscribe'],
+      query: { topics: { schema: query.topics, required: true }, cursor: { schema: query.cursor }, wait: { schema: query.wait }, limit: { schema: query.limit } },
+      responses: { 200: { description: 'Events (possibly none), or a snapshot', schema: readAnswer } },
+      errors: ['invalid_pattern', 'too_many_patterns', 'invalid_cursor', 'invalid_wait', 'bad_request', 'draining', 'engine_unavailable'],
+    },
+    async (c) => {
+      feed.assertAccepting()
+      const patterns = queryPatterns(c, feed.limits.maxPatterns)
+      const wait = parseWait(c.req.query('wait'), feed.limits)
+      const limit = queryLimit(c, feed.limits.readLimit)
+      const raw = c.req.query('cursor') || undefined
+      c.header('Cache-Control', 'no-store')
+      if (raw === undefined) return c.json(await feed.read(patterns, undefined, limit))
+      const since = requireCursor(raw)
+      const answer = await new Poll(feed, raw, wait, limit).start(patterns, since, c.req.raw.signal)
+      // Already mapped and logged by the connection: answered here, not rethrown to be logged again.
+      return answer instanceof FeedError ? c.json(answer.toJSON(), answer.status) : c.json(answer)
+    },
+  )
 }

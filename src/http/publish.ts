@@ -1,21 +1,49 @@
-import { Hono, type Context, type MiddlewareHandler } from 'hono'
-import type * as v from 'valibot'
-import type { Feed } from '../core/feed.ts'
+/**
+ * @module
+ * Publishing over HTTP: `POST /api/events`, and the machinery every publish
+ * route shares (extensions such as the dashboard's typed publishers use it too).
+ */
+import type { Context, MiddlewareHandler } from 'hono'
+import * as v from 'valibot'
 import { FeedError } from '../core/errors.ts'
-import type { EventInput } from '../core/types.ts'
+import type { Feed } from '../core/feed.ts'
+import type { ErrorCode } from '../protocol/errors.ts'
+import type { EventInput } from '../protocol/events.ts'
+import { publishAnswer, publishBody } from '../protocol/http.ts'
+import type { Api, MountContext } from './api.ts'
 import { limitBody } from './headers.ts'
-import { eventsBody, oneOrMany, quoteSchema, scoreSchema, validate } from './schemas.ts'
+import { validate } from './validate.ts'
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/
+
+/** The errors any publish route may answer. */
+export const PUBLISH_ERRORS: ErrorCode[] = [
+  'invalid_json',
+  'validation_failed',
+  'invalid_topic',
+  'bad_request',
+  'unauthorized',
+  'forbidden',
+  'payload_too_large',
+  'unsupported_media_type',
+  'idempotency_conflict',
+  'engine_unavailable',
+]
+
+const idempotencyHeader = {
+  'Idempotency-Key': {
+    schema: v.pipe(v.string(), v.regex(IDEMPOTENCY_KEY), v.description('1-255 printable ASCII characters: a retry with the same key and body answers the first result and stores nothing new.')),
+  },
+}
 
 async function sha256(text: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('')
 }
 
-/** A publish route: JSON body checked by `schema`, turned into events by `toEvents`, stored as one batch. */
-function route<S extends v.GenericSchema>(feed: Feed, schema: S, toEvents: (body: v.InferOutput<S>) => EventInput[]) {
+/** A publish handler: JSON body checked by `schema`, turned into events by `toEvents`, stored as one batch. */
+function handler<S extends v.GenericSchema>(feed: Feed, schema: S, toEvents: (body: v.InferOutput<S>) => EventInput[]) {
   return async (c: Context) => {
     if (!JSON_TYPE.test(c.req.header('content-type') ?? '')) {
       throw new FeedError('unsupported_media_type', 'send the body as JSON with "Content-Type: application/json"')
@@ -25,7 +53,7 @@ function route<S extends v.GenericSchema>(feed: Feed, schema: S, toEvents: (body
     try {
       parsed = JSON.parse(text)
     } catch (err) {
-      throw new FeedError('invalid_json', `the body is not valid JSON: ${(err as Error).message}`)
+      throw new FeedError('invalid_json', `the body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`)
     }
     const body = validate(schema, parsed)
     const key = c.req.header('idempotency-key')
@@ -39,18 +67,42 @@ function route<S extends v.GenericSchema>(feed: Feed, schema: S, toEvents: (body
   }
 }
 
-export function publishRoutes(feed: Feed, auth: MiddlewareHandler): Hono {
-  const max = feed.limits.maxBatch
+/** The `publisher` of a MountContext: registers a documented publish route with the shared guards. */
+export function publisher(api: Api, feed: Feed, auth: MiddlewareHandler): MountContext['publisher'] {
   const limit = limitBody(feed.limits.maxBodyBytes)
-  // Guards go on each POST, not app.use(): mounted under /api, a use() would also guard the read routes.
-  const app = new Hono()
-  app.post('/events', auth, limit, route(feed, eventsBody(max), (b) => (Array.isArray(b) ? b : [b])))
-  app.post('/scores', auth, limit, route(feed, scoreSchema, (s) => [{ topic: `scores/${s.league}/${s.game}`, data: s }]))
-  app.post(
-    '/quotes',
-    auth,
-    limit,
-    route(feed, oneOrMany(quoteSchema, max), (b) => (Array.isArray(b) ? b : [b]).map((q) => ({ topic: `stocks/${q.symbol}`, data: q }))),
+  return (path, doc, toEvents) => {
+    api.post(
+      path,
+      {
+        ...doc,
+        tags: ['publish'],
+        headers: idempotencyHeader,
+        responses: {
+          201: {
+            description: 'Stored. One item answers the stored event; an array answers `{"events":[…]}` in order.',
+            schema: publishAnswer,
+            headers: { 'Idempotent-Replayed': '"true" when this answers a retry with a known Idempotency-Key' },
+          },
+        },
+        errors: PUBLISH_ERRORS,
+      },
+      // Guards go on each route, not app.use(): mounted under /api, a use() would also guard the read routes.
+      auth,
+      limit,
+      handler(feed, doc.body, toEvents),
+    )
+  }
+}
+
+/** POST /api/events: any JSON on any topic, one event or an atomic batch. */
+export function publishRoutes(ctx: MountContext): void {
+  ctx.publisher(
+    '/api/events',
+    {
+      summary: 'Publish one event or a batch',
+      description: 'A batch is stored atomically and in order; one bad event stores nothing.',
+      body: publishBody(ctx.feed.limits.maxBatch),
+    },
+    (b) => (Array.isArray(b) ? b : [b]),
   )
-  return app
 }

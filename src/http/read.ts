@@ -1,7 +1,12 @@
-import { Hono, type Context } from 'hono'
+/**
+ * @module
+ * Reading over plain HTTP: events after a cursor, snapshots, the topic list.
+ */
+import type { Context } from 'hono'
 import { FeedError } from '../core/errors.ts'
-import type { Feed } from '../core/feed.ts'
 import { parsePatterns } from '../core/topic.ts'
+import { query, readAnswer, snapshotSchema, topicsAnswer } from '../protocol/http.ts'
+import type { MountContext } from './api.ts'
 
 /** ?topics=p1,p2 (or repeated ?topics=), checked against the pattern grammar and MAX_PATTERNS. */
 export function queryPatterns(c: Context, max: number): string[] {
@@ -17,14 +22,44 @@ export function queryLimit(c: Context, max: number): number {
   return Math.min(n, max)
 }
 
-export function readRoutes(feed: Feed): Hono {
-  const app = new Hono()
+const PATTERN_ERRORS = ['invalid_pattern', 'too_many_patterns'] as const
+
+export function readRoutes({ api, feed }: MountContext): void {
   const { maxPatterns, readLimit } = feed.limits
-  app.get('/events', async (c) => {
-    const patterns = queryPatterns(c, maxPatterns)
-    return c.json(await feed.read(patterns, c.req.query('since') || undefined, queryLimit(c, readLimit)))
-  })
-  app.get('/snapshot', async (c) => c.json(await feed.snapshot(queryPatterns(c, maxPatterns))))
-  app.get('/topics', async (c) => c.json({ topics: await feed.topics() }))
-  return app
+  api.get(
+    '/api/events',
+    {
+      summary: 'Events after a cursor',
+      description: 'Matching events after `since`, oldest first. Without `since`: a snapshot. With a stale `since`: a reset and a snapshot.',
+      tags: ['read'],
+      query: { topics: { schema: query.topics, required: true }, since: { schema: query.since }, limit: { schema: query.limit } },
+      responses: { 200: { description: 'Events, or a snapshot', schema: readAnswer } },
+      errors: [...PATTERN_ERRORS, 'invalid_cursor', 'bad_request', 'engine_unavailable'],
+    },
+    async (c) => {
+      const patterns = queryPatterns(c, maxPatterns)
+      return c.json(await feed.read(patterns, c.req.query('since') || undefined, queryLimit(c, readLimit)))
+    },
+  )
+  api.get(
+    '/api/snapshot',
+    {
+      summary: 'Latest event of each matching topic',
+      tags: ['read'],
+      query: { topics: { schema: query.topics, required: true } },
+      responses: { 200: { description: 'The snapshot, oldest first, with the head cursor', schema: snapshotSchema } },
+      errors: [...PATTERN_ERRORS, 'engine_unavailable'],
+    },
+    async (c) => c.json(await feed.snapshot(queryPatterns(c, maxPatterns))),
+  )
+  api.get(
+    '/api/topics',
+    {
+      summary: 'Known topics',
+      tags: ['read'],
+      responses: { 200: { description: 'Every topic whose latest event is kept', schema: topicsAnswer } },
+      errors: ['engine_unavailable'],
+    },
+    async (c) => c.json({ topics: await feed.topics() }),
+  )
 }

@@ -1,13 +1,20 @@
+/**
+ * @module
+ * The WebSocket transport: frames of the protocol (`src/protocol/ws.ts`)
+ * over one socket; the lifecycle is the shared `Connection`'s.
+ */
 import type { WSContext, WSEvents } from 'hono/ws'
 import * as v from 'valibot'
-import { CLOSE, FeedError } from '../core/errors.ts'
+import { Connection } from '../core/connection.ts'
 import { requireCursor } from '../core/cursor.ts'
-import type { Client, Feed } from '../core/feed.ts'
+import { FeedError } from '../core/errors.ts'
+import type { Feed } from '../core/feed.ts'
 import type { PreparedEvent } from '../core/prepared.ts'
-import type { Sink, Subscription } from '../core/subscription.ts'
 import { parsePatterns } from '../core/topic.ts'
-import type { FeedEvent } from '../core/types.ts'
-import { clientFrame } from './schemas.ts'
+import { CLOSE_REASON, END_CLOSE_CODE, type EndReason } from '../protocol/errors.ts'
+import type { FeedEvent, ResetReason } from '../protocol/events.ts'
+import { describeIssues } from '../protocol/issues.ts'
+import { CLIENT_FRAME_TYPES, clientFrame, wsFrames } from '../protocol/ws.ts'
 
 /** What differs between runtimes' sockets, behind `WSContext.raw`. */
 export interface SocketOps {
@@ -25,76 +32,82 @@ function overLimit(data: string | ArrayBuffer | Blob, max: number): boolean {
   return data.length > max || (data.length * 3 > max && encoder.encode(data).length > max)
 }
 
-/** One WebSocket connection: its protocol, its subscription, its heartbeat and its age limit. */
-export class WsSession implements Client, Sink {
-  private readonly sub: Subscription
+const isKnownType = (type: unknown): boolean => CLIENT_FRAME_TYPES.some((t) => t === type)
+
+/** One WebSocket connection: its frames, its heartbeat and its bad-frame budget. */
+export class WsSession extends Connection {
   private ws: WSContext | undefined
   private badFrames = 0
   private alive = true
   private lastPing = Date.now()
-  private readonly deadline: number
 
   constructor(
-    private readonly feed: Feed,
+    feed: Feed,
     private readonly ops: SocketOps,
-    private readonly url: URL,
+    /** `?topics=` and `?since=` of the upgrade request: subscribe on open, for websocat and wscat users. */
+    private readonly initial: { topics: string | undefined; since: string | undefined },
   ) {
-    this.sub = feed.hub.subscribe(this)
-    this.deadline = feed.connectionDeadline()
+    super(feed, 'ws')
   }
 
   events(): WSEvents {
     return {
-      onOpen: (_e, ws) => this.open(ws),
-      onMessage: (e, ws) => this.message(e.data, ws),
-      onClose: () => this.closed(),
-      onError: () => this.closed(),
+      onOpen: (_e, ws) => this.opened(ws),
+      onMessage: (e) => this.message(e.data),
+      onClose: () => this.end('client'),
+      onError: () => this.end('client'),
     }
   }
 
-  // --- Sink: what the subscription yields, as frames ---
+  // --- what the subscription yields, as frames ---
   event(p: PreparedEvent): void {
     this.send(p.wsFrame)
   }
   snapshot(events: FeedEvent[], cursor: string): void {
-    this.send(JSON.stringify({ type: 'snapshot', events, cursor }))
+    this.send(wsFrames.snapshot(events, cursor))
   }
-  reset(reason: string): void {
-    this.send(JSON.stringify({ type: 'reset', reason }))
+  reset(reason: ResetReason): void {
+    this.send(wsFrames.reset(reason))
   }
 
-  // --- Client: the feed's sweep and drain ---
-  tick(now: number): void {
-    if (!this.ws) return
-    if (now >= this.deadline) return this.close(CLOSE.maxAge, 'max connection age: reconnect and resume')
+  protected failed(error: FeedError): void {
+    this.send(wsFrames.error(error))
+    // Only the client's own mistakes count towards the abuse limit.
+    if (error.status < 500 && ++this.badFrames > this.feed.limits.maxBadFrames) this.end('policy')
+  }
+
+  protected override beat(now: number): void {
     const { ping } = this.ops
-    if (ping && now - this.lastPing >= this.feed.limits.heartbeatMs) {
-      if (!this.alive) {
-        this.ops.terminate(this.ws.raw)
-        return this.closed()
-      }
-      this.alive = false
-      this.lastPing = now
-      ping(this.ws.raw, () => (this.alive = true))
+    if (!ping || !this.ws || now - this.lastPing < this.feed.limits.heartbeatMs) return
+    if (!this.alive) {
+      this.ops.terminate(this.ws.raw)
+      return this.end('client')
     }
-  }
-  drain(): void {
-    this.close(CLOSE.goingAway, 'server shutting down: reconnect and resume')
+    this.alive = false
+    this.lastPing = now
+    ping(this.ws.raw, () => (this.alive = true))
   }
 
-  private open(ws: WSContext): void {
+  protected finish(reason: EndReason): void {
+    const ws = this.ws
+    this.ws = undefined
+    const code = END_CLOSE_CODE[reason]
+    if (ws && code !== undefined) ws.close(code, CLOSE_REASON[code])
+  }
+
+  private opened(ws: WSContext): void {
     this.ws = ws
-    this.feed.clients.add(this)
-    this.send(JSON.stringify({ type: 'welcome', cursor: this.feed.hub.position, heartbeatMs: this.feed.limits.heartbeatMs }))
-    const topics = this.url.searchParams.get('topics')
-    if (topics !== null) this.subscribe(topics, this.url.searchParams.get('since') || undefined)
+    this.begin()
+    this.send(wsFrames.welcome(this.feed.hub.position, this.feed.limits.heartbeatMs))
+    const { topics, since } = this.initial
+    if (topics !== undefined) this.subscribeTo(topics, since)
   }
 
-  private message(data: unknown, ws: WSContext): void {
+  private message(data: unknown): void {
     this.alive = true
     if (typeof data !== 'string' && !(data instanceof ArrayBuffer) && !(data instanceof Blob)) return
     // ws enforces maxPayload on Node; Deno has no such option, so it is checked here for both.
-    if (overLimit(data, this.feed.limits.maxFrameBytes)) return ws.close(CLOSE.messageTooBig, 'frame too big')
+    if (overLimit(data, this.feed.limits.maxFrameBytes)) return this.end('too_big')
     if (typeof data !== 'string') return this.fail(new FeedError('bad_request', 'frames are JSON text, not binary'))
     let json: unknown
     try {
@@ -104,71 +117,45 @@ export class WsSession implements Client, Sink {
     }
     const parsed = v.safeParse(clientFrame, json)
     if (!parsed.success) {
-      const type = (json as { type?: unknown } | null)?.type
-      const known = type === 'subscribe' || type === 'unsubscribe' || type === 'ping'
+      const type = typeof json === 'object' && json !== null && 'type' in json ? json.type : undefined
       return this.fail(
-        known
-          ? new FeedError('validation_failed', `bad "${type}" frame: ${v.summarize(parsed.issues).split('\n')[0]?.replace(/^× /, '')}`)
-          : new FeedError('unknown_type', 'frame "type" must be "subscribe", "unsubscribe" or "ping"'),
+        isKnownType(type)
+          ? new FeedError('validation_failed', `bad "${String(type)}" frame: ${describeIssues(parsed.issues)}`)
+          : new FeedError('unknown_type', `frame "type" must be one of ${CLIENT_FRAME_TYPES.map((t) => `"${t}"`).join(', ')}`),
       )
     }
     const frame = parsed.output
-    if (frame.type === 'ping') return this.send('{"type":"pong"}')
+    if (frame.type === 'ping') return this.send(wsFrames.pong)
     if (frame.type === 'unsubscribe') {
       try {
         const patterns = parsePatterns(frame.topics, this.feed.limits.maxPatterns)
         this.sub.remove(patterns)
-        return this.send(JSON.stringify({ type: 'unsubscribed', topics: patterns }))
+        return this.send(wsFrames.unsubscribed(patterns))
       } catch (err) {
         return this.fail(err)
       }
     }
-    this.subscribe(frame.topics, frame.since)
+    this.subscribeTo(frame.topics, frame.since)
   }
 
-  private subscribe(topics: string | string[], since: string | undefined): void {
+  private subscribeTo(topics: string | string[], since: string | undefined): void {
     try {
       const max = this.feed.limits.maxPatterns
       const patterns = parsePatterns(topics, max)
       const total = new Set([...this.sub.patterns, ...patterns]).size
       if (total > max) throw new FeedError('too_many_patterns', `this connection would hold ${total} patterns, at most ${max} allowed`)
       const cursor = since === undefined ? undefined : requireCursor(since)
-      this.send(JSON.stringify({ type: 'subscribed', topics: patterns, cursor: since ?? this.feed.hub.position }))
-      this.sub.add(patterns, cursor).catch((err) => this.fail(err))
+      this.send(wsFrames.subscribed(patterns, since ?? this.feed.hub.position))
+      this.subscribe(patterns, cursor)
     } catch (err) {
       this.fail(err)
-    }
-  }
-
-  private fail(err: unknown): void {
-    const e = err instanceof FeedError ? err : new FeedError('engine_unavailable', 'the event store did not answer; retry')
-    if (!(err instanceof FeedError)) this.feed.log.error({ err }, 'subscription failed')
-    this.send(JSON.stringify({ type: 'error', code: e.code, message: e.message }))
-    // Only the client's own mistakes count towards the abuse limit.
-    if (err instanceof FeedError && ++this.badFrames > this.feed.limits.maxBadFrames) {
-      this.close(CLOSE.policyViolation, 'too many bad frames')
     }
   }
 
   private send(frame: string): void {
     const ws = this.ws
     if (!ws || ws.readyState !== 1) return
-    if (this.ops.bufferedAmount(ws.raw) > this.feed.limits.maxBufferedBytes) {
-      return this.close(CLOSE.slowConsumer, 'too slow: reconnect and resume')
-    }
+    if (this.ops.bufferedAmount(ws.raw) > this.feed.limits.maxBufferedBytes) return this.end('slow')
     ws.send(frame)
-  }
-
-  private close(code: number, reason: string): void {
-    const ws = this.ws
-    this.closed()
-    ws?.close(code, reason)
-  }
-
-  private closed(): void {
-    if (!this.ws) return
-    this.ws = undefined
-    this.sub.close()
-    this.feed.clients.delete(this)
   }
 }

@@ -1,10 +1,20 @@
 import { getConnInfo, serveStatic, upgradeWebSocket } from 'hono/deno'
 import { pino } from 'pino'
 import { boot } from '../boot.ts'
-import { loadConfig } from '../config.ts'
-import { transports } from '../http/transports.ts'
+import { ConfigError, loadConfig, type Config } from '../config.ts'
+import { extensions } from '../extensions.ts'
 
-const config = loadConfig(Deno.env.toObject())
+function configOrExit(): Config {
+  try {
+    return loadConfig(Deno.env.toObject())
+  } catch (err) {
+    // One line naming the variable, the value and what is allowed; no stack for a user's typo.
+    if (!(err instanceof ConfigError)) throw err
+    console.error(`livefeed: ${err.message}`)
+    return Deno.exit(1)
+  }
+}
+const config = configOrExit()
 const log = pino({ level: config.logLevel, base: { runtime: 'deno' } })
 const sock = (raw: unknown) => raw as WebSocket
 
@@ -21,7 +31,7 @@ const { feed, app } = await boot(
       bufferedAmount: (raw) => sock(raw).bufferedAmount,
     },
   },
-  transports,
+  extensions,
 )
 
 const server = Deno.serve(

@@ -5,10 +5,20 @@ import { serveStatic } from '@hono/node-server/serve-static'
 import { pino } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { boot } from '../boot.ts'
-import { loadConfig } from '../config.ts'
-import { transports } from '../http/transports.ts'
+import { ConfigError, loadConfig, type Config } from '../config.ts'
+import { extensions } from '../extensions.ts'
 
-const config = loadConfig(process.env)
+function configOrExit(): Config {
+  try {
+    return loadConfig(process.env)
+  } catch (err) {
+    // One line naming the variable, the value and what is allowed; no stack for a user's typo.
+    if (!(err instanceof ConfigError)) throw err
+    console.error(`livefeed: ${err.message}`)
+    return process.exit(1)
+  }
+}
+const config = configOrExit()
 const log = pino({ level: config.logLevel, base: { runtime: 'node' } })
 const sock = (raw: unknown) => raw as WebSocket
 
@@ -31,7 +41,7 @@ const { feed, app } = await boot(
       bufferedAmount: (raw) => sock(raw).bufferedAmount,
     },
   },
-  transports,
+  extensions,
 ).catch((err: unknown) => {
   log.fatal({ err }, 'could not start')
   process.exit(1)

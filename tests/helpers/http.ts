@@ -1,12 +1,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 
-export interface FeedEvent {
-  id: string
-  topic: string
-  data: unknown
-  ts: number
-}
+export type { FeedEvent } from '../../src/protocol/events.ts'
 
 export interface Reply<T = any> {
   status: number

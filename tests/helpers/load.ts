@@ -1,4 +1,6 @@
 import { publish, type FeedEvent } from './http.ts'
+import { isAfter } from '../../src/protocol/cursor.ts'
+import { randomInt } from './random.ts'
 
 /**
  * Publishes batches of 1-8 events on the given topics, from `concurrency`
@@ -11,8 +13,8 @@ export function startPublishing(base: string, topics: string[], opts: { concurre
   let n = 0
   const loop = async () => {
     while (running && n < (opts.max ?? 50_000)) {
-      const size = 1 + Math.floor(Math.random() * 8)
-      const batch = Array.from({ length: size }, () => ({ topic: topics[Math.floor(Math.random() * topics.length)]!, data: n++ }))
+      const size = 1 + randomInt(8)
+      const batch = Array.from({ length: size }, () => ({ topic: topics[randomInt(topics.length)]!, data: n++ }))
       const r = await publish(base, batch)
       if (r.status !== 201) throw new Error(`publish failed: ${r.status} ${JSON.stringify(r.body)}`)
       stored.push(...(r.body.events as FeedEvent[]))
@@ -26,17 +28,24 @@ export function startPublishing(base: string, topics: string[], opts: { concurre
   })
   return {
     stored,
-    /** Stops and resolves with every stored event in cursor order. */
+    /**
+     * Stops, then publishes a sentinel on the first topic, last of all; resolves
+     * with every stored event in cursor order, the sentinel at the end. A
+     * subscriber has all it will get once it has the sentinel, so comparing
+     * then catches a late duplicate too.
+     */
     async stop(): Promise<FeedEvent[]> {
       running = false
       await loops
       if (failure) throw failure
-      return [...stored].sort((a, b) => (a.id < b.id ? -1 : 1))
+      const sentinel = await publish(base, { topic: topics[0]!, data: 'sentinel' })
+      if (sentinel.status !== 201) throw new Error(`sentinel publish failed: ${sentinel.status}`)
+      return [...stored, sentinel.body as FeedEvent].sort((a, b) => (a.id < b.id ? -1 : 1))
     },
   }
 }
 
 /** What a subscriber to `match` starting after `after` must see: exactly these, in this order. */
 export function expected(all: FeedEvent[], after: string, match: (topic: string) => boolean): FeedEvent[] {
-  return all.filter((e) => e.id > after && match(e.topic))
+  return all.filter((e) => isAfter(e.id, after) && match(e.topic))
 }

@@ -23,6 +23,8 @@ export function sdk(url: string, opts: Omit<ConnectOptions, 'WebSocket' | 'Event
     snapshots,
     statuses,
     waitOpen: (timeoutMs = 10_000) => until('the feed to open', () => (feed.state === 'open' ? feed.transport : undefined), timeoutMs),
+    /** Waits until the event with this id (a sentinel) has arrived; resolves with every event. */
+    waitId: (id: string, timeoutMs = 10_000) => until(`event ${id} (have ${events.length})`, () => (events.some((e) => e.id === id) ? events : undefined), timeoutMs),
     waitEvents: (n: number, timeoutMs = 10_000) => until(`${n} events (have ${events.length})`, () => (events.length >= n ? events : undefined), timeoutMs),
   }
 }

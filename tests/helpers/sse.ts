@@ -60,6 +60,12 @@ export class SseReader {
     return this.of(event)
   }
 
+  /** Waits until the message with this id (a sentinel) has arrived; resolves with every message event. */
+  async waitId(id: string, timeoutMs = 10_000): Promise<SseMessage[]> {
+    await until(`SSE message ${id}`, () => (this.of('message').some((m) => m.id === id) ? true : undefined), timeoutMs)
+    return this.of('message')
+  }
+
   close(): void {
     this.abort.abort()
   }

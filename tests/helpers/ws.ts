@@ -1,11 +1,22 @@
+import * as v from 'valibot'
 import WebSocket from 'ws'
+import { describeIssues } from '../../src/protocol/issues.ts'
+import { serverFrame, type ServerFrame } from '../../src/protocol/ws.ts'
 import { until } from './wait.ts'
 
-export type Frame = { type: string; id?: string; [k: string]: any }
+/** A frame the server sent, as the protocol describes it. */
+export type Frame = ServerFrame
+export type FrameOf<T extends Frame['type']> = Extract<Frame, { type: T }>
 
-/** A real WebSocket client that records every frame and its close, and waits on them with bounded timeouts. */
+/**
+ * A real WebSocket client that records every frame and its close, and waits on
+ * them with bounded timeouts. Every frame is checked against the protocol's
+ * schema: one that does not fit is recorded in `violations`, and fails `frames` readers.
+ */
 export class WsClient {
   readonly frames: Frame[] = []
+  /** Frames that did not fit the protocol. */
+  readonly violations: string[] = []
   readonly ws: WebSocket
   closeCode: number | undefined
   closeReason = ''
@@ -14,7 +25,11 @@ export class WsClient {
 
   constructor(url: string) {
     this.ws = new WebSocket(url)
-    this.ws.on('message', (d) => this.frames.push(JSON.parse(d.toString())))
+    this.ws.on('message', (d) => {
+      const r = v.safeParse(serverFrame, JSON.parse(d.toString()))
+      if (r.success) this.frames.push(r.output)
+      else this.violations.push(`${describeIssues(r.issues)}: ${d.toString().slice(0, 200)}`)
+    })
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve())
       this.ws.once('error', reject)
@@ -40,22 +55,29 @@ export class WsClient {
     this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
   }
 
-  of(type: string): Frame[] {
-    return this.frames.filter((f) => f.type === type)
+  of<T extends Frame['type']>(type: T): FrameOf<T>[] {
+    if (this.violations.length) throw new Error(`frames outside the protocol: ${this.violations.join('; ')}`)
+    return this.frames.filter((f): f is FrameOf<T> => f.type === type)
   }
 
-  events(): Frame[] {
+  events(): FrameOf<'event'>[] {
     return this.of('event')
   }
 
   /** Waits for the n-th frame (1-based) of a type. */
-  nth(type: string, n = 1, timeoutMs = 5000): Promise<Frame> {
+  nth<T extends Frame['type']>(type: T, n = 1, timeoutMs = 5000): Promise<FrameOf<T>> {
     return until(`${n} "${type}" frame(s)`, () => this.of(type)[n - 1], timeoutMs)
   }
 
   /** Waits until `count` event frames have arrived. */
-  async waitEvents(count: number, timeoutMs = 5000): Promise<Frame[]> {
+  async waitEvents(count: number, timeoutMs = 5000): Promise<FrameOf<'event'>[]> {
     await until(`${count} events (have ${this.events().length})`, () => (this.events().length >= count ? true : undefined), timeoutMs)
+    return this.events()
+  }
+
+  /** Waits until the event with this id (a sentinel) has arrived: everything before it has too. */
+  async waitId(id: string, timeoutMs = 10_000): Promise<FrameOf<'event'>[]> {
+    await until(`event ${id} (have ${this.events().length} events)`, () => (this.events().some((e) => e.id === id) ? true : undefined), timeoutMs)
     return this.events()
   }
 

@@ -1,0 +1,84 @@
+/**
+ * @module
+ * The one lifecycle every transport shares: a subscription, registration with
+ * the feed's sweep and drain, a deadline, the mapping of every failure to a
+ * documented answer (logged once, in `Feed.failure`), and an end that
+ * releases everything exactly once. WebSocket, SSE and long polling only
+ * say how to write what the subscription yields and how to end.
+ */
+import type { Cursor } from '../protocol/cursor.ts'
+import type { EndReason } from '../protocol/errors.ts'
+import type { FeedEvent, ResetReason } from '../protocol/events.ts'
+import type { FeedError } from './errors.ts'
+import type { Client, Feed } from './feed.ts'
+import type { PreparedEvent } from './prepared.ts'
+import type { Sink, Subscription } from './subscription.ts'
+
+export type TransportName = 'ws' | 'sse' | 'poll'
+
+export abstract class Connection implements Client, Sink {
+  protected readonly sub: Subscription
+  /** When the sweep ends this connection (ms since the epoch). */
+  protected deadline = Infinity
+  private ended = false
+
+  constructor(
+    protected readonly feed: Feed,
+    readonly transport: TransportName,
+  ) {
+    this.sub = feed.hub.subscribe(this)
+  }
+
+  // --- what a transport writes ---
+  abstract event(p: PreparedEvent): void
+  abstract snapshot(events: FeedEvent[], cursor: string): void
+  abstract reset(reason: ResetReason): void
+  caughtUp?(cursor: string): void
+  /** Tells the client why its request failed (the error is already mapped and logged). */
+  protected abstract failed(error: FeedError): void
+  /** Ends the transport itself: close the socket, end the stream, answer the poll. Called once. */
+  protected abstract finish(reason: EndReason): void
+  /** Per sweep, while open: heartbeats. */
+  protected beat?(now: number): void
+
+  get open(): boolean {
+    return !this.ended
+  }
+
+  /** Joins the feed's sweep and drain, with a deadline (default: MAX_CONNECTION_AGE, jittered). */
+  protected begin(deadline = this.feed.connectionDeadline()): void {
+    if (this.ended) return
+    this.deadline = deadline
+    this.feed.clients.add(this)
+  }
+
+  /** Adds patterns (with `since`, replays first); a failure reaches `failed`, mapped and logged once. */
+  protected subscribe(patterns: string[], since?: Cursor): void {
+    this.sub.add(patterns, since).catch((err: unknown) => this.fail(err))
+  }
+
+  /** Maps anything thrown while serving this connection to its documented answer. */
+  protected fail(err: unknown): void {
+    if (this.ended) return
+    this.failed(this.feed.failure(err, { transport: this.transport }))
+  }
+
+  tick(now: number): void {
+    if (this.ended) return
+    if (now >= this.deadline) return this.end('max_age')
+    this.beat?.(now)
+  }
+
+  drain(): void {
+    this.end('draining')
+  }
+
+  /** Releases the subscription and the feed's hold, then ends the transport; once, whatever calls it. */
+  end(reason: EndReason): void {
+    if (this.ended) return
+    this.ended = true
+    this.sub.close()
+    this.feed.clients.delete(this)
+    this.finish(reason)
+  }
+}

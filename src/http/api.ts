@@ -1,0 +1,74 @@
+/**
+ * @module
+ * Routes that document themselves: each route is registered on the Hono app
+ * together with what it takes and answers, as protocol schemas, so
+ * `GET /openapi.json` is generated from the routes the app really serves.
+ */
+import type { Handler, Hono, MiddlewareHandler } from 'hono'
+import type * as v from 'valibot'
+import type { Config } from '../config.ts'
+import type { Feed } from '../core/feed.ts'
+import type { ErrorCode } from '../protocol/errors.ts'
+import type { EventInput } from '../protocol/events.ts'
+
+export interface Param {
+  schema: v.GenericSchema
+  required?: boolean
+}
+
+export interface RouteDoc {
+  summary: string
+  description?: string
+  tags: string[]
+  query?: Record<string, Param>
+  headers?: Record<string, Param>
+  /** A JSON request body. */
+  body?: v.GenericSchema
+  /** Answers other than errors, by status: JSON by `schema`, or another media type. */
+  responses: Record<number, { description: string; schema?: v.GenericSchema; mediaType?: string; headers?: Record<string, string> }>
+  /** The error codes this route may answer, each with its status from the protocol. */
+  errors?: ErrorCode[]
+}
+
+export interface RouteSpec extends RouteDoc {
+  method: 'GET' | 'POST'
+  path: string
+}
+
+/** The Hono app plus the list of what it serves. */
+export class Api {
+  readonly routes: RouteSpec[] = []
+  constructor(readonly app: Hono) {}
+
+  get(path: string, doc: RouteDoc, ...handlers: (MiddlewareHandler | Handler)[]): void {
+    this.add('GET', path, doc, handlers)
+  }
+  post(path: string, doc: RouteDoc, ...handlers: (MiddlewareHandler | Handler)[]): void {
+    this.add('POST', path, doc, handlers)
+  }
+
+  /** Methods served on a path, for a 405's `Allow` header. */
+  methodsOf(path: string): string[] {
+    return this.routes.filter((r) => r.path === path).map((r) => r.method)
+  }
+
+  private add(method: RouteSpec['method'], path: string, doc: RouteDoc, handlers: (MiddlewareHandler | Handler)[]): void {
+    this.routes.push({ method, path, ...doc })
+    this.app.on(method, path, ...(handlers as [MiddlewareHandler]))
+  }
+}
+
+/** What an extension (a transport, the dashboard's publishers) gets to mount its routes with. */
+export interface MountContext {
+  api: Api
+  feed: Feed
+  config: Config
+  /**
+   * Registers a publish route with everything `POST /api/events` has: auth,
+   * body limit, JSON and schema checks, idempotency, one atomic batch.
+   */
+  publisher<S extends v.GenericSchema>(path: string, doc: { summary: string; description?: string; body: S }, toEvents: (body: v.InferOutput<S>) => EventInput[]): void
+}
+
+/** An extension: mounts routes beside the core ones without the core knowing them. */
+export type Mount = (ctx: MountContext) => void

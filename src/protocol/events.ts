@@ -1,0 +1,41 @@
+/**
+ * @module
+ * Events as publishers send them and as every transport shows them.
+ */
+import * as v from 'valibot'
+import { CURSOR_PATTERN } from './cursor.ts'
+import { MAX_SEGMENTS, MAX_TOPIC_LENGTH, SEGMENT_CHARS } from './grammar.ts'
+
+export const cursorSchema = v.pipe(
+  v.string(),
+  v.regex(new RegExp(CURSOR_PATTERN), 'is not a livefeed cursor'),
+  v.description('Opaque position "<epoch>-<position>": events of one history are ordered by it; pass it back to resume.'),
+)
+
+const topicDoc = `1-${MAX_SEGMENTS} segments of ${SEGMENT_CHARS} joined by "/", at most ${MAX_TOPIC_LENGTH} characters`
+export const topicSchema = v.pipe(v.string(), v.description(`Topic: ${topicDoc}.`))
+export const patternSchema = v.pipe(v.string(), v.description(`Pattern: a topic (${topicDoc}) in which a segment may be "*" (one segment) and the last may be "**" (one or more).`))
+
+/** Any JSON value; absent is not one. Described as `{}` (anything) in the API documents. */
+export const jsonValue = v.custom<unknown>((x) => x !== undefined, 'is required (any JSON value)')
+
+/** One stored event, as every transport shows it. */
+export const feedEvent = v.object({
+  id: cursorSchema,
+  topic: topicSchema,
+  data: jsonValue,
+  ts: v.pipe(v.number(), v.description('Server clock when stored, ms since the Unix epoch.')),
+})
+export type FeedEvent = v.InferOutput<typeof feedEvent>
+
+/** One event as a publisher sends it. */
+export const eventInput = v.object({ topic: topicSchema, data: jsonValue })
+export type EventInput = v.InferOutput<typeof eventInput>
+
+/** Latest event of each matching topic, oldest first, and the head cursor they were read at. */
+export const snapshotSchema = v.object({ events: v.array(feedEvent), cursor: cursorSchema })
+export type Snapshot = v.InferOutput<typeof snapshotSchema>
+
+/** Why a subscriber's position was dropped. */
+export const resetReason = v.picklist(['stale_cursor'])
+export type ResetReason = v.InferOutput<typeof resetReason>

@@ -1,0 +1,64 @@
+/**
+ * @module
+ * The HTTP API's bodies and answers: publishing, reading, long polling,
+ * topics and health. The route table itself (paths, query parameters, which
+ * answer each gives) is built beside the routes and turned into
+ * `GET /openapi.json` from these schemas.
+ */
+import * as v from 'valibot'
+import { cursorSchema, eventInput, feedEvent, snapshotSchema, topicSchema, type FeedEvent } from './events.ts'
+
+/** One item or a batch of 1..max items, each checked by `item`. */
+export function oneOrMany<S extends v.GenericSchema>(item: S, max: number) {
+  return v.union([item, v.pipe(v.array(item), v.minLength(1, 'must not be empty'), v.maxLength(max, `must hold at most ${max} items`))])
+}
+
+/** `POST /api/events`: one event or a batch, stored atomically and in order. */
+export const publishBody = (maxBatch: number) => oneOrMany(eventInput, maxBatch)
+/** A batch's answer; a single event is answered with the stored event itself. */
+export const publishedBatch = v.object({ events: v.array(feedEvent) })
+export const publishAnswer = v.union([feedEvent, publishedBatch])
+export type PublishAnswer = FeedEvent | v.InferOutput<typeof publishedBatch>
+
+/** Events after the given cursor. `cursor` is how far the server scanned: pass it back as `since` (or `cursor` on /poll). */
+export const eventsAnswer = v.object({ events: v.array(feedEvent), cursor: cursorSchema })
+/** The given cursor is gone (older than the history, or another epoch): start over from this snapshot. */
+export const resetAnswer = v.object({ reset: v.literal(true), snapshot: v.array(feedEvent), cursor: cursorSchema })
+/** No cursor was given: the latest event of each matching topic. */
+export const snapshotAnswer = v.object({ snapshot: v.array(feedEvent), cursor: cursorSchema })
+
+/** What `GET /api/events` and `GET /poll` answer. */
+export const readAnswer = v.union([eventsAnswer, resetAnswer, snapshotAnswer])
+export type ReadAnswer = v.InferOutput<typeof readAnswer>
+
+/** `GET /api/snapshot`. */
+export { snapshotSchema }
+
+export const topicInfo = v.object({
+  topic: topicSchema,
+  lastId: cursorSchema,
+  lastTs: v.number(),
+  subscribers: v.pipe(v.number(), v.description("This instance's subscriptions whose patterns match the topic.")),
+})
+export const topicsAnswer = v.object({ topics: v.array(topicInfo) })
+export type TopicsAnswer = v.InferOutput<typeof topicsAnswer>
+
+export const healthAnswer = v.object({
+  status: v.picklist(['ok', 'unavailable']),
+  engine: v.string(),
+  engineHealthy: v.boolean(),
+  draining: v.boolean(),
+  connections: v.number(),
+  cursor: v.string(),
+})
+export type HealthAnswer = v.InferOutput<typeof healthAnswer>
+export const livenessAnswer = v.object({ status: v.literal('ok') })
+
+/** Query parameters, as the API documents describe them (the routes check them with the same rules). */
+export const query = {
+  topics: v.pipe(v.string(), v.description('Comma-separated topic patterns (or the parameter repeated), at most MAX_PATTERNS.')),
+  since: v.pipe(cursorSchema, v.description('Resume after this cursor.')),
+  cursor: v.pipe(cursorSchema, v.description('Where the previous answer left off; none for a snapshot.')),
+  limit: v.pipe(v.string(), v.regex(/^[1-9][0-9]*$/), v.description('Events per answer, 1 to READ_LIMIT (larger is capped).')),
+  wait: v.pipe(v.string(), v.regex(/^[0-9]+(\.[0-9]+)?$/), v.description('Seconds to hold the request when nothing is new: 0 to POLL_WAIT_MAX (default POLL_WAIT_DEFAULT).')),
+}

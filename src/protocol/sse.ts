@@ -1,0 +1,33 @@
+/**
+ * @module
+ * The Server-Sent Events protocol on `/sse`: event names, their payloads and
+ * their encoding. Events are unnamed (`message`) messages whose `id` is the
+ * event's cursor, so a plain `EventSource` resumes with `Last-Event-ID`.
+ */
+import * as v from 'valibot'
+import { errorDetail, type ErrorDetail } from './errors.ts'
+import { feedEvent, resetReason, snapshotSchema, type FeedEvent, type ResetReason } from './events.ts'
+
+/** Each SSE event name and the JSON in its `data:` field. */
+export const SSE_EVENTS = {
+  /** One stored event; its `id:` is the event's cursor. */
+  message: feedEvent,
+  /** Latest event of each subscribed topic; its `id:` is the head cursor, so a reconnect resumes after it. */
+  snapshot: snapshotSchema,
+  /** The `since` / `Last-Event-ID` cursor is gone: a snapshot follows. */
+  reset: v.object({ reason: resetReason }),
+  /** The stream cannot go on (an engine failure, a bad request): the stream ends after it. */
+  'feed-error': errorDetail,
+} as const
+export type SseEventName = keyof typeof SSE_EVENTS
+
+/** Encoders of the stream's messages: the only place SSE text is written. */
+export const sseFrames = {
+  retry: (ms: number) => `retry: ${ms}\n\n`,
+  heartbeat: ': heartbeat\n\n',
+  /** From an event already serialised once for all subscribers. */
+  event: (id: string, eventJson: string) => `id: ${id}\ndata: ${eventJson}\n\n`,
+  snapshot: (events: FeedEvent[], cursor: string) => `event: snapshot\nid: ${cursor}\ndata: ${JSON.stringify({ events, cursor })}\n\n`,
+  reset: (reason: ResetReason) => `event: reset\ndata: ${JSON.stringify({ reason })}\n\n`,
+  error: (e: ErrorDetail) => `event: feed-error\ndata: ${JSON.stringify({ code: e.code, message: e.message })}\n\n`,
+}

@@ -1,0 +1,55 @@
+/**
+ * @module
+ * The WebSocket protocol on `/ws`: JSON text frames, each with a `type`.
+ */
+import * as v from 'valibot'
+import { errorDetail, type ErrorDetail } from './errors.ts'
+import { cursorSchema, feedEvent, patternSchema, resetReason, type FeedEvent, type ResetReason } from './events.ts'
+
+// --- client → server ---
+
+const topics = v.array(patternSchema)
+
+export const subscribeFrame = v.object({
+  type: v.literal('subscribe'),
+  topics,
+  /** Checked as a cursor by the server, so a bad one is answered `invalid_cursor`. */
+  since: v.optional(v.pipe(v.string(), v.description('Resume after this cursor; only while nothing else is subscribed.'))),
+})
+export const unsubscribeFrame = v.object({ type: v.literal('unsubscribe'), topics })
+export const pingFrame = v.object({ type: v.literal('ping') })
+
+export const clientFrame = v.variant('type', [subscribeFrame, unsubscribeFrame, pingFrame])
+export type ClientFrame = v.InferOutput<typeof clientFrame>
+export const CLIENT_FRAME_TYPES = ['subscribe', 'unsubscribe', 'ping'] as const
+
+// --- server → client ---
+
+export const welcomeFrame = v.object({
+  type: v.literal('welcome'),
+  cursor: cursorSchema,
+  heartbeatMs: v.pipe(v.number(), v.description('The server pings this often; a client may send `ping` as often.')),
+})
+export const subscribedFrame = v.object({ type: v.literal('subscribed'), topics, cursor: cursorSchema })
+export const snapshotFrame = v.object({ type: v.literal('snapshot'), events: v.array(feedEvent), cursor: cursorSchema })
+export const eventFrame = v.object({ type: v.literal('event'), ...feedEvent.entries })
+export const resetFrame = v.object({ type: v.literal('reset'), reason: resetReason })
+export const unsubscribedFrame = v.object({ type: v.literal('unsubscribed'), topics })
+export const pongFrame = v.object({ type: v.literal('pong') })
+export const errorFrame = v.object({ type: v.literal('error'), ...errorDetail.entries })
+
+export const serverFrame = v.variant('type', [welcomeFrame, subscribedFrame, snapshotFrame, eventFrame, resetFrame, unsubscribedFrame, pongFrame, errorFrame])
+export type ServerFrame = v.InferOutput<typeof serverFrame>
+
+/** Encoders of the server's frames: the only place their JSON is written. */
+export const wsFrames = {
+  welcome: (cursor: string, heartbeatMs: number) => JSON.stringify({ type: 'welcome', cursor, heartbeatMs } satisfies ServerFrame),
+  subscribed: (topics: string[], cursor: string) => JSON.stringify({ type: 'subscribed', topics, cursor } satisfies ServerFrame),
+  snapshot: (events: FeedEvent[], cursor: string) => JSON.stringify({ type: 'snapshot', events, cursor } satisfies ServerFrame),
+  /** From an event already serialised once for all subscribers: `{"type":"event",…event}` without a second stringify. */
+  event: (eventJson: string) => '{"type":"event",' + eventJson.slice(1),
+  reset: (reason: ResetReason) => JSON.stringify({ type: 'reset', reason } satisfies ServerFrame),
+  unsubscribed: (topics: string[]) => JSON.stringify({ type: 'unsubscribed', topics } satisfies ServerFrame),
+  pong: '{"type":"pong"}',
+  error: (e: ErrorDetail) => JSON.stringify({ type: 'error', code: e.code, message: e.message } satisfies ServerFrame),
+}

@@ -1,0 +1,85 @@
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import * as v from 'valibot'
+import { errorBody, type ErrorCode } from '../src/protocol/errors.ts'
+import { publish, request } from './helpers/http.ts'
+import { startRedis, type RedisServer } from './helpers/redis.ts'
+import { startServer, type RuntimeName, type Server } from './helpers/server.ts'
+import { SseReader } from './helpers/sse.ts'
+import { until } from './helpers/wait.ts'
+import { WsClient } from './helpers/ws.ts'
+
+/**
+ * One engine failure, every transport: with Redis stopped (SIGSTOP, so its
+ * connections stay open and commands time out), each transport gives the same
+ * documented answer for the same failure, and the server logs it once per
+ * failed request. Never a 500 `internal`. When Redis answers again, all works.
+ */
+for (const runtime of ['node', 'deno'] satisfies RuntimeName[]) {
+  const test = suite<{ redis: RedisServer; s: Server }>(`engine failure on every transport [${runtime}+redis]`)
+  test.before(async (ctx) => {
+    ctx.redis = await startRedis() // its own: SIGSTOP must not stall other suites
+    ctx.s = await startServer(`${runtime}+redis`, { REDIS_URL: ctx.redis.url, REDIS_PREFIX: 'fail:' })
+  })
+  test.after(async ({ redis, s }) => {
+    redis.resume()
+    await s.stop()
+    await redis.stop()
+  })
+
+  test('503 engine_unavailable on HTTP, an error frame on WebSocket, feed-error on SSE; one log line each', async ({ redis, s }) => {
+    const first = await publish(s.url, { topic: 'f/a', data: 1 })
+    assert.is(first.status, 201)
+    const cursor: string = first.body.id
+    const ws = await WsClient.open(`${s.wsUrl}/ws`)
+    await ws.nth('welcome')
+    const logged = () => s.output().split('\n').filter((l) => l.includes('"msg":"request failed"')).length
+    const before = logged()
+
+    redis.pause()
+    try {
+      const code = (r: { body: unknown }): ErrorCode | undefined => (v.is(errorBody, r.body) ? r.body.error.code : undefined)
+      // All at once: each waits for Redis' command timeout. The held poll waits longer than that timeout.
+      ws.send({ type: 'subscribe', topics: ['f/**'] })
+      const sse = new SseReader(`${s.url}/sse?topics=f/**`)
+      const http = await Promise.all([
+        publish(s.url, { topic: 'f/a', data: 2 }),
+        request(`${s.url}/api/events?topics=f/**&since=${cursor}`),
+        request(`${s.url}/api/snapshot?topics=f/**`),
+        request(`${s.url}/api/topics`),
+        request(`${s.url}/poll?topics=f/**&cursor=${cursor}&wait=5`),
+        request(`${s.url}/poll?topics=f/**`),
+      ])
+      for (const r of http) {
+        assert.is(r.status, 503, JSON.stringify(r.body))
+        assert.is(code(r), 'engine_unavailable')
+      }
+
+      const frame = await ws.nth('error', 1, 10_000)
+      assert.is(frame.code, 'engine_unavailable')
+      assert.is(ws.closeCode, undefined, 'the socket stays open: the client may retry')
+
+      const [err] = await sse.waitFor('feed-error', 1, 10_000)
+      assert.is(JSON.parse(err!.data).code, 'engine_unavailable')
+      await until('the SSE stream to end', () => (sse.ended ? true : undefined), 5000)
+
+      // One line per failed request or subscribe: 6 HTTP, 1 WebSocket, 1 SSE.
+      await until('8 log lines', () => (logged() - before >= 8 ? true : undefined), 5000)
+      assert.is(logged() - before, 8)
+      assert.not.match(s.output(), /"internal"|unexpected error/)
+    } finally {
+      redis.resume()
+    }
+
+    // Back: the same socket subscribes, and a publish reaches it.
+    await until('readiness', async () => ((await request(`${s.url}/readiness_check`)).status === 200 ? true : undefined), 15_000)
+    ws.send({ type: 'subscribe', topics: ['f/**'] })
+    await ws.nth('snapshot', 1, 10_000)
+    const again = await publish(s.url, { topic: 'f/a', data: 3 })
+    assert.is(again.status, 201)
+    const [e] = await ws.waitEvents(1, 10_000)
+    assert.is(e!.id, again.body.id)
+    ws.close()
+  })
+  test.run()
+}

@@ -1,0 +1,39 @@
+import type { Hono } from 'hono'
+import { loadConfig, type Config } from '../../src/config.ts'
+import { Feed } from '../../src/core/feed.ts'
+import { silentLog } from '../../src/core/log.ts'
+import { MemoryEngine } from '../../src/engines/memory.ts'
+import { extensions } from '../../src/extensions.ts'
+import type { RouteSpec } from '../../src/http/api.ts'
+import { createApp, type Runtime } from '../../src/http/app.ts'
+
+/**
+ * The app in this process, on the memory engine, with no sockets: requests go
+ * through `app.request()`. For the fast tier: request validation, errors and
+ * the API document, in milliseconds.
+ */
+export interface InProcess {
+  app: Hono
+  feed: Feed
+  config: Config
+  close(): Promise<void>
+}
+
+/** What a runtime would do, minus sockets: no upgrade happens (so GET /ws falls through to 426), no static files. */
+const runtime = (address: string): Runtime => ({
+  upgradeWebSocket: () => async (_c, next) => next(),
+  serveStatic: () => async (_c, next) => next(),
+  clientAddress: () => address,
+  socket: { terminate() {}, bufferedAmount: () => 0 },
+})
+
+export async function inProcess(env: Record<string, string> = {}, address = '127.0.0.1'): Promise<InProcess> {
+  const config = loadConfig({ LOG_LEVEL: 'silent', ...env })
+  const l = config.limits
+  const feed = new Feed(new MemoryEngine({ historySize: l.historySize, maxTopics: l.maxTopics, maxIdempotencyKeys: l.maxIdempotencyKeys }), l, silentLog)
+  await feed.start()
+  const app = createApp(feed, config, runtime(address), extensions)
+  return { app, feed, config, close: () => feed.close() }
+}
+
+export type { RouteSpec }
