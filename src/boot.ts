@@ -30,7 +30,7 @@ export function checkConfig(config: Config, log: Log): void {
 /** Everything both runtimes share: config checks, engine, feed, routes. */
 export async function boot(config: Config, log: Log, runtime: Runtime, mounts: Mount[]): Promise<{ feed: Feed; app: Hono }> {
   checkConfig(config, log)
-  const feed = new Feed(await createEngine(config, log), config.limits, log)
+  const feed = new Feed(await createEngine(config, log), config.limits, log, config.privateTopics)
   await feed.start()
   return { feed, app: createApp(feed, config, runtime, mounts) }
 }

@@ -8,6 +8,7 @@
  * this file (a test holds them together).
  */
 import * as v from 'valibot'
+import { patternProblem } from './protocol/grammar.ts'
 
 /** A numeric setting: its variable, default, allowed range and unit (seconds are turned into ms). */
 interface NumberSetting {
@@ -79,6 +80,10 @@ export interface Config {
   websocket: boolean
   staticDir: string
   logLevel: string
+  /** HS256 secrets tokens are verified against, newest first (rotation: add the new one, later drop the old). */
+  tokenSecrets: string[]
+  /** Patterns of private topics: only a token that grants them may read them. */
+  privateTopics: string[]
   limits: Limits
 }
 
@@ -114,6 +119,23 @@ const OTHER = {
   WEBSOCKET: v.pipe(v.string(), v.regex(BOOLEAN, 'one of 1, 0, true, false, yes, no, on, off'), v.transform((s) => /^(1|true|yes|on)$/i.test(s))),
   STATIC_DIR: v.pipe(v.string(), v.minLength(1, 'a directory')),
   LOG_LEVEL: v.picklist(LOG_LEVELS, `one of ${LOG_LEVELS.join(', ')}`),
+  PRIVATE_TOPICS: v.pipe(
+    v.string(),
+    v.transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p !== '')),
+    v.check((list) => list.length > 0 && list.every((p) => patternProblem(p) === undefined), 'comma-separated topic patterns, such as private/**'),
+  ),
+}
+
+const encoder = new TextEncoder()
+/** TOKEN_SECRET is checked apart: its value is a secret, so the error line never shows it. */
+function tokenSecrets(raw: string | undefined): string[] {
+  if (raw === undefined || raw.trim() === '') return []
+  const secrets = raw.split(',').map((s) => s.trim())
+  secrets.forEach((s, i) => {
+    const bytes = encoder.encode(s).length
+    if (bytes < 32) throw new ConfigError(`TOKEN_SECRET is not allowed: secret ${i + 1} of ${secrets.length} has ${bytes} bytes; each must have at least 32 (the value is not shown)`)
+  })
+  return secrets
 }
 
 /** A bad setting: its message is the one line the start prints before exiting with 1. */
@@ -174,6 +196,8 @@ export function loadConfig(env: Env): Config {
     websocket: read(env, 'WEBSOCKET', OTHER.WEBSOCKET) ?? true,
     staticDir: read(env, 'STATIC_DIR', OTHER.STATIC_DIR) ?? './static',
     logLevel: read(env, 'LOG_LEVEL', OTHER.LOG_LEVEL) ?? 'info',
+    tokenSecrets: tokenSecrets(env.TOKEN_SECRET),
+    privateTopics: read(env, 'PRIVATE_TOPICS', OTHER.PRIVATE_TOPICS) ?? ['private/**'],
     limits,
   }
 }

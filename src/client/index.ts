@@ -27,6 +27,8 @@ export class LiveFeed {
   private fellBackAt = 0
   private timer: ReturnType<typeof setTimeout> | undefined
   private awaitingSnapshot = false
+  private token: string | undefined
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined
   private _cursor: string | undefined
   private _state: FeedState = 'connecting'
 
@@ -79,6 +81,7 @@ export class LiveFeed {
 
   close(): void {
     clearTimeout(this.timer)
+    clearTimeout(this.refreshTimer)
     this.current?.close()
     this.current = undefined
     this.setState('closed')
@@ -99,6 +102,7 @@ export class LiveFeed {
   private async fetchSnapshot(topics: string[]): Promise<void> {
     const url = new URL('/api/snapshot', this.base)
     url.searchParams.set('topics', topics.join(','))
+    if (this.token !== undefined) url.searchParams.set('token', this.token)
     try {
       const res = await (this.opts.fetch ?? fetch.bind(globalThis))(url)
       if (!res.ok) return
@@ -109,7 +113,62 @@ export class LiveFeed {
     }
   }
 
+  /** A fresh token (when the feed uses tokens), then a connection. */
   private open(): void {
+    if (this._state === 'closed') return
+    const get = this.opts.getToken
+    if (!get) return this.connect()
+    Promise.resolve()
+      .then(get)
+      .then(
+        (token) => {
+          this.setToken(token)
+          this.connect()
+        },
+        () => {
+          // No token to be had now: try again later, as after any failed attempt.
+          if (this._state === 'closed') return
+          this.setState('reconnecting')
+          clearTimeout(this.timer)
+          this.timer = setTimeout(() => this.open(), this.backoff())
+        },
+      )
+  }
+
+  /** Keeps the token and plans its refresh shortly before it expires (its `exp`, read without verifying). */
+  private setToken(token: string): void {
+    this.token = token
+    clearTimeout(this.refreshTimer)
+    const exp = tokenExpiry(token)
+    if (exp === undefined) return
+    const lifetime = exp - Date.now()
+    // A tenth of its life before expiry, at least a second and at most a minute ahead.
+    const ahead = Math.min(60_000, Math.max(1000, lifetime / 10))
+    this.refreshTimer = setTimeout(() => void this.refresh(), Math.max(0, lifetime - ahead))
+  }
+
+  private async refresh(): Promise<void> {
+    const get = this.opts.getToken
+    if (!get || this._state === 'closed') return
+    let token: string
+    try {
+      token = await get()
+    } catch {
+      return // the connection ends when the old token does; reconnecting asks again
+    }
+    this.setToken(token)
+    const t = this.current
+    if (!t || this._state !== 'open') return
+    if (t.auth) return t.auth(token)
+    // SSE carries the token in its URL: reconnect from the cursor. Polling reads the new token on its next request.
+    if (t.name === 'sse') {
+      t.close()
+      this.current = undefined
+      this.connect()
+    }
+  }
+
+  private connect(): void {
     if (this._state === 'closed') return
     const o = this.opts
     const ref: { transport?: Transport; opened: boolean } = { opened: false }
@@ -122,6 +181,7 @@ export class LiveFeed {
       EventSource: o.EventSource ?? (globalThis as { EventSource?: ConnectOptions['EventSource'] }).EventSource,
       fetch: o.fetch ?? fetch.bind(globalThis),
       pollWaitS: o.pollWaitS ?? 25,
+      token: () => this.token,
     })
     this.current = ref.transport
     this.awaitingSnapshot = this._cursor === undefined
@@ -225,6 +285,19 @@ export class LiveFeed {
 
   private emit<K extends keyof FeedEvents>(type: K, payload: FeedEvents[K]): void {
     for (const fn of this.listeners.get(type) ?? []) (fn as Listener<K>)(payload)
+  }
+}
+
+/** A JWT's `exp` in ms, read from its payload without verifying (the server verifies); undefined when there is none. */
+function tokenExpiry(token: string): number | undefined {
+  try {
+    const payload = token.split('.')[1]
+    if (payload === undefined) return undefined
+    const json: unknown = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/')))
+    const exp = typeof json === 'object' && json !== null && 'exp' in json ? json.exp : undefined
+    return typeof exp === 'number' ? exp * 1000 : undefined
+  } catch {
+    return undefined
   }
 }
 

@@ -35,6 +35,8 @@ export interface TransportContext {
   EventSource?: EventSourceCtor
   fetch: typeof fetch
   pollWaitS: number
+  /** The current access token, if the feed has one; read at each request, so a refresh takes effect on the next. */
+  token(): string | undefined
 }
 
 export interface Transport {
@@ -42,12 +44,17 @@ export interface Transport {
   /** Live topic changes; a transport without them is restarted by the feed. */
   subscribe?(topics: string[]): void
   unsubscribe?(topics: string[]): void
+  /** A refreshed token on the live connection; a transport without it is restarted (SSE) or reads `ctx.token()` (poll). */
+  auth?(token: string): void
   close(): void
 }
 
 function url(ctx: TransportContext, path: string, params: Record<string, string | undefined>): string {
   const u = new URL(path, ctx.base)
   u.searchParams.set('topics', ctx.topics.join(','))
+  // Browsers' WebSocket and EventSource cannot send an Authorization header: the token goes in the query.
+  const token = ctx.token()
+  if (token !== undefined) u.searchParams.set('token', token)
   for (const [k, v] of Object.entries(params)) if (v !== undefined) u.searchParams.set(k, v)
   return u.toString()
 }
@@ -68,6 +75,8 @@ export function websocket(ctx: TransportContext): Transport {
   const Ctor = ctx.WebSocket!
   const wsUrl = new URL('/ws', ctx.base)
   wsUrl.protocol = wsUrl.protocol === 'https:' ? 'wss:' : 'ws:'
+  const token = ctx.token()
+  if (token !== undefined) wsUrl.searchParams.set('token', token)
   const ws = new Ctor(wsUrl.toString())
   let done = false
   let heartbeat: ReturnType<typeof setInterval> | undefined
@@ -115,6 +124,7 @@ export function websocket(ctx: TransportContext): Transport {
     name: 'websocket',
     subscribe: (topics) => send({ type: 'subscribe', topics }),
     unsubscribe: (topics) => send({ type: 'unsubscribe', topics }),
+    auth: (token) => send({ type: 'auth', token }),
     close() {
       done = true
       clearInterval(heartbeat)

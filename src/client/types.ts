@@ -60,4 +60,12 @@ export interface ConnectOptions {
   retryBetterAfterMs?: number
   /** Long-poll hold time in seconds. Default 25. */
   pollWaitS?: number
+  /**
+   * Where access tokens come from, for private topics. Called before each
+   * connection, shortly before the token expires (over WebSocket the new one
+   * replaces it on the live socket), and after the server refused or ended
+   * one (`invalid_token`, `token_expired`, close 4401). The feed resumes from
+   * its cursor each time, so nothing is lost.
+   */
+  getToken?: () => string | Promise<string>
 }

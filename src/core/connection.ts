@@ -9,6 +9,7 @@
 import type { Cursor } from '../protocol/cursor.ts'
 import type { EndReason } from '../protocol/errors.ts'
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
+import type { Grant } from './access.ts'
 import type { FeedError } from './errors.ts'
 import type { Client, Feed } from './feed.ts'
 import type { PreparedEvent } from './prepared.ts'
@@ -20,6 +21,8 @@ export abstract class Connection implements Client, Sink {
   protected readonly sub: Subscription
   /** When the sweep ends this connection (ms since the epoch). */
   protected deadline = Infinity
+  /** When the connection's token expires (ms since the epoch); a refresh moves it. */
+  private tokenExpiresAt = Infinity
   private ended = false
 
   constructor(
@@ -52,9 +55,29 @@ export abstract class Connection implements Client, Sink {
     this.feed.clients.add(this)
   }
 
-  /** Adds patterns (with `since`, replays first); a failure reaches `failed`, mapped and logged once. */
+  /** Sets (or, on a refresh, replaces) what the connection's token grants, and when it expires. */
+  protected authorize(grant: Grant | undefined): void {
+    this.sub.grant = grant
+    this.tokenExpiresAt = grant?.expiresAt ?? Infinity
+  }
+
+  /**
+   * Adds patterns (with `since`, replays first); a failure reaches `failed`,
+   * mapped and logged once. Patterns that hold only private topics the token
+   * does not grant are refused before anything is sent.
+   */
   protected subscribe(patterns: string[], since?: Cursor): void {
+    try {
+      this.feed.access.assertMaySubscribe(this.sub.grant, patterns)
+    } catch (err) {
+      return this.fail(err)
+    }
     this.sub.add(patterns, since).catch((err: unknown) => this.fail(err))
+  }
+
+  /** The token ran out without a refresh: WebSocket closes with 4401; SSE says `token_expired` first. */
+  protected tokenExpired(): void {
+    this.end('token_expired')
   }
 
   /** Maps anything thrown while serving this connection to its documented answer. */
@@ -66,6 +89,7 @@ export abstract class Connection implements Client, Sink {
   tick(now: number): void {
     if (this.ended) return
     if (now >= this.deadline) return this.end('max_age')
+    if (now >= this.tokenExpiresAt) return this.tokenExpired()
     this.beat?.(now)
   }
 

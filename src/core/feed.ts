@@ -4,6 +4,7 @@ import type { ReadAnswer } from '../protocol/http.ts'
 import { requireCursor } from './cursor.ts'
 import type { AppendResult, Engine, IdempotencyRequest, TopicInfo } from './engine.ts'
 import { FeedError, toFeedError } from './errors.ts'
+import { Access, type Grant } from './access.ts'
 import { guardEngine } from './guard.ts'
 import { Hub } from './hub.ts'
 import type { Log } from './log.ts'
@@ -23,6 +24,7 @@ export class Feed {
   /** The engine behind `guardEngine`: every failure of it is a FeedError. */
   readonly engine: Engine
   readonly hub: Hub
+  readonly access: Access
   readonly clients = new Set<Client>()
   draining = false
   private timer: ReturnType<typeof setInterval> | undefined
@@ -32,10 +34,12 @@ export class Feed {
     engine: Engine,
     readonly limits: Limits,
     readonly log: Log,
+    privateTopics: readonly string[] = [],
   ) {
     this.engine = guardEngine(engine)
+    this.access = new Access(privateTopics)
     // Buffer as many live events during a replay as one history holds; past that, read them again.
-    this.hub = new Hub(this.engine, limits.readLimit, limits.historySize)
+    this.hub = new Hub(this.engine, this.access, limits.readLimit, limits.historySize)
   }
 
   async start(): Promise<void> {
@@ -57,8 +61,8 @@ export class Feed {
   }
 
   /** What GET /api/events and /poll answer: events after `since`, or a snapshot when there is none or it is stale. */
-  async read(patterns: string[], since: string | undefined, limit: number): Promise<ReadAnswer> {
-    const set = new PatternSet(patterns)
+  async read(patterns: string[], since: string | undefined, limit: number, grant?: Grant): Promise<ReadAnswer> {
+    const set = this.readable(patterns, grant)
     if (since !== undefined) {
       const r = await this.engine.read(requireCursor(since), set, limit)
       if (!r.stale) return { events: r.events, cursor: r.cursor }
@@ -67,13 +71,20 @@ export class Feed {
     return since === undefined ? { snapshot: snap.events, cursor: snap.cursor } : { reset: true, snapshot: snap.events, cursor: snap.cursor }
   }
 
-  snapshot(patterns: string[]) {
-    return this.engine.snapshot(new PatternSet(patterns))
+  snapshot(patterns: string[], grant?: Grant) {
+    return this.engine.snapshot(this.readable(patterns, grant))
   }
 
-  async topics(): Promise<(TopicInfo & { subscribers: number })[]> {
+  /** The patterns as this reader may read them: refused up front when they hold only private topics it is not granted. */
+  readable(patterns: string[], grant: Grant | undefined): PatternSet {
+    this.access.assertMaySubscribe(grant, patterns)
+    return new PatternSet(patterns, (topic) => this.access.mayRead(grant, topic))
+  }
+
+  /** Topics whose latest event is kept; private ones only for a grant that may read them (their names are private too). */
+  async topics(grant?: Grant): Promise<(TopicInfo & { subscribers: number })[]> {
     const list = await this.engine.topics()
-    return list.map((t) => ({ ...t, subscribers: this.hub.subscriberCount(t.topic) }))
+    return list.filter((t) => this.access.mayRead(grant, t.topic)).map((t) => ({ ...t, subscribers: this.hub.subscriberCount(t.topic) }))
   }
 
   /** When a new connection must be closed: MAX_CONNECTION_AGE, up to 10% early so clients do not all reconnect together. */

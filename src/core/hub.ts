@@ -1,5 +1,6 @@
 import { compareCursors } from '../protocol/cursor.ts'
 import type { FeedEvent } from '../protocol/events.ts'
+import type { Access } from './access.ts'
 import type { Engine } from './engine.ts'
 import { PreparedEvent } from './prepared.ts'
 import { Subscription, type Sink, type SubscriptionHost } from './subscription.ts'
@@ -19,6 +20,7 @@ export class Hub implements SubscriptionHost {
 
   constructor(
     readonly engine: Engine,
+    readonly access: Access,
     readonly pageSize: number,
     readonly bufferCap: number,
   ) {
@@ -54,7 +56,7 @@ export class Hub implements SubscriptionHost {
   private dispatch(events: FeedEvent[]): void {
     for (const e of events) {
       this.position = e.id
-      const prepared = new PreparedEvent(e)
+      const prepared = new PreparedEvent(e, this.access.isPrivate(e.topic))
       const stamp = ++this.stampSeq
       this.index.forEach(e.topic, (sub) => {
         if (sub.stamp === stamp) return

@@ -11,7 +11,11 @@ export class PreparedEvent {
   readonly json: string
   private ws?: string
   private sse?: string
-  constructor(readonly event: FeedEvent) {
+  constructor(
+    readonly event: FeedEvent,
+    /** On a private topic: each subscriber's grant is checked before it gets it. */
+    readonly isPrivate: boolean,
+  ) {
     this.json = JSON.stringify(event)
   }
   get wsFrame(): string {

@@ -1,5 +1,6 @@
 import { compareCursors, parseCursor, type Cursor } from '../protocol/cursor.ts'
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
+import type { Access, Grant } from './access.ts'
 import type { Engine } from './engine.ts'
 import { FeedError } from './errors.ts'
 import { PreparedEvent } from './prepared.ts'
@@ -19,6 +20,7 @@ export interface Sink {
 
 export interface SubscriptionHost {
   readonly engine: Engine
+  readonly access: Access
   readonly index: TopicIndex<Subscription>
   readonly pageSize: number
   /** Live events held while a replay runs; past it they are dropped and read again from the engine. */
@@ -41,6 +43,8 @@ export interface SubscriptionHost {
  */
 export class Subscription {
   readonly patterns = new Set<string>()
+  /** What the consumer's token grants; private events it does not cover are never sent. Replaced on a token refresh. */
+  grant: Grant | undefined
   /** Hub-internal: dedupes an event matched by two patterns of this subscription. */
   stamp = 0
   /** Last event id sent; nothing at or before it is sent again. */
@@ -100,7 +104,7 @@ export class Subscription {
       this.host.index.add(p, this)
     }
     try {
-      const set = new PatternSet(fresh)
+      const set = new PatternSet(fresh, (topic) => this.host.access.mayRead(this.grant, topic))
       let covered = since ? await this.replay(since, set) : undefined
       if (covered === undefined) {
         if (since) this.sink.reset('stale_cursor')
@@ -146,7 +150,7 @@ export class Subscription {
       const r = await this.host.engine.read(after, set, this.host.pageSize)
       if (r.stale) return undefined
       if (this.closed) return r.cursor
-      for (const e of r.events) this.send(new PreparedEvent(e))
+      for (const e of r.events) this.send(new PreparedEvent(e, this.host.access.isPrivate(e.topic)))
       after = parseCursor(r.cursor)!
       if (r.events.length < this.host.pageSize) {
         // Caught up, unless live events overflowed the buffer meanwhile: then read on.
@@ -159,7 +163,7 @@ export class Subscription {
   }
 
   private send(p: PreparedEvent): void {
-    if (this.closed) return
+    if (this.closed || (p.isPrivate && !this.host.access.mayRead(this.grant, p.event.topic))) return
     // At or before the last sent in the same history: a duplicate. Another epoch is a new history, never one.
     const order = this.last === undefined ? undefined : compareCursors(p.event.id, this.last)
     if (order !== undefined && order <= 0) return

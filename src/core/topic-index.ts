@@ -88,14 +88,17 @@ export class TopicIndex<T> {
   }
 }
 
-/** A fixed set of patterns, for filtering reads and snapshots. */
+/** A fixed set of patterns, for filtering reads and snapshots; `allow` narrows it further (private topics a reader may not see). */
 export class PatternSet {
   private readonly index = new TopicIndex<true>()
-  constructor(readonly patterns: readonly string[]) {
+  constructor(
+    readonly patterns: readonly string[],
+    private readonly allow?: (topic: string) => boolean,
+  ) {
     for (const p of patterns) this.index.add(p, true)
   }
   matches(topic: string): boolean {
-    return this.index.matches(topic)
+    return this.index.matches(topic) && (this.allow === undefined || this.allow(topic))
   }
   /** Exact topics only (no wildcard): lets a snapshot look them up instead of scanning. */
   get exactOnly(): boolean {

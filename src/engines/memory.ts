@@ -88,7 +88,7 @@ export class MemoryEngine implements Engine {
     if (patterns.exactOnly) {
       for (const p of patterns.patterns) {
         const e = this.latest.get(p)
-        if (e) events.push(e)
+        if (e && patterns.matches(p)) events.push(e)
       }
     } else {
       for (const e of this.latest.values()) if (patterns.matches(e.topic)) events.push(e)

@@ -7,6 +7,7 @@
 import type { Handler, Hono, MiddlewareHandler } from 'hono'
 import type * as v from 'valibot'
 import type { Config } from '../config.ts'
+import type { Tokens } from './tokens.ts'
 import type { Feed } from '../core/feed.ts'
 import type { ErrorCode } from '../protocol/errors.ts'
 import type { EventInput } from '../protocol/events.ts'
@@ -35,15 +36,18 @@ export interface RouteSpec extends RouteDoc {
   path: string
 }
 
+/** Guards, then the handler: at least one. */
+type Handlers = [MiddlewareHandler | Handler, ...(MiddlewareHandler | Handler)[]]
+
 /** The Hono app plus the list of what it serves. */
 export class Api {
   readonly routes: RouteSpec[] = []
   constructor(readonly app: Hono) {}
 
-  get(path: string, doc: RouteDoc, ...handlers: (MiddlewareHandler | Handler)[]): void {
+  get(path: string, doc: RouteDoc, ...handlers: Handlers): void {
     this.add('GET', path, doc, handlers)
   }
-  post(path: string, doc: RouteDoc, ...handlers: (MiddlewareHandler | Handler)[]): void {
+  post(path: string, doc: RouteDoc, ...handlers: Handlers): void {
     this.add('POST', path, doc, handlers)
   }
 
@@ -52,9 +56,9 @@ export class Api {
     return this.routes.filter((r) => r.path === path).map((r) => r.method)
   }
 
-  private add(method: RouteSpec['method'], path: string, doc: RouteDoc, handlers: (MiddlewareHandler | Handler)[]): void {
+  private add(method: RouteSpec['method'], path: string, doc: RouteDoc, [first, ...rest]: Handlers): void {
     this.routes.push({ method, path, ...doc })
-    this.app.on(method, path, ...(handlers as [MiddlewareHandler]))
+    this.app.on(method, path, first, ...rest)
   }
 }
 
@@ -63,6 +67,8 @@ export interface MountContext {
   api: Api
   feed: Feed
   config: Config
+  /** Verifies the tokens requests carry (`?token=` or `Authorization: Bearer`). */
+  tokens: Tokens
   /**
    * Registers a publish route with everything `POST /api/events` has: auth,
    * body limit, JSON and schema checks, idempotency, one atomic batch.

@@ -11,13 +11,15 @@ import type { WSEvents } from 'hono/ws'
 import type { Config } from '../config.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
+import { query } from '../protocol/http.ts'
 import { Api, type MountContext, type Mount } from './api.ts'
-import { publishAuth } from './auth.ts'
+import { publishAuth, type Vars } from './auth.ts'
 import { apiHeaders } from './headers.ts'
 import { healthRoutes } from './health.ts'
 import { openApiDocument } from './openapi.ts'
 import { publisher, publishRoutes } from './publish.ts'
 import { readRoutes } from './read.ts'
+import { Tokens } from './tokens.ts'
 import { WsSession, type SocketOps } from './ws.ts'
 
 /** What a runtime entry hands the app: the few things Node and Deno do differently. */
@@ -33,8 +35,8 @@ function fromHttpException(err: HTTPException): FeedError {
   return new FeedError(err.status === 413 ? 'payload_too_large' : 'bad_request', err.message || 'bad request')
 }
 
-/** The WebSocket endpoint: refusals first, then the upgrade; a plain GET gets 426. */
-function wsRoute(api: Api, feed: Feed, config: Config, runtime: Runtime): void {
+/** The WebSocket endpoint: refusals first (a bad token is a 401 before any upgrade), then the upgrade; a plain GET gets 426. */
+function wsRoute(api: Api, feed: Feed, config: Config, runtime: Runtime, tokens: Tokens): void {
   api.get(
     '/ws',
     {
@@ -42,15 +44,19 @@ function wsRoute(api: Api, feed: Feed, config: Config, runtime: Runtime): void {
       description:
         'Upgrade to a WebSocket of JSON text frames: the client sends `ClientFrame`s, the server `ServerFrame`s (see components). `?topics=` and `?since=` subscribe on open.',
       tags: ['subscribe'],
+      query: { token: { schema: query.token } },
       responses: { 101: { description: 'Switching protocols' } },
-      errors: ['upgrade_required', 'draining', 'websocket_disabled'],
+      errors: ['upgrade_required', 'invalid_token', 'draining', 'websocket_disabled'],
     },
-    (_c, next) => {
+    async (c: Context<Vars>, next) => {
       if (!config.websocket) throw new FeedError('websocket_disabled', 'WebSocket is disabled here; use /sse or /poll')
       feed.assertAccepting()
+      c.set('grant', await tokens.fromRequest(c))
       return next()
     },
-    runtime.upgradeWebSocket((c) => new WsSession(feed, runtime.socket, { topics: c.req.query('topics'), since: c.req.query('since') || undefined }).events()),
+    runtime.upgradeWebSocket((c: Context<Vars>) =>
+      new WsSession(feed, runtime.socket, tokens, { topics: c.req.query('topics'), since: c.req.query('since') || undefined }, c.get('grant')).events(),
+    ),
     () => {
       throw new FeedError('upgrade_required', 'GET /ws needs a WebSocket upgrade')
     },
@@ -75,10 +81,11 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
 
   // The upgrade route comes first and outside any header-writing middleware:
   // headers on a 101 are the runtime's business (Deno's are immutable).
-  wsRoute(api, feed, config, runtime)
+  const tokens = new Tokens(config.tokenSecrets, config.publishToken)
+  wsRoute(api, feed, config, runtime, tokens)
   for (const path of ['/api/*', '/sse', '/poll', '/openapi.json']) app.use(path, apiHeaders)
 
-  const ctx: MountContext = { api, feed, config, publisher: publisher(api, feed, publishAuth(config.publishToken, runtime.clientAddress)) }
+  const ctx: MountContext = { api, feed, config, tokens, publisher: publisher(api, feed, publishAuth(tokens, config.publishToken, runtime.clientAddress)) }
   for (const mount of [healthRoutes, publishRoutes, readRoutes, ...mounts]) mount(ctx)
 
   let doc: string | undefined

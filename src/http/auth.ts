@@ -1,40 +1,52 @@
+/**
+ * @module
+ * Who may publish. `PUBLISH_TOKEN` as a bearer token has full rights; a JWT
+ * (with TOKEN_SECRET) may publish to the topics its `publish` claim grants.
+ * Without any token, only loopback clients may publish, and only while
+ * PUBLISH_TOKEN is unset: a fresh `npm start` works with curl without leaving
+ * a public publish endpoint open.
+ */
 import type { Context, MiddlewareHandler } from 'hono'
+import { FULL_GRANT, type Grant } from '../core/access.ts'
 import { FeedError } from '../core/errors.ts'
-
-const encoder = new TextEncoder()
-
-/** Compares digests so neither the length nor a matching prefix of the token leaks through timing. */
-async function sameSecret(given: string, expected: string): Promise<boolean> {
-  const [a, b] = await Promise.all([given, expected].map((s) => crypto.subtle.digest('SHA-256', encoder.encode(s))))
-  const x = new Uint8Array(a!)
-  const y = new Uint8Array(b!)
-  let diff = 0
-  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!
-  return diff === 0
-}
+import type { Tokens } from './tokens.ts'
 
 export function isLoopback(address: string | undefined): boolean {
   if (!address) return false
   return address === '::1' || /^(::ffff:)?127\./.test(address)
 }
 
-/**
- * With a token, publishing needs `Authorization: Bearer <token>`. Without one,
- * only loopback clients may publish, which keeps a fresh `npm start` usable
- * with curl without leaving a public publish endpoint open.
- */
-export function publishAuth(token: string | undefined, clientAddress: (c: Context) => string | undefined): MiddlewareHandler {
+/** Hono context variables this app sets: the grant of the request's token, resolved by a guard. */
+export type Vars = { Variables: { grant: Grant | undefined } }
+
+/** The publisher's grant, set by `publishAuth` before the handler runs. */
+export function publishGrant(c: Context<Vars>): Grant {
+  const g = c.get('grant')
+  if (!g) throw new FeedError('internal', 'publish route without publishAuth')
+  return g
+}
+
+export function publishAuth(tokens: Tokens, publishToken: string | undefined, clientAddress: (c: Context) => string | undefined): MiddlewareHandler<Vars> {
+  const unauthorized = (c: Context, message: string) => {
+    c.header('WWW-Authenticate', 'Bearer realm="livefeed"')
+    return new FeedError('unauthorized', message)
+  }
   return async (c, next) => {
-    if (token === undefined) {
-      if (!isLoopback(clientAddress(c))) throw new FeedError('forbidden', 'publishing is only open to loopback clients when PUBLISH_TOKEN is not set')
-      return next()
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')
+    let grant: Grant
+    if (m) {
+      grant = await tokens.grant(m[1]!).catch((err: unknown) => {
+        // Without TOKEN_SECRET the only token is PUBLISH_TOKEN: a wrong one is simply unauthorized.
+        throw err instanceof FeedError && err.code === 'invalid_token' && !tokens.acceptsJwt ? unauthorized(c, 'publishing needs "Authorization: Bearer <PUBLISH_TOKEN>"') : err
+      })
+    } else if (publishToken !== undefined) {
+      throw unauthorized(c, 'publishing needs "Authorization: Bearer <PUBLISH_TOKEN>" or a token that grants it')
+    } else if (isLoopback(clientAddress(c))) {
+      grant = FULL_GRANT
+    } else {
+      throw new FeedError('forbidden', 'publishing is only open to loopback clients when PUBLISH_TOKEN is not set')
     }
-    const header = c.req.header('authorization') ?? ''
-    const m = /^Bearer\s+(.+)$/i.exec(header)
-    if (!m || !(await sameSecret(m[1]!.trim(), token))) {
-      c.header('WWW-Authenticate', 'Bearer realm="livefeed"')
-      throw new FeedError('unauthorized', 'publishing needs "Authorization: Bearer <PUBLISH_TOKEN>"')
-    }
+    c.set('grant', grant)
     return next()
   }
 }

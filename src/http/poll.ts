@@ -7,6 +7,7 @@
  */
 import type { Limits } from '../config.ts'
 import { Connection } from '../core/connection.ts'
+import type { Grant } from '../core/access.ts'
 import { compareCursors, requireCursor, type Cursor } from '../core/cursor.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
@@ -32,8 +33,10 @@ class Poll extends Connection {
     since: string,
     waitS: number,
     private readonly limit: number,
+    grant: Grant | undefined,
   ) {
     super(feed, 'poll')
+    this.authorize(grant)
     this.answer = new Promise((resolve) => (this.resolve = resolve))
     this.scanned = since
     // No request outlives MAX_CONNECTION_AGE, held polls included.
@@ -98,7 +101,7 @@ export function parseWait(raw: string | undefined, limits: Limits): number {
 }
 
 /** GET /poll?topics=…&cursor=…&wait=… */
-export function mountPoll({ api, feed }: MountContext): void {
+export function mountPoll({ api, feed, tokens }: MountContext): void {
   api.get(
     '/poll',
     {
@@ -106,9 +109,9 @@ export function mountPoll({ api, feed }: MountContext): void {
       description:
         'Answers at once when anything matches after `cursor`; otherwise holds the request until an event arrives or `wait` passes. Poll again with the answer\'s `cursor`. Without `cursor`: a snapshot.',
       tags: ['subscribe'],
-      query: { topics: { schema: query.topics, required: true }, cursor: { schema: query.cursor }, wait: { schema: query.wait }, limit: { schema: query.limit } },
+      query: { topics: { schema: query.topics, required: true }, cursor: { schema: query.cursor }, wait: { schema: query.wait }, limit: { schema: query.limit }, token: { schema: query.token } },
       responses: { 200: { description: 'Events (possibly none), or a snapshot', schema: readAnswer } },
-      errors: ['invalid_pattern', 'too_many_patterns', 'invalid_cursor', 'invalid_wait', 'bad_request', 'draining', 'engine_unavailable'],
+      errors: ['invalid_pattern', 'too_many_patterns', 'invalid_cursor', 'invalid_wait', 'bad_request', 'invalid_token', 'forbidden', 'draining', 'engine_unavailable'],
     },
     async (c) => {
       feed.assertAccepting()
@@ -117,9 +120,11 @@ export function mountPoll({ api, feed }: MountContext): void {
       const limit = queryLimit(c, feed.limits.readLimit)
       const raw = c.req.query('cursor') || undefined
       c.header('Cache-Control', 'no-store')
-      if (raw === undefined) return c.json(await feed.read(patterns, undefined, limit))
+      const grant = await tokens.fromRequest(c)
+      if (raw === undefined) return c.json(await feed.read(patterns, undefined, limit, grant))
       const since = requireCursor(raw)
-      const answer = await new Poll(feed, raw, wait, limit).start(patterns, since, c.req.raw.signal)
+      feed.access.assertMaySubscribe(grant, patterns)
+      const answer = await new Poll(feed, raw, wait, limit, grant).start(patterns, since, c.req.raw.signal)
       // Already mapped and logged by the connection: answered here, not rethrown to be logged again.
       return answer instanceof FeedError ? c.json(answer.toJSON(), answer.status) : c.json(answer)
     },

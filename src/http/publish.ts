@@ -11,6 +11,7 @@ import type { ErrorCode } from '../protocol/errors.ts'
 import type { EventInput } from '../protocol/events.ts'
 import { publishAnswer, publishBody } from '../protocol/http.ts'
 import type { Api, MountContext } from './api.ts'
+import { publishGrant } from './auth.ts'
 import { limitBody } from './headers.ts'
 import { validate } from './validate.ts'
 
@@ -24,6 +25,7 @@ export const PUBLISH_ERRORS: ErrorCode[] = [
   'invalid_topic',
   'bad_request',
   'unauthorized',
+  'invalid_token',
   'forbidden',
   'payload_too_large',
   'unsupported_media_type',
@@ -61,7 +63,9 @@ function handler<S extends v.GenericSchema>(feed: Feed, schema: S, toEvents: (bo
       throw new FeedError('bad_request', 'Idempotency-Key must be 1-255 printable ASCII characters')
     }
     const idempotency = key === undefined ? undefined : { key: `${c.req.path}\n${key}`, fingerprint: await sha256(text) }
-    const result = await feed.publish(toEvents(body), idempotency)
+    const events = toEvents(body)
+    feed.access.assertMayPublish(publishGrant(c), events.map((e) => e.topic))
+    const result = await feed.publish(events, idempotency)
     if (result.replayed) c.header('Idempotent-Replayed', 'true')
     return c.json(Array.isArray(body) ? { events: result.events } : result.events[0], 201)
   }

@@ -24,7 +24,7 @@ export function queryLimit(c: Context, max: number): number {
 
 const PATTERN_ERRORS = ['invalid_pattern', 'too_many_patterns'] as const
 
-export function readRoutes({ api, feed }: MountContext): void {
+export function readRoutes({ api, feed, tokens }: MountContext): void {
   const { maxPatterns, readLimit } = feed.limits
   api.get(
     '/api/events',
@@ -32,13 +32,14 @@ export function readRoutes({ api, feed }: MountContext): void {
       summary: 'Events after a cursor',
       description: 'Matching events after `since`, oldest first. Without `since`: a snapshot. With a stale `since`: a reset and a snapshot.',
       tags: ['read'],
-      query: { topics: { schema: query.topics, required: true }, since: { schema: query.since }, limit: { schema: query.limit } },
+      query: { topics: { schema: query.topics, required: true }, since: { schema: query.since }, limit: { schema: query.limit }, token: { schema: query.token } },
       responses: { 200: { description: 'Events, or a snapshot', schema: readAnswer } },
-      errors: [...PATTERN_ERRORS, 'invalid_cursor', 'bad_request', 'engine_unavailable'],
+      errors: [...PATTERN_ERRORS, 'invalid_cursor', 'bad_request', 'invalid_token', 'forbidden', 'engine_unavailable'],
     },
     async (c) => {
       const patterns = queryPatterns(c, maxPatterns)
-      return c.json(await feed.read(patterns, c.req.query('since') || undefined, queryLimit(c, readLimit)))
+      const limit = queryLimit(c, readLimit)
+      return c.json(await feed.read(patterns, c.req.query('since') || undefined, limit, await tokens.fromRequest(c)))
     },
   )
   api.get(
@@ -46,20 +47,24 @@ export function readRoutes({ api, feed }: MountContext): void {
     {
       summary: 'Latest event of each matching topic',
       tags: ['read'],
-      query: { topics: { schema: query.topics, required: true } },
+      query: { topics: { schema: query.topics, required: true }, token: { schema: query.token } },
       responses: { 200: { description: 'The snapshot, oldest first, with the head cursor', schema: snapshotSchema } },
-      errors: [...PATTERN_ERRORS, 'engine_unavailable'],
+      errors: [...PATTERN_ERRORS, 'invalid_token', 'forbidden', 'engine_unavailable'],
     },
-    async (c) => c.json(await feed.snapshot(queryPatterns(c, maxPatterns))),
+    async (c) => {
+      const patterns = queryPatterns(c, maxPatterns)
+      return c.json(await feed.snapshot(patterns, await tokens.fromRequest(c)))
+    },
   )
   api.get(
     '/api/topics',
     {
       summary: 'Known topics',
       tags: ['read'],
-      responses: { 200: { description: 'Every topic whose latest event is kept', schema: topicsAnswer } },
-      errors: ['engine_unavailable'],
+      query: { token: { schema: query.token } },
+      responses: { 200: { description: 'Every topic whose latest event is kept (private ones only with a token that grants them)', schema: topicsAnswer } },
+      errors: ['invalid_token', 'engine_unavailable'],
     },
-    async (c) => c.json({ topics: await feed.topics() }),
+    async (c) => c.json({ topics: await feed.topics(await tokens.fromRequest(c)) }),
   )
 }

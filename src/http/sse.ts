@@ -6,7 +6,8 @@
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming'
 import { Connection } from '../core/connection.ts'
 import { requireCursor } from '../core/cursor.ts'
-import type { FeedError } from '../core/errors.ts'
+import type { Grant } from '../core/access.ts'
+import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
 import type { PreparedEvent } from '../core/prepared.ts'
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
@@ -26,8 +27,10 @@ class SseStream extends Connection {
   constructor(
     feed: Feed,
     private readonly stream: SSEStreamingApi,
+    grant: Grant | undefined,
   ) {
     super(feed, 'sse')
+    this.authorize(grant)
     this.done = new Promise((resolve) => (this.resolveDone = resolve))
     this.begin()
     stream.onAbort(() => this.end('client'))
@@ -52,6 +55,10 @@ class SseStream extends Connection {
     this.write(sseFrames.error(error))
     this.end('error')
   }
+  protected override tokenExpired(): void {
+    this.write(sseFrames.error(new FeedError('token_expired', 'the token expired: get a new token and reconnect')))
+    this.end('token_expired')
+  }
   protected override beat(now: number): void {
     if (now - this.lastWrite >= this.feed.limits.sseHeartbeatMs) this.write(sseFrames.heartbeat)
   }
@@ -73,7 +80,7 @@ class SseStream extends Connection {
 }
 
 /** GET /sse?topics=…&since=… — Last-Event-ID (sent by EventSource on reconnect) wins over ?since. */
-export function mountSse({ api, feed }: MountContext): void {
+export function mountSse({ api, feed, tokens }: MountContext): void {
   api.get(
     '/sse',
     {
@@ -82,17 +89,20 @@ export function mountSse({ api, feed }: MountContext): void {
         .map(([e, c]) => `\`${e}\` → ${c}`)
         .join(', ')}. An event's \`id:\` is its cursor; the snapshot's is the head. \`Last-Event-ID\` wins over \`since\`. After \`feed-error\` the stream ends.`,
       tags: ['subscribe'],
-      query: { topics: { schema: query.topics, required: true }, since: { schema: query.since } },
+      query: { topics: { schema: query.topics, required: true }, since: { schema: query.since }, token: { schema: query.token } },
       responses: { 200: { description: 'The stream', mediaType: 'text/event-stream' } },
-      errors: ['invalid_pattern', 'too_many_patterns', 'invalid_cursor', 'draining'],
+      errors: ['invalid_pattern', 'too_many_patterns', 'invalid_cursor', 'invalid_token', 'forbidden', 'draining'],
     },
-    (c) => {
+    async (c) => {
       feed.assertAccepting()
       const patterns = queryPatterns(c, feed.limits.maxPatterns)
       const since = c.req.header('last-event-id') || c.req.query('since') || undefined
       if (since !== undefined) requireCursor(since) // a 400 now, before the stream starts
+      // As are a bad token and a forbidden subscription: HTTP errors, before the stream starts.
+      const grant = await tokens.fromRequest(c)
+      feed.access.assertMaySubscribe(grant, patterns)
       const res = streamSSE(c, async (stream) => {
-        const sse = new SseStream(feed, stream)
+        const sse = new SseStream(feed, stream, grant)
         sse.start(patterns, since)
         await sse.done
       })

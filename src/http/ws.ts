@@ -5,6 +5,7 @@
  */
 import type { WSContext, WSEvents } from 'hono/ws'
 import * as v from 'valibot'
+import type { Grant } from '../core/access.ts'
 import { Connection } from '../core/connection.ts'
 import { requireCursor } from '../core/cursor.ts'
 import { FeedError } from '../core/errors.ts'
@@ -15,6 +16,7 @@ import { CLOSE_REASON, END_CLOSE_CODE, type EndReason } from '../protocol/errors
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
 import { describeIssues } from '../protocol/issues.ts'
 import { CLIENT_FRAME_TYPES, clientFrame, wsFrames } from '../protocol/ws.ts'
+import type { Tokens } from './tokens.ts'
 
 /** What differs between runtimes' sockets, behind `WSContext.raw`. */
 export interface SocketOps {
@@ -44,10 +46,14 @@ export class WsSession extends Connection {
   constructor(
     feed: Feed,
     private readonly ops: SocketOps,
+    private readonly tokens: Tokens,
     /** `?topics=` and `?since=` of the upgrade request: subscribe on open, for websocat and wscat users. */
     private readonly initial: { topics: string | undefined; since: string | undefined },
+    /** What the upgrade request's token grants (checked before the upgrade). */
+    grant: Grant | undefined,
   ) {
     super(feed, 'ws')
+    this.authorize(grant)
   }
 
   events(): WSEvents {
@@ -126,6 +132,7 @@ export class WsSession extends Connection {
     }
     const frame = parsed.output
     if (frame.type === 'ping') return this.send(wsFrames.pong)
+    if (frame.type === 'auth') return void this.refresh(frame.token)
     if (frame.type === 'unsubscribe') {
       try {
         const patterns = parsePatterns(frame.topics, this.feed.limits.maxPatterns)
@@ -138,12 +145,26 @@ export class WsSession extends Connection {
     this.subscribeTo(frame.topics, frame.since)
   }
 
+  /** An `auth` frame: a new token replaces the old one on the live socket (a refresh before expiry). */
+  private async refresh(token: string): Promise<void> {
+    try {
+      const grant = await this.tokens.grant(token)
+      if (!this.open) return
+      this.authorize(grant)
+      // The publish token never expires: 0 says so.
+      this.send(wsFrames.authenticated(Number.isFinite(grant.expiresAt) ? Math.floor(grant.expiresAt / 1000) : 0))
+    } catch (err) {
+      this.fail(err)
+    }
+  }
+
   private subscribeTo(topics: string | string[], since: string | undefined): void {
     try {
       const max = this.feed.limits.maxPatterns
       const patterns = parsePatterns(topics, max)
       const total = new Set([...this.sub.patterns, ...patterns]).size
       if (total > max) throw new FeedError('too_many_patterns', `this connection would hold ${total} patterns, at most ${max} allowed`)
+      this.feed.access.assertMaySubscribe(this.sub.grant, patterns)
       const cursor = since === undefined ? undefined : requireCursor(since)
       this.send(wsFrames.subscribed(patterns, since ?? this.feed.hub.position))
       this.subscribe(patterns, cursor)

@@ -19,6 +19,8 @@ export const ERROR_STATUS = {
   unknown_type: 400,
   since_not_first: 400,
   unauthorized: 401,
+  invalid_token: 401,
+  token_expired: 401,
   forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
@@ -64,6 +66,8 @@ export const CLOSE = {
   maxAge: 4000,
   /** The client read too slowly (MAX_BUFFERED_BYTES queued): reconnect and resume. */
   slowConsumer: 4008,
+  /** The connection's token expired without a refresh: get a new token and reconnect. */
+  tokenExpired: 4401,
 } as const
 export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE]
 
@@ -82,6 +86,7 @@ export const END_CLOSE_CODE = {
   slow: CLOSE.slowConsumer,
   policy: CLOSE.policyViolation,
   too_big: CLOSE.messageTooBig,
+  token_expired: CLOSE.tokenExpired,
 } as const satisfies Record<string, CloseCode | undefined>
 export type EndReason = keyof typeof END_CLOSE_CODE
 
@@ -92,4 +97,5 @@ export const CLOSE_REASON: Record<CloseCode, string> = {
   [CLOSE.messageTooBig]: 'frame too big',
   [CLOSE.maxAge]: 'max connection age: reconnect and resume',
   [CLOSE.slowConsumer]: 'too slow: reconnect and resume',
+  [CLOSE.tokenExpired]: 'token expired: get a new token and reconnect',
 }

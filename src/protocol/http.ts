@@ -60,5 +60,6 @@ export const query = {
   since: v.pipe(cursorSchema, v.description('Resume after this cursor.')),
   cursor: v.pipe(cursorSchema, v.description('Where the previous answer left off; none for a snapshot.')),
   limit: v.pipe(v.string(), v.regex(/^[1-9][0-9]*$/), v.description('Events per answer, 1 to READ_LIMIT (larger is capped).')),
+  token: v.pipe(v.string(), v.description('An access token (HS256 JWT) for clients that cannot send `Authorization: Bearer`: it grants private topics.')),
   wait: v.pipe(v.string(), v.regex(/^[0-9]+(\.[0-9]+)?$/), v.description('Seconds to hold the request when nothing is new: 0 to POLL_WAIT_MAX (default POLL_WAIT_DEFAULT).')),
 }

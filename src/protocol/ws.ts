@@ -18,10 +18,12 @@ export const subscribeFrame = v.object({
 })
 export const unsubscribeFrame = v.object({ type: v.literal('unsubscribe'), topics })
 export const pingFrame = v.object({ type: v.literal('ping') })
+/** Replaces the connection's token without reconnecting (a refresh before it expires). */
+export const authFrame = v.object({ type: v.literal('auth'), token: v.pipe(v.string(), v.maxLength(8192)) })
 
-export const clientFrame = v.variant('type', [subscribeFrame, unsubscribeFrame, pingFrame])
+export const clientFrame = v.variant('type', [subscribeFrame, unsubscribeFrame, pingFrame, authFrame])
 export type ClientFrame = v.InferOutput<typeof clientFrame>
-export const CLIENT_FRAME_TYPES = ['subscribe', 'unsubscribe', 'ping'] as const
+export const CLIENT_FRAME_TYPES = ['subscribe', 'unsubscribe', 'ping', 'auth'] as const
 
 // --- server → client ---
 
@@ -37,8 +39,10 @@ export const resetFrame = v.object({ type: v.literal('reset'), reason: resetReas
 export const unsubscribedFrame = v.object({ type: v.literal('unsubscribed'), topics })
 export const pongFrame = v.object({ type: v.literal('pong') })
 export const errorFrame = v.object({ type: v.literal('error'), ...errorDetail.entries })
+/** The token of an `auth` frame was accepted; `exp` is when it expires (seconds since the Unix epoch). */
+export const authenticatedFrame = v.object({ type: v.literal('authenticated'), exp: v.number() })
 
-export const serverFrame = v.variant('type', [welcomeFrame, subscribedFrame, snapshotFrame, eventFrame, resetFrame, unsubscribedFrame, pongFrame, errorFrame])
+export const serverFrame = v.variant('type', [welcomeFrame, subscribedFrame, snapshotFrame, eventFrame, resetFrame, unsubscribedFrame, pongFrame, errorFrame, authenticatedFrame])
 export type ServerFrame = v.InferOutput<typeof serverFrame>
 
 /** Encoders of the server's frames: the only place their JSON is written. */
@@ -52,4 +56,5 @@ export const wsFrames = {
   unsubscribed: (topics: string[]) => JSON.stringify({ type: 'unsubscribed', topics } satisfies ServerFrame),
   pong: '{"type":"pong"}',
   error: (e: ErrorDetail) => JSON.stringify({ type: 'error', code: e.code, message: e.message } satisfies ServerFrame),
+  authenticated: (exp: number) => JSON.stringify({ type: 'authenticated', exp } satisfies ServerFrame),
 }

@@ -80,7 +80,7 @@ frames('every server frame the encoders write fits the server frame schema', () 
     wsFrames.welcome('e1-0000', 25_000),
     wsFrames.subscribed(['a/**'], 'e1-0000'),
     wsFrames.snapshot([event], 'e1-0001'),
-    new PreparedEvent(event).wsFrame,
+    new PreparedEvent(event, false).wsFrame,
     wsFrames.reset('stale_cursor'),
     wsFrames.unsubscribed(['a/**']),
     wsFrames.pong,
@@ -88,7 +88,7 @@ frames('every server frame the encoders write fits the server frame schema', () 
   ]
   const types = written.map((text) => v.parse(serverFrame, JSON.parse(text)).type)
   assert.equal(types, ['welcome', 'subscribed', 'snapshot', 'event', 'reset', 'unsubscribed', 'pong', 'error'])
-  const e = v.parse(serverFrame, JSON.parse(new PreparedEvent(event).wsFrame))
+  const e = v.parse(serverFrame, JSON.parse(new PreparedEvent(event, false).wsFrame))
   assert.equal(e, { type: 'event', ...event })
 })
 frames('a frame the protocol does not describe is refused by the schema', () => {
@@ -104,7 +104,7 @@ frames('every SSE message the encoders write parses as its event name says', () 
     const field = (name: string) => lines.find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2)
     return { event: field('event') ?? 'message', id: field('id'), data: JSON.parse(field('data') ?? 'null') as unknown }
   }
-  const messages = [new PreparedEvent(event).sseFrame, sseFrames.snapshot([event], 'e1-0001'), sseFrames.reset('stale_cursor'), sseFrames.error({ code: 'engine_unavailable', message: 'x' })].map(parse)
+  const messages = [new PreparedEvent(event, false).sseFrame, sseFrames.snapshot([event], 'e1-0001'), sseFrames.reset('stale_cursor'), sseFrames.error({ code: 'engine_unavailable', message: 'x' })].map(parse)
   assert.equal(messages.map((m) => m.event), ['message', 'snapshot', 'reset', 'feed-error'])
   for (const m of messages) {
     assert.ok(m.event in SSE_EVENTS)

@@ -30,7 +30,7 @@ const runtime = (address: string): Runtime => ({
 export async function inProcess(env: Record<string, string> = {}, address = '127.0.0.1'): Promise<InProcess> {
   const config = loadConfig({ LOG_LEVEL: 'silent', ...env })
   const l = config.limits
-  const feed = new Feed(new MemoryEngine({ historySize: l.historySize, maxTopics: l.maxTopics, maxIdempotencyKeys: l.maxIdempotencyKeys }), l, silentLog)
+  const feed = new Feed(new MemoryEngine({ historySize: l.historySize, maxTopics: l.maxTopics, maxIdempotencyKeys: l.maxIdempotencyKeys }), l, silentLog, config.privateTopics)
   await feed.start()
   const app = createApp(feed, config, runtime(address), extensions)
   return { app, feed, config, close: () => feed.close() }

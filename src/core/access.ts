@@ -1,0 +1,101 @@
+/**
+ * @module
+ * Who may read and publish what. Topics matching PRIVATE_TOPICS are private:
+ * only a grant (from a verified token, or the publish token's full rights)
+ * that covers them may read them. Public topics are open to anyone. The
+ * pattern arithmetic (may two patterns match a common topic? does one hold
+ * every topic of another?) decides which subscriptions to refuse up front.
+ */
+import { SUB_PLACEHOLDER } from '../protocol/tokens.ts'
+import { SEGMENT } from '../protocol/grammar.ts'
+import { FeedError } from './errors.ts'
+import { PatternSet } from './topic-index.ts'
+
+/** What one bearer may do; `undefined` grants (anonymous) read public topics and publish nothing. */
+export interface Grant {
+  /** Token subject, when there is one: the publish-rate identity. */
+  sub?: string
+  /** When the grant ends, ms since the epoch (Infinity for the publish token). */
+  expiresAt: number
+  /** Everything, private topics included (the publish token). */
+  all: boolean
+  subscribe: PatternSet
+  publish: PatternSet
+}
+
+/** The publish token's grant: full rights, never expiring. */
+export const FULL_GRANT: Grant = { expiresAt: Infinity, all: true, subscribe: new PatternSet([]), publish: new PatternSet([]) }
+
+/** Grant patterns with `{sub}` segments filled in; a pattern that needs a `sub` the token lacks (or one that is not a segment) is dropped. */
+export function expandGrant(patterns: readonly string[], sub: string | undefined): string[] {
+  const usable = sub !== undefined && SEGMENT.test(sub)
+  return patterns.flatMap((p) => {
+    const segs = p.split('/')
+    if (!segs.includes(SUB_PLACEHOLDER)) return [p]
+    return usable ? [segs.map((s) => (s === SUB_PLACEHOLDER ? sub : s)).join('/')] : []
+  })
+}
+
+/** True when some topic matches both patterns. */
+export function overlaps(a: string, b: string): boolean {
+  return overlapFrom(a.split('/'), 0, b.split('/'), 0)
+}
+function overlapFrom(a: string[], i: number, b: string[], j: number): boolean {
+  // "**" (always last) takes one or more segments of anything: the other side needs at least one left.
+  if (a[i] === '**') return j < b.length
+  if (b[j] === '**') return i < a.length
+  if (i === a.length || j === b.length) return i === a.length && j === b.length
+  if (a[i] === '*' || b[j] === '*' || a[i] === b[j]) return overlapFrom(a, i + 1, b, j + 1)
+  return false
+}
+
+/** True when every topic `inner` matches, `outer` matches too. */
+export function covers(outer: string, inner: string): boolean {
+  const o = outer.split('/')
+  const p = inner.split('/')
+  for (let i = 0; ; i++) {
+    if (o[i] === '**') return i < p.length
+    if (i === o.length || i === p.length) return i === o.length && i === p.length
+    if (p[i] === '**') return false
+    if (o[i] === '*') continue
+    if (p[i] === '*' || p[i] !== o[i]) return false
+  }
+}
+
+export class Access {
+  private readonly privateSet: PatternSet
+
+  constructor(readonly privatePatterns: readonly string[]) {
+    this.privateSet = new PatternSet(privatePatterns)
+  }
+
+  isPrivate(topic: string): boolean {
+    return this.privatePatterns.length > 0 && this.privateSet.matches(topic)
+  }
+
+  /** May this grant read this topic? Public topics: anyone. */
+  mayRead(grant: Grant | undefined, topic: string): boolean {
+    return !this.isPrivate(topic) || (grant !== undefined && (grant.all || grant.subscribe.matches(topic)))
+  }
+
+  /**
+   * Refuses, before anything is sent, a subscription with a pattern that can
+   * match only private topics (it lies inside one of PRIVATE_TOPICS) none of
+   * which the grant covers. A broader pattern is accepted and filtered per event.
+   */
+  assertMaySubscribe(grant: Grant | undefined, patterns: readonly string[]): void {
+    if (grant?.all) return
+    for (const p of patterns) {
+      if (!this.privatePatterns.some((priv) => covers(priv, p))) continue
+      if (grant && grant.subscribe.patterns.some((g) => overlaps(g, p))) continue
+      throw new FeedError('forbidden', `"${p.slice(0, 300)}" holds only private topics, and ${grant ? 'this token grants none of them' : 'reading them needs a token'}`)
+    }
+  }
+
+  /** Refuses a publish batch unless the grant covers every topic in it (nothing of the batch is stored). */
+  assertMayPublish(grant: Grant, topics: readonly string[]): void {
+    if (grant.all) return
+    const denied = topics.find((t) => !grant.publish.matches(t))
+    if (denied !== undefined) throw new FeedError('forbidden', `this token may not publish to "${denied.slice(0, 300)}"`)
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * @module
+ * Reading a bearer's grant from a request: `?token=` (for clients that cannot
+ * set headers: browsers' WebSocket and EventSource) or `Authorization: Bearer`.
+ * Tokens are HS256 JWTs verified with `hono/jwt` against each TOKEN_SECRET;
+ * the publish token, compared in constant time, has full rights. A token is
+ * never logged or echoed.
+ */
+import type { Context } from 'hono'
+import { verify } from 'hono/jwt'
+import * as v from 'valibot'
+import { expandGrant, FULL_GRANT, type Grant } from '../core/access.ts'
+import { FeedError } from '../core/errors.ts'
+import { PatternSet } from '../core/topic-index.ts'
+import { tokenClaims } from '../protocol/tokens.ts'
+
+const encoder = new TextEncoder()
+
+/** Compares digests so neither the length nor a matching prefix of a secret leaks through timing. */
+export async function sameSecret(given: string, expected: string): Promise<boolean> {
+  const [a, b] = await Promise.all([given, expected].map((s) => crypto.subtle.digest('SHA-256', encoder.encode(s))))
+  const x = new Uint8Array(a!)
+  const y = new Uint8Array(b!)
+  let diff = 0
+  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!
+  return diff === 0
+}
+
+/** The token a request carries, if any: `Authorization: Bearer` wins over `?token=`. */
+export function presentedToken(c: Context): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')
+  return m?.[1] ?? (c.req.query('token') || undefined)
+}
+
+export class Tokens {
+  constructor(
+    private readonly secrets: readonly string[],
+    private readonly publishToken: string | undefined,
+  ) {}
+
+  /** Whether JWTs are accepted at all (TOKEN_SECRET is set). */
+  get acceptsJwt(): boolean {
+    return this.secrets.length > 0
+  }
+
+  /** Verifies a token: the publish token's full rights, or a JWT's claims; 401 invalid_token otherwise. */
+  async grant(token: string): Promise<Grant> {
+    if (this.publishToken !== undefined && (await sameSecret(token, this.publishToken))) return FULL_GRANT
+    if (this.secrets.length === 0) throw new FeedError('invalid_token', 'this server accepts no tokens (TOKEN_SECRET is not set)')
+    let payload: unknown
+    for (const secret of this.secrets) {
+      payload = await verify(token, secret, { alg: 'HS256' }).catch((err: unknown) => err)
+      if (!(payload instanceof Error)) break
+      // Expired is told apart, so a client knows to get a new token rather than fix this one.
+      if (payload.name === 'JwtTokenExpired') throw new FeedError('invalid_token', 'the token has expired: get a new one')
+    }
+    if (payload instanceof Error) throw new FeedError('invalid_token', 'the token is not valid here (signature, algorithm or format)')
+    const claims = v.safeParse(tokenClaims, payload)
+    if (!claims.success) throw new FeedError('invalid_token', 'the token lacks an integer "exp", or its "sub", "subscribe" or "publish" claims are malformed')
+    const { exp, sub, subscribe = [], publish = [] } = claims.output
+    return { sub, expiresAt: exp * 1000, all: false, subscribe: new PatternSet(expandGrant(subscribe, sub)), publish: new PatternSet(expandGrant(publish, sub)) }
+  }
+
+  /** The grant of the token a request carries; undefined for an anonymous request. */
+  async fromRequest(c: Context): Promise<Grant | undefined> {
+    const token = presentedToken(c)
+    return token === undefined ? undefined : this.grant(token)
+  }
+}
