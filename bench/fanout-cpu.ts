@@ -32,7 +32,7 @@ interface System {
 
 /** Starts a server pinned to core 0 and resolves once it says it listens. */
 function pinned(args: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn('taskset', ['-c', '0', process.execPath, ...args], { cwd: ROOT, env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: 'test', ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const proc = spawn('taskset', ['-c', '0', process.execPath, ...args], { cwd: ROOT, env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: 'test', PUBLISH_RATE: '0', ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
   return new Promise((resolve, reject) => {
     let out = ''
     proc.stdout!.on('data', (d) => {

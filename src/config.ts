@@ -42,7 +42,17 @@ export const LIMITS = {
   maxPatterns: count('MAX_PATTERNS', 100, 1, 10_000, 'patterns per connection or request'),
   maxFrameBytes: bytes('MAX_FRAME_BYTES', 64 * KiB, 128, 16 * MiB, 'one client frame; more closes with 1009'),
   maxBadFrames: count('MAX_BAD_FRAMES', 20, 0, 1_000_000, 'bad frames a client may send; more closes with 1008'),
-  maxBufferedBytes: bytes('MAX_BUFFERED_BYTES', 8 * MiB, 64 * KiB, GiB(1), 'queued for one slow client before it is closed (4008)'),
+  maxBufferedBytes: bytes('MAX_BUFFERED_BYTES', MiB, 64 * KiB, GiB(1), 'queued for one slow client before it is closed (4008; SSE ends)'),
+  outboundBytes: bytes('OUTBOUND_BYTES', 512 * MiB, MiB, GiB(64), 'queued for all clients together; past it the clients with the most queued are closed first'),
+  historyBytes: bytes('HISTORY_BYTES', 256 * MiB, MiB, GiB(64), 'memory engine: bytes of replay history, beside HISTORY_SIZE (whichever is hit first)'),
+  idempotencyBytes: bytes('IDEMPOTENCY_BYTES', 64 * MiB, 64 * KiB, GiB(16), 'memory engine: bytes of idempotency records (the answers they replay)'),
+  readBytes: bytes('READ_BYTES', 4 * MiB, 64 * KiB, GiB(1), 'one read answer, replay page or snapshot page; past it the answer is cut and says where to go on'),
+  maxConnectionsPerIp: count('MAX_CONNECTIONS_PER_IP', 200, 1, 1_000_000, 'WebSockets, SSE streams and held polls of one client address'),
+  trustProxy: count('TRUST_PROXY', 0, 0, 10, 'proxies in front that append to X-Forwarded-For (App Engine: 1); 0 uses the socket address'),
+  publishRate: count('PUBLISH_RATE', 200, 0, 1_000_000, 'publish requests per second per publisher (token subject, else address), burst twice that; 0 is off'),
+  clientFrameRate: count('CLIENT_FRAME_RATE', 50, 1, 100_000, 'frames per second one WebSocket may send, burst twice that'),
+  bodyTimeoutMs: seconds('BODY_TIMEOUT', 10, 0.1, 600, 'a request body must arrive within this, else 408'),
+  maxJsonDepth: count('MAX_JSON_DEPTH', 64, 1, 1000, 'nesting of arrays and objects in a request body or frame'),
   heartbeatMs: seconds('HEARTBEAT', 25, 0.05, 3600, 'WebSocket ping interval'),
   maxConnectionAgeMs: seconds('MAX_CONNECTION_AGE', 3300, 0.1, DAY, 'jittered down by up to 10%; also bounds SSE streams and held polls'),
   drainSpreadMs: seconds('DRAIN_SPREAD', 2, 0, 600, 'on SIGTERM, socket closes are spread over this window'),
@@ -84,6 +94,8 @@ export interface Config {
   tokenSecrets: string[]
   /** Patterns of private topics: only a token that grants them may read them. */
   privateTopics: string[]
+  /** Origins whose pages may open /ws, /sse and /poll; `*` (the default) is any. */
+  allowedOrigins: '*' | string[]
   limits: Limits
 }
 
@@ -119,6 +131,11 @@ const OTHER = {
   WEBSOCKET: v.pipe(v.string(), v.regex(BOOLEAN, 'one of 1, 0, true, false, yes, no, on, off'), v.transform((s) => /^(1|true|yes|on)$/i.test(s))),
   STATIC_DIR: v.pipe(v.string(), v.minLength(1, 'a directory')),
   LOG_LEVEL: v.picklist(LOG_LEVELS, `one of ${LOG_LEVELS.join(', ')}`),
+  ALLOWED_ORIGINS: v.pipe(
+    v.string(),
+    v.transform((s) => (s.trim() === '*' ? ('*' as const) : s.split(',').map((o) => o.trim().replace(/\/$/, '')).filter((o) => o !== ''))),
+    v.check((o) => o === '*' || (o.length > 0 && o.every((x) => /^https?:\/\/[^/\s]+$/.test(x))), '* or comma-separated origins such as https://example.com'),
+  ),
   PRIVATE_TOPICS: v.pipe(
     v.string(),
     v.transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p !== '')),
@@ -198,6 +215,7 @@ export function loadConfig(env: Env): Config {
     logLevel: read(env, 'LOG_LEVEL', OTHER.LOG_LEVEL) ?? 'info',
     tokenSecrets: tokenSecrets(env.TOKEN_SECRET),
     privateTopics: read(env, 'PRIVATE_TOPICS', OTHER.PRIVATE_TOPICS) ?? ['private/**'],
+    allowedOrigins: read(env, 'ALLOWED_ORIGINS', OTHER.ALLOWED_ORIGINS) ?? '*',
     limits,
   }
 }

@@ -55,7 +55,14 @@ for (const runtime of ['node', 'deno'] as const) {
     await postScore(s, score('snap-game', 10, 7))
     await publish(s.url, { topic: 'stocks/AAPL', data: { symbol: 'AAPL', price: 200, change: 1.5 } })
     const page = await browser.newPage()
-    await page.goto(s.url)
+    // Any Content-Security-Policy violation the page causes is recorded, and must not happen.
+    await page.addInitScript(() => {
+      const seen: string[] = []
+      Object.assign(window, { cspViolations: seen })
+      document.addEventListener('securitypolicyviolation', (e) => seen.push(`${e.violatedDirective} ${e.blockedURI}`))
+    })
+    const res = await page.goto(s.url)
+    assert.match(res!.headers()['content-security-policy'] ?? '', /default-src 'none'; script-src 'self'; style-src 'self'/)
     // Nothing has been published since the page opened: what shows came from the snapshot.
     await page.locator('[data-game="nba/snap-game"]').waitFor({ timeout: 5000 })
     assert.equal(await cardScore(page, 'nba/snap-game'), ['10', '7'])
@@ -73,6 +80,7 @@ for (const runtime of ['node', 'deno'] as const) {
     assert.ok(Date.now() - t0 < 3000)
     mkdirSync(`${ROOT}test-artifacts`, { recursive: true })
     await page.screenshot({ path: `${ROOT}test-artifacts/dashboard-${runtime}.png`, fullPage: true })
+    assert.equal(await page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations), [], 'no CSP violation')
     await page.close()
   })
 

@@ -5,7 +5,7 @@
  * nothing is shown twice, and falls back WebSocket → SSE → long polling.
  */
 import { compareCursors } from '../protocol/cursor.ts'
-import { TRANSPORTS, type Transport, type TransportHandlers } from './transports.ts'
+import { snapshotPages, TRANSPORTS, type Transport, type TransportHandlers } from './transports.ts'
 import type { ConnectOptions, FeedEvent, FeedEvents, FeedState, TransportName } from './types.ts'
 
 export type * from './types.ts'
@@ -99,15 +99,23 @@ export class LiveFeed {
     if (op === 'subscribe') void this.fetchSnapshot(topics)
   }
 
+  /** The snapshot of topics added on a transport that cannot add them live; it never moves the cursor. */
   private async fetchSnapshot(topics: string[]): Promise<void> {
-    const url = new URL('/api/snapshot', this.base)
-    url.searchParams.set('topics', topics.join(','))
-    if (this.token !== undefined) url.searchParams.set('token', this.token)
+    const open = () => this._state !== 'closed'
     try {
-      const res = await (this.opts.fetch ?? fetch.bind(globalThis))(url)
-      if (!res.ok) return
-      const snap = (await res.json()) as { events: FeedEvent[]; cursor: string }
-      if (this._state !== 'closed') this.emit('snapshot', snap)
+      await snapshotPages(
+        {
+          base: this.base,
+          fetch: this.opts.fetch ?? fetch.bind(globalThis),
+          token: () => this.token,
+          on: {
+            snapshot: (events, cursor, more) => open() && this.emit('snapshot', { events, cursor, more }),
+            error: (code, message) => open() && this.emit('error', { code, message }),
+          },
+        },
+        topics,
+        undefined,
+      )
     } catch {
       // The stream goes on; the new topics show up with their next event.
     }
@@ -213,12 +221,13 @@ export class LiveFeed {
         self._cursor = e.id
         self.emit('event', e)
       },
-      snapshot(events, cursor) {
+      snapshot(events, cursor, more) {
         if (!mine()) return
         // A snapshot for topics added later must not move the cursor: older events of the other topics may follow it.
+        // Every page of one snapshot has the same cursor, so its later pages move nothing either.
         if (self.awaitingSnapshot || self._cursor === undefined) self._cursor = cursor
         self.awaitingSnapshot = false
-        self.emit('snapshot', { events, cursor })
+        self.emit('snapshot', { events, cursor, more })
       },
       reset(reason) {
         if (!mine()) return

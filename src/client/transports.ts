@@ -7,6 +7,7 @@
 import * as v from 'valibot'
 import { BAD_FRAME, errorBody, type ErrorCode } from '../protocol/errors.ts'
 import type { ResetReason } from '../protocol/events.ts'
+import { snapshotSchema } from '../protocol/events.ts'
 import { readAnswer } from '../protocol/http.ts'
 import { describeIssues } from '../protocol/issues.ts'
 import { SSE_EVENTS, type SseEventName } from '../protocol/sse.ts'
@@ -18,7 +19,8 @@ export interface TransportHandlers {
   opened(): void
   event(e: FeedEvent): void
   /** `cursor` is where to continue from. */
-  snapshot(events: FeedEvent[], cursor: string): void
+  /** One page of a snapshot; `more` says another page follows (all share `cursor`). */
+  snapshot(events: FeedEvent[], cursor: string, more: boolean): void
   reset(reason: ResetReason): void
   /** Poll answers move the cursor past events that did not match. */
   advance(cursor: string): void
@@ -100,7 +102,7 @@ export function websocket(ctx: TransportContext): Transport {
         return ctx.on.event(e)
       }
       case 'snapshot':
-        return ctx.on.snapshot(f.events, f.cursor)
+        return ctx.on.snapshot(f.events, f.cursor, f.more === true)
       case 'reset':
         return ctx.on.reset(f.reason)
       case 'error':
@@ -146,7 +148,7 @@ export function sse(ctx: TransportContext): Transport {
     })
   es.onopen = () => ctx.on.opened()
   on('message', (e) => ctx.on.event(e))
-  on('snapshot', (s) => ctx.on.snapshot(s.events, s.cursor))
+  on('snapshot', (s) => ctx.on.snapshot(s.events, s.cursor, s.more === true))
   on('reset', (r) => ctx.on.reset(r.reason))
   on('feed-error', (e) => ctx.on.error(e.code, e.message))
   // EventSource would reconnect by itself; the feed does it instead, with its cursor, backoff and fallback.
@@ -190,8 +192,11 @@ export function poll(ctx: TransportContext): Transport {
         ctx.on.opened()
       }
       if ('reset' in body) ctx.on.reset('stale_cursor')
-      if ('snapshot' in body) ctx.on.snapshot(body.snapshot, body.cursor)
-      else for (const e of body.events) ctx.on.event(e)
+      if ('snapshot' in body) {
+        ctx.on.snapshot(body.snapshot, body.cursor, body.next !== undefined)
+        // A large snapshot comes in pages: fetch the rest before polling on from its head.
+        if (body.next !== undefined) await snapshotPages(ctx, ctx.topics, body.next, abort.signal)
+      } else for (const e of body.events) ctx.on.event(e)
       ctx.on.advance(body.cursor)
       cursor = body.cursor
     }
@@ -200,6 +205,31 @@ export function poll(ctx: TransportContext): Transport {
     if (!abort.signal.aborted) ctx.on.closed()
   })
   return { name: 'poll', close: () => abort.abort() }
+}
+
+/**
+ * GET /api/snapshot of these topics, page after page from `next` (or from the
+ * start), each page reported as it comes. An answer outside the protocol is a
+ * `bad_frame` error and ends the paging.
+ */
+export async function snapshotPages(
+  ctx: Pick<TransportContext, 'base' | 'fetch' | 'token'> & { on: Pick<TransportHandlers, 'snapshot' | 'error'> },
+  topics: string[], next: string | undefined, signal?: AbortSignal): Promise<void> {
+  for (;;) {
+    const u = new URL('/api/snapshot', ctx.base)
+    u.searchParams.set('topics', topics.join(','))
+    if (next !== undefined) u.searchParams.set('next', next)
+    const token = ctx.token()
+    if (token !== undefined) u.searchParams.set('token', token)
+    const res = await ctx.fetch(u.toString(), { signal })
+    const text = await res.text()
+    if (!res.ok) throw new Error(`snapshot answered ${res.status}`)
+    const d = decode(snapshotSchema, text, 'a snapshot answer')
+    if (!d.ok) return ctx.on.error(BAD_FRAME, d.problem)
+    ctx.on.snapshot(d.value.events, d.value.cursor, d.value.next !== undefined)
+    if (d.value.next === undefined) return
+    next = d.value.next
+  }
 }
 
 export const TRANSPORTS: Record<TransportName, (ctx: TransportContext) => Transport> = { websocket, sse, poll }

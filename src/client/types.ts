@@ -12,7 +12,8 @@ export type FeedState = 'connecting' | 'open' | 'reconnecting' | 'closed'
 
 export interface FeedEvents {
   event: FeedEvent
-  snapshot: { events: FeedEvent[]; cursor: string }
+  /** The latest event of each topic; a large snapshot comes as several, every one but the last with `more`. */
+  snapshot: { events: FeedEvent[]; cursor: string; more: boolean }
   reset: { reason: ResetReason }
   status: { state: FeedState; transport: TransportName | undefined }
   /** A server error (its code), or `bad_frame`: something arrived that the protocol does not describe. */

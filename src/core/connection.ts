@@ -24,6 +24,8 @@ export abstract class Connection implements Client, Sink {
   /** When the connection's token expires (ms since the epoch); a refresh moves it. */
   private tokenExpiresAt = Infinity
   private ended = false
+  /** Gives back the client address's connection slot. */
+  private release: (() => void) | undefined
 
   constructor(
     protected readonly feed: Feed,
@@ -34,7 +36,7 @@ export abstract class Connection implements Client, Sink {
 
   // --- what a transport writes ---
   abstract event(p: PreparedEvent): void
-  abstract snapshot(events: FeedEvent[], cursor: string): void
+  abstract snapshot(events: FeedEvent[], cursor: string, more: boolean): void
   abstract reset(reason: ResetReason): void
   caughtUp?(cursor: string): void
   /** Tells the client why its request failed (the error is already mapped and logged). */
@@ -53,6 +55,12 @@ export abstract class Connection implements Client, Sink {
     if (this.ended) return
     this.deadline = deadline
     this.feed.clients.add(this)
+  }
+
+  /** Holds a connection slot of the client's address (MAX_CONNECTIONS_PER_IP) until the end. */
+  hold(release: () => void): void {
+    if (this.ended) return release()
+    this.release = release
   }
 
   /** Sets (or, on a refresh, replaces) what the connection's token grants, and when it expires. */
@@ -97,12 +105,22 @@ export abstract class Connection implements Client, Sink {
     this.end('draining')
   }
 
+  /** Bytes written but not yet taken by the client; transports that queue say how many. */
+  queuedBytes(): number {
+    return 0
+  }
+
+  shed(): void {
+    this.end('slow')
+  }
+
   /** Releases the subscription and the feed's hold, then ends the transport; once, whatever calls it. */
   end(reason: EndReason): void {
     if (this.ended) return
     this.ended = true
     this.sub.close()
     this.feed.clients.delete(this)
+    this.release?.()
     this.finish(reason)
   }
 }

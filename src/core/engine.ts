@@ -5,10 +5,9 @@
  * `tests/engine.test.ts` is the one contract test both pass.
  */
 import type { Cursor } from '../protocol/cursor.ts'
-import type { EventInput, FeedEvent, Snapshot } from '../protocol/events.ts'
+import type { EventInput, FeedEvent } from '../protocol/events.ts'
 import type { PatternSet } from './topic-index.ts'
 
-export type { Snapshot }
 
 export interface TopicInfo {
   topic: string
@@ -39,15 +38,22 @@ export interface Engine {
   append(inputs: EventInput[], idempotency?: IdempotencyRequest): Promise<AppendResult>
 
   /**
-   * Events after `after` whose topic matches, oldest first, at most `limit`.
+   * Events after `after` whose topic matches, oldest first, at most `limit`
+   * and about `maxBytes` (cut at an event boundary, at least one event).
    * `cursor` is how far the engine scanned (the last event looked at, matching
-   * or not), so the next read continues there. "stale" when `after` is from
-   * another epoch, ahead of the head, or older than the history kept.
+   * or not), so the next read continues there; `more` says the answer was cut.
+   * "stale" when `after` is from another epoch, ahead of the head, or older
+   * than the history kept.
    */
-  read(after: Cursor, patterns: PatternSet, limit: number): Promise<ReadResult>
+  read(after: Cursor, patterns: PatternSet, limit: number, maxBytes?: number): Promise<ReadResult>
 
-  /** Latest event of each matching topic, oldest first, and the head, taken at one instant. */
-  snapshot(patterns: PatternSet): Promise<Snapshot>
+  /**
+   * Latest event of each matching topic, oldest first, and the head, taken at
+   * one instant. Paged: a page holds the events after `page.after` up to
+   * `page.upTo` (the first page's head, so the pages together are one instant),
+   * about `page.maxBytes` of them; `more` says another page follows.
+   */
+  snapshot(patterns: PatternSet, page?: SnapshotPage): Promise<SnapshotResult>
 
   head(): Promise<string>
   topics(): Promise<TopicInfo[]>
@@ -71,5 +77,19 @@ export interface AppendResult {
   replayed: boolean
 }
 
-export type ReadResult = { stale: false; events: FeedEvent[]; cursor: string } | { stale: true }
+export type ReadResult = { stale: false; events: FeedEvent[]; cursor: string; more: boolean } | { stale: true }
 
+export interface SnapshotPage {
+  /** Only events after this cursor: the last one of the page before. */
+  after?: string
+  /** Only events up to this cursor: the first page's head. */
+  upTo?: string
+  maxBytes?: number
+}
+
+export interface SnapshotResult {
+  events: FeedEvent[]
+  /** The head the snapshot was taken at (for every page: the first page's). */
+  cursor: string
+  more: boolean
+}

@@ -1,11 +1,14 @@
 import type { Limits } from '../config.ts'
 import type { EventInput } from '../protocol/events.ts'
 import type { ReadAnswer } from '../protocol/http.ts'
+import type { Snapshot } from '../protocol/events.ts'
+import { formatNext, parseNext } from '../protocol/cursor.ts'
 import { requireCursor } from './cursor.ts'
 import type { AppendResult, Engine, IdempotencyRequest, TopicInfo } from './engine.ts'
 import { FeedError, toFeedError } from './errors.ts'
 import { Access, type Grant } from './access.ts'
 import { guardEngine } from './guard.ts'
+import { ConnectionCounter } from './limits.ts'
 import { Hub } from './hub.ts'
 import type { Log } from './log.ts'
 import { assertTopic } from './topic.ts'
@@ -17,6 +20,10 @@ export interface Client {
   tick(now: number): void
   /** Shutdown: close now, telling the client to reconnect elsewhere. */
   drain(): void
+  /** Bytes written for this client that it has not read yet. */
+  queuedBytes(): number
+  /** Over the OUTBOUND_BYTES budget: close it as too slow (it resumes from its cursor). */
+  shed(): void
 }
 
 /** Everything transports share: the engine, the hub, the limits and the set of live clients. */
@@ -25,6 +32,8 @@ export class Feed {
   readonly engine: Engine
   readonly hub: Hub
   readonly access: Access
+  /** MAX_CONNECTIONS_PER_IP: WebSockets, SSE streams and held polls per client address. */
+  readonly perAddress: ConnectionCounter
   readonly clients = new Set<Client>()
   draining = false
   private timer: ReturnType<typeof setInterval> | undefined
@@ -38,8 +47,9 @@ export class Feed {
   ) {
     this.engine = guardEngine(engine)
     this.access = new Access(privateTopics)
+    this.perAddress = new ConnectionCounter(limits.maxConnectionsPerIp)
     // Buffer as many live events during a replay as one history holds; past that, read them again.
-    this.hub = new Hub(this.engine, this.access, limits.readLimit, limits.historySize)
+    this.hub = new Hub(this.engine, this.access, limits.readLimit, limits.readBytes, limits.historySize)
   }
 
   async start(): Promise<void> {
@@ -48,7 +58,12 @@ export class Feed {
     const tick = Math.min(1000, Math.max(50, Math.min(l.heartbeatMs, l.maxConnectionAgeMs) / 4))
     this.timer = setInterval(() => {
       const now = Date.now()
-      for (const c of this.clients) c.tick(now)
+      let queued = 0
+      for (const c of this.clients) {
+        c.tick(now)
+        queued += c.queuedBytes()
+      }
+      if (queued > this.limits.outboundBytes) this.shed(queued)
     }, tick)
   }
 
@@ -60,19 +75,33 @@ export class Feed {
     return this.engine.append(inputs, idempotency && { ...idempotency, windowMs: this.limits.idempotencyWindowMs })
   }
 
-  /** What GET /api/events and /poll answer: events after `since`, or a snapshot when there is none or it is stale. */
+  /**
+   * What GET /api/events and /poll answer: events after `since`, or a
+   * snapshot when there is none or it is stale. At most `limit` events and
+   * about READ_BYTES; a cut answer says `more`.
+   */
   async read(patterns: string[], since: string | undefined, limit: number, grant?: Grant): Promise<ReadAnswer> {
     const set = this.readable(patterns, grant)
     if (since !== undefined) {
-      const r = await this.engine.read(requireCursor(since), set, limit)
-      if (!r.stale) return { events: r.events, cursor: r.cursor }
+      const r = await this.engine.read(requireCursor(since), set, limit, this.limits.readBytes)
+      if (!r.stale) return { events: r.events, cursor: r.cursor, ...(r.more && r.events.length > 0 ? { more: true as const } : {}) }
     }
-    const snap = await this.engine.snapshot(set)
-    return since === undefined ? { snapshot: snap.events, cursor: snap.cursor } : { reset: true, snapshot: snap.events, cursor: snap.cursor }
+    const snap = await this.snapshotPage(set)
+    return since === undefined ? { snapshot: snap.events, ...snap.rest } : { reset: true, snapshot: snap.events, ...snap.rest }
   }
 
-  snapshot(patterns: string[], grant?: Grant) {
-    return this.engine.snapshot(this.readable(patterns, grant))
+  /** GET /api/snapshot: one page (READ_BYTES) of the snapshot; `next` continues the same snapshot. */
+  async snapshot(patterns: string[], grant?: Grant, next?: string): Promise<Snapshot> {
+    const snap = await this.snapshotPage(this.readable(patterns, grant), next)
+    return { events: snap.events, ...snap.rest }
+  }
+
+  private async snapshotPage(set: PatternSet, next?: string) {
+    const page = next === undefined ? {} : parseNext(next)
+    if (page === undefined) throw new FeedError('invalid_cursor', `"${next!.slice(0, 100)}" is not a snapshot continuation`)
+    const r = await this.engine.snapshot(set, { ...page, maxBytes: this.limits.readBytes })
+    const more = r.more ? { more: true as const, next: formatNext(r.cursor, r.events.at(-1)!.id) } : {}
+    return { events: r.events, rest: { cursor: r.cursor, ...more } }
   }
 
   /** The patterns as this reader may read them: refused up front when they hold only private topics it is not granted. */
@@ -103,6 +132,22 @@ export class Feed {
     else if (error.code === 'engine_unavailable') this.log.error({ ...context, code: error.code, err: error.cause ?? error.message }, 'request failed')
     else this.log.debug({ ...context, code: error.code, reason: error.message }, 'request refused')
     return error
+  }
+
+  /**
+   * OUTBOUND_BYTES: all clients together hold more unread bytes than the
+   * budget. The ones with the most queued are closed first until the rest fit;
+   * each resumes from its cursor. Checked by the sweep, so the budget can be
+   * overrun for one tick at most, and each client is bounded by MAX_BUFFERED_BYTES meanwhile.
+   */
+  private shed(total: number): void {
+    const heavy = [...this.clients].map((c) => ({ c, q: c.queuedBytes() })).sort((a, b) => b.q - a.q)
+    for (const { c, q } of heavy) {
+      if (total <= this.limits.outboundBytes || q === 0) break
+      this.log.warn({ queued: q, total }, 'outbound budget exceeded: closing the slowest client')
+      c.shed()
+      total -= q
+    }
   }
 
   ready(): boolean {

@@ -22,6 +22,7 @@ export class Hub implements SubscriptionHost {
     readonly engine: Engine,
     readonly access: Access,
     readonly pageSize: number,
+    readonly pageBytes: number,
     readonly bufferCap: number,
   ) {
     engine.onEvents((events) => this.dispatch(events))

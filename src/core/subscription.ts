@@ -11,7 +11,8 @@ export interface Sink {
   /** Each event once, in cursor order: replayed first, then live. */
   event(e: PreparedEvent): void
   /** Latest event of each newly subscribed topic, then live events after `cursor`. */
-  snapshot(events: FeedEvent[], cursor: string): void
+  /** One page of it; `more` says another page follows (READ_BYTES), all with the same `cursor`. */
+  snapshot(events: FeedEvent[], cursor: string, more: boolean): void
   /** The `since` cursor is gone (older than the history, or another epoch): a snapshot follows. */
   reset(reason: ResetReason): void
   /** The seam is done: everything up to `cursor` was sent; live events follow. */
@@ -23,6 +24,8 @@ export interface SubscriptionHost {
   readonly access: Access
   readonly index: TopicIndex<Subscription>
   readonly pageSize: number
+  /** READ_BYTES: about this many bytes per replay page and snapshot page. */
+  readonly pageBytes: number
   /** Live events held while a replay runs; past it they are dropped and read again from the engine. */
   readonly bufferCap: number
   /**
@@ -108,10 +111,8 @@ export class Subscription {
       let covered = since ? await this.replay(since, set) : undefined
       if (covered === undefined) {
         if (since) this.sink.reset('stale_cursor')
-        const snap = await this.host.engine.snapshot(set)
-        if (this.closed) return
-        this.sink.snapshot(snap.events, snap.cursor)
-        covered = snap.cursor
+        covered = await this.sendSnapshot(set)
+        if (covered === undefined) return
       }
       await this.host.reached(covered)
       if (this.closed) return
@@ -133,6 +134,18 @@ export class Subscription {
     }
   }
 
+  /** Sends the snapshot page by page, all pages taken at the first page's head; resolves with that head, or undefined once closed. */
+  private async sendSnapshot(set: PatternSet): Promise<string | undefined> {
+    let page = await this.host.engine.snapshot(set, { maxBytes: this.host.pageBytes })
+    const upTo = page.cursor
+    for (;;) {
+      if (this.closed) return undefined
+      this.sink.snapshot(page.events, upTo, page.more)
+      if (!page.more) return upTo
+      page = await this.host.engine.snapshot(set, { after: page.events.at(-1)!.id, upTo, maxBytes: this.host.pageBytes })
+    }
+  }
+
   /** Sends every matching event after `since`; the cursor it read up to, or undefined when stale. */
   private async replay(since: Cursor, set: PatternSet): Promise<string | undefined> {
     this.replaying = true
@@ -147,12 +160,12 @@ export class Subscription {
   private async replayPages(since: Cursor, set: PatternSet): Promise<string | undefined> {
     let after = since
     for (;;) {
-      const r = await this.host.engine.read(after, set, this.host.pageSize)
+      const r = await this.host.engine.read(after, set, this.host.pageSize, this.host.pageBytes)
       if (r.stale) return undefined
       if (this.closed) return r.cursor
       for (const e of r.events) this.send(new PreparedEvent(e, this.host.access.isPrivate(e.topic)))
       after = parseCursor(r.cursor)!
-      if (r.events.length < this.host.pageSize) {
+      if (!r.more) {
         // Caught up, unless live events overflowed the buffer meanwhile: then read on.
         if (!this.overflowed) return r.cursor
         this.overflowed = false

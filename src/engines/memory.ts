@@ -3,7 +3,8 @@
  * The default engine: one process, no set-up, bounded history, lost on restart.
  */
 import { base36, byCursor, formatCursor, newEpoch, type Cursor } from '../core/cursor.ts'
-import type { AppendResult, Engine, IdempotencyRequest, ReadResult, Snapshot, TopicInfo } from '../core/engine.ts'
+import type { AppendResult, Engine, IdempotencyRequest, ReadResult, SnapshotPage, SnapshotResult, TopicInfo } from '../core/engine.ts'
+import { eventBytes, snapshotPage } from '../core/paging.ts'
 import { idempotencyConflict } from '../core/errors.ts'
 import type { PatternSet } from '../core/topic-index.ts'
 import type { EventInput, FeedEvent } from '../protocol/events.ts'
@@ -14,6 +15,10 @@ export interface MemoryEngineOptions {
   /** Topics whose latest event is kept; the least recently updated is dropped past it. */
   maxTopics: number
   maxIdempotencyKeys: number
+  /** Bytes of replay history, beside historySize: whichever is hit first drops the oldest events. */
+  historyBytes?: number
+  /** Bytes of idempotency records (the events they replay), beside maxIdempotencyKeys. */
+  idempotencyBytes?: number
 }
 
 const POS_WIDTH = 11 // 36^11 > 2^53: a sequence number never outgrows it
@@ -22,6 +27,7 @@ interface IdempotencyRecord {
   expires: number
   fingerprint: string
   events: FeedEvent[]
+  bytes: number
 }
 
 /** The default engine: one process, no set-up, bounded history, lost on restart. */
@@ -30,13 +36,21 @@ export class MemoryEngine implements Engine {
   /** A fresh epoch per process: the history dies with it, and old cursors must read as stale. */
   readonly epoch = newEpoch()
   private readonly ring: (FeedEvent | undefined)[]
+  /** Each ring slot's size in bytes (eventBytes), so reads and the byte bound need no stringify. */
+  private readonly sizes: Float64Array
   private seq = 0
+  /** The oldest sequence number still in the ring; the byte bound can move it past the count bound. */
+  private first = 1
+  private historyBytes = 0
   private readonly latest = new Map<string, FeedEvent>()
+  private readonly latestSize = new Map<string, number>()
   private readonly idempotency = new Map<string, IdempotencyRecord>()
+  private idempotencyBytes = 0
   private listener: (events: FeedEvent[]) => void = () => {}
 
   constructor(private readonly opts: MemoryEngineOptions) {
     this.ring = new Array(Math.max(1, opts.historySize))
+    this.sizes = new Float64Array(this.ring.length)
   }
 
   async start(): Promise<string> {
@@ -61,40 +75,47 @@ export class MemoryEngine implements Engine {
         return { events: prior.events, replayed: true }
       }
     }
-    const events = inputs.map((input) => this.store(input, now))
-    if (idem) {
-      this.idempotency.set(idem.key, { expires: now + idem.windowMs, fingerprint: idem.fingerprint, events })
-      if (this.idempotency.size > this.opts.maxIdempotencyKeys) this.idempotency.delete(this.idempotency.keys().next().value!)
-    }
+    let bytes = 0
+    const events = inputs.map((input) => {
+      const [event, size] = this.store(input, now)
+      bytes += size
+      return event
+    })
+    if (idem) this.remember(idem, events, bytes, now)
     this.listener(events)
     return { events, replayed: false }
   }
 
-  async read(after: Cursor, patterns: PatternSet, limit: number): Promise<ReadResult> {
+  async read(after: Cursor, patterns: PatternSet, limit: number, maxBytes = Infinity): Promise<ReadResult> {
     const from = this.positionOf(after)
     if (from === undefined) return { stale: true }
     const events: FeedEvent[] = []
+    let bytes = 0
     let s = from
     while (s < this.seq && events.length < limit) {
+      const slot = (s + 1) % this.ring.length
+      const e = this.ring[slot]!
+      if (patterns.matches(e.topic)) {
+        if (events.length > 0 && bytes + this.sizes[slot]! > maxBytes) break
+        bytes += this.sizes[slot]!
+        events.push(e)
+      }
       s++
-      const e = this.ring[s % this.ring.length]!
-      if (patterns.matches(e.topic)) events.push(e)
     }
-    return { stale: false, events, cursor: this.cursorAt(s) }
+    return { stale: false, events, cursor: this.cursorAt(s), more: s < this.seq }
   }
 
-  async snapshot(patterns: PatternSet): Promise<Snapshot> {
-    const events: FeedEvent[] = []
+  async snapshot(patterns: PatternSet, page: SnapshotPage = {}): Promise<SnapshotResult> {
+    const candidates: FeedEvent[] = []
     if (patterns.exactOnly) {
       for (const p of patterns.patterns) {
         const e = this.latest.get(p)
-        if (e && patterns.matches(p)) events.push(e)
+        if (e && patterns.matches(p)) candidates.push(e)
       }
     } else {
-      for (const e of this.latest.values()) if (patterns.matches(e.topic)) events.push(e)
+      for (const e of this.latest.values()) if (patterns.matches(e.topic)) candidates.push(e)
     }
-    events.sort(byCursor)
-    return { events, cursor: this.cursorAt(this.seq) }
+    return snapshotPage(candidates, this.cursorAt(this.seq), page, (e) => this.latestSize.get(e.topic) ?? 0)
   }
 
   async head(): Promise<string> {
@@ -105,23 +126,61 @@ export class MemoryEngine implements Engine {
     return [...this.latest.values()].map((e) => ({ topic: e.topic, lastId: e.id, lastTs: e.ts }))
   }
 
-  private store(input: EventInput, ts: number): FeedEvent {
+  private store(input: EventInput, ts: number): [FeedEvent, number] {
     const seq = ++this.seq
     const event: FeedEvent = { id: this.cursorAt(seq), topic: input.topic, data: input.data, ts }
-    this.ring[seq % this.ring.length] = event
+    const size = eventBytes(event, (JSON.stringify(input.data) ?? 'null').length)
+    const slot = seq % this.ring.length
+    // The slot's old event leaves the history by count...
+    if (seq - this.ring.length >= this.first) this.dropOldest()
+    this.ring[slot] = event
+    this.sizes[slot] = size
+    this.historyBytes += size
+    // ...and the oldest ones by bytes, keeping at least the newest event.
+    while (this.historyBytes > (this.opts.historyBytes ?? Infinity) && this.first < seq) this.dropOldest()
     // Re-inserting keeps the Map in update order, so the first key is the stalest topic.
     this.latest.delete(input.topic)
     this.latest.set(input.topic, event)
-    if (this.latest.size > this.opts.maxTopics) this.latest.delete(this.latest.keys().next().value!)
-    return event
+    this.latestSize.set(input.topic, size)
+    if (this.latest.size > this.opts.maxTopics) {
+      const stalest = this.latest.keys().next().value!
+      this.latest.delete(stalest)
+      this.latestSize.delete(stalest)
+    }
+    return [event, size]
+  }
+
+  private dropOldest(): void {
+    const slot = this.first % this.ring.length
+    this.historyBytes -= this.sizes[slot]!
+    this.ring[slot] = undefined
+    this.sizes[slot] = 0
+    this.first++
+  }
+
+  /** Keeps an idempotency record, within both bounds (count and bytes): the oldest go first. */
+  private remember(idem: IdempotencyRequest, events: FeedEvent[], bytes: number, now: number): void {
+    this.idempotency.set(idem.key, { expires: now + idem.windowMs, fingerprint: idem.fingerprint, events, bytes })
+    this.idempotencyBytes += bytes
+    const maxBytes = this.opts.idempotencyBytes ?? Infinity
+    while (this.idempotency.size > this.opts.maxIdempotencyKeys || (this.idempotencyBytes > maxBytes && this.idempotency.size > 1)) {
+      this.forget(this.idempotency.keys().next().value!)
+    }
+  }
+
+  private forget(key: string): void {
+    const rec = this.idempotency.get(key)
+    if (!rec) return
+    this.idempotencyBytes -= rec.bytes
+    this.idempotency.delete(key)
   }
 
   /** The sequence number a cursor points at, or undefined when it is not in this history. */
   private positionOf(c: Cursor): number | undefined {
     if (c.epoch !== this.epoch) return undefined
     const seq = parseInt(c.pos, 36)
-    const oldestKept = Math.max(1, this.seq - this.ring.length + 1)
-    if (seq > this.seq || seq < oldestKept - 1) return undefined
+    // A cursor just before the oldest kept event still reads on with nothing lost.
+    if (seq > this.seq || seq < this.first - 1) return undefined
     return seq
   }
 
@@ -133,7 +192,7 @@ export class MemoryEngine implements Engine {
     // One window for every key, so insertion order is expiry order.
     for (const [key, rec] of this.idempotency) {
       if (rec.expires > now) break
-      this.idempotency.delete(key)
+      this.forget(key)
     }
   }
 }

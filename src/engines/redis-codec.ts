@@ -35,6 +35,12 @@ export function decodeEntry(id: string, fields: string[]): FeedEvent {
   return { id: cursorOf(f.e!, id), topic: f.t!, data: JSON.parse(f.d!), ts: Number(f.ts) }
 }
 
+/** Length of an entry's data JSON, without parsing it again. */
+export function entryDataLength(fields: string[]): number {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === 'd') return fields[i + 1]!.length
+  return 0
+}
+
 /** The latest-per-topic hash holds "epoch streamId ts topic-less data" so it is written in Lua without JSON. */
 export function decodeLatest(topic: string, value: string): FeedEvent {
   const [epoch, id, ts] = value.split(' ', 3) as [string, string, string]

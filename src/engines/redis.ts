@@ -1,11 +1,12 @@
 import { Redis } from 'ioredis'
 import { byCursor, newEpoch, type Cursor } from '../core/cursor.ts'
-import type { AppendResult, Engine, IdempotencyRequest, ReadResult, Snapshot, TopicInfo } from '../core/engine.ts'
+import type { AppendResult, Engine, IdempotencyRequest, ReadResult, SnapshotPage, SnapshotResult, TopicInfo } from '../core/engine.ts'
+import { eventBytes, snapshotPage } from '../core/paging.ts'
 import { FeedError, idempotencyConflict } from '../core/errors.ts'
 import type { Log } from '../core/log.ts'
 import type { PatternSet } from '../core/topic-index.ts'
 import type { EventInput, FeedEvent } from '../protocol/events.ts'
-import { APPEND_SCRIPT, compareIds, cursorOf, cursorStreamId, decodeEntry, decodeLatest, ENSURE_SCRIPT } from './redis-codec.ts'
+import { APPEND_SCRIPT, compareIds, cursorOf, cursorStreamId, decodeEntry, decodeLatest, ENSURE_SCRIPT, entryDataLength } from './redis-codec.ts'
 
 export interface RedisEngineOptions {
   url: string
@@ -105,10 +106,11 @@ export class RedisEngine implements Engine {
     return { events: inputs.map((i, n) => ({ id: cursorOf(epoch, out[n + 2]!), topic: i.topic, data: i.data, ts })), replayed: false }
   }
 
-  async read(after: Cursor, patterns: PatternSet, limit: number): Promise<ReadResult> {
+  async read(after: Cursor, patterns: PatternSet, limit: number, maxBytes = Infinity): Promise<ReadResult> {
     let from = cursorStreamId(after)
     if (!from) return { stale: true }
     const events: FeedEvent[] = []
+    let bytes = 0
     const page = Math.max(100, limit)
     try {
       for (;;) {
@@ -116,20 +118,25 @@ export class RedisEngine implements Engine {
         // Another history, a cursor past the head, or events after it trimmed away: the client must start over.
         if (epoch !== after.epoch || compareIds(from, last) > 0 || compareIds(from, trimmed) < 0) return { stale: true }
         for (const [id, fields] of entries) {
-          from = id
           const e = decodeEntry(id, fields)
-          if (!patterns.matches(e.topic)) continue
-          events.push(e)
-          if (events.length >= limit) return { stale: false, events, cursor: e.id }
+          if (patterns.matches(e.topic)) {
+            const size = eventBytes(e, entryDataLength(fields))
+            // Cut before this one: the cursor stays on the last event scanned before it.
+            if (events.length > 0 && bytes + size > maxBytes) return { stale: false, events, cursor: cursorOf(after.epoch, from), more: true }
+            bytes += size
+            events.push(e)
+          }
+          from = id
+          if (events.length >= limit) return { stale: false, events, cursor: e.id, more: true }
         }
-        if (entries.length < page) return { stale: false, events, cursor: cursorOf(after.epoch, from) }
+        if (entries.length < page) return { stale: false, events, cursor: cursorOf(after.epoch, from), more: false }
       }
     } catch (err) {
       throw unavailable(err)
     }
   }
 
-  async snapshot(patterns: PatternSet): Promise<Snapshot> {
+  async snapshot(patterns: PatternSet, page: SnapshotPage = {}): Promise<SnapshotResult> {
     try {
       const k = this.keys
       const multi = this.redis.multi().get(k.epoch).xinfo('STREAM', k.stream)
@@ -139,9 +146,14 @@ export class RedisEngine implements Engine {
       const pairs: [string, string | null][] = Array.isArray(values)
         ? patterns.patterns.map((t, i) => [t, (values as (string | null)[])[i] ?? null])
         : Object.entries(values as Record<string, string>)
-      const events = pairs.flatMap(([t, v]) => (v !== null && patterns.matches(t) ? [decodeLatest(t, v)] : []))
-      events.sort(byCursor)
-      return { events, cursor: cursorOf(String(epoch), streamInfo(info as unknown[]).last) }
+      const sizes = new Map<string, number>()
+      const events = pairs.flatMap(([t, v]) => {
+        if (v === null || !patterns.matches(t)) return []
+        const e = decodeLatest(t, v)
+        sizes.set(t, eventBytes(e, v.length))
+        return [e]
+      })
+      return snapshotPage(events, cursorOf(String(epoch), streamInfo(info as unknown[]).last), page, (e) => sizes.get(e.topic) ?? 0)
     } catch (err) {
       throw unavailable(err)
     }

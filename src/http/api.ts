@@ -4,7 +4,7 @@
  * together with what it takes and answers, as protocol schemas, so
  * `GET /openapi.json` is generated from the routes the app really serves.
  */
-import type { Handler, Hono, MiddlewareHandler } from 'hono'
+import type { Context, Handler, Hono, MiddlewareHandler } from 'hono'
 import type * as v from 'valibot'
 import type { Config } from '../config.ts'
 import type { Tokens } from './tokens.ts'
@@ -69,6 +69,14 @@ export interface MountContext {
   config: Config
   /** Verifies the tokens requests carry (`?token=` or `Authorization: Bearer`). */
   tokens: Tokens
+  /** 403 forbidden_origin for a page on an origin ALLOWED_ORIGINS does not list (requests without Origin pass). */
+  checkOrigin(c: Context): void
+  /**
+   * Admits a long-lived connection (WebSocket, SSE stream, held poll): not
+   * while draining, and within MAX_CONNECTIONS_PER_IP (429). Returns the
+   * release of the address's slot, for `Connection.hold`.
+   */
+  admit(c: Context): () => void
   /**
    * Registers a publish route with everything `POST /api/events` has: auth,
    * body limit, JSON and schema checks, idempotency, one atomic batch.

@@ -14,7 +14,9 @@ import type { Feed } from '../core/feed.ts'
 import { query } from '../protocol/http.ts'
 import { Api, type MountContext, type Mount } from './api.ts'
 import { publishAuth, type Vars } from './auth.ts'
+import { clientAddress, originAllowed } from './client.ts'
 import { apiHeaders } from './headers.ts'
+import { RateLimiter } from '../core/limits.ts'
 import { healthRoutes } from './health.ts'
 import { openApiDocument } from './openapi.ts'
 import { publisher, publishRoutes } from './publish.ts'
@@ -30,13 +32,27 @@ export interface Runtime {
   socket: SocketOps
 }
 
+/**
+ * The pages' Content-Security-Policy: nothing inline, nothing from elsewhere;
+ * the page may connect only to this feed (its own origin, over http(s) and ws(s)).
+ */
+const contentSecurityPolicy: MiddlewareHandler = async (c, next) => {
+  const host = c.req.header('host')
+  const feed = host && /^[A-Za-z0-9.:[\]-]+$/.test(host) ? ` ws://${host} wss://${host}` : ''
+  c.header(
+    'Content-Security-Policy',
+    `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'${feed}; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'; object-src 'none'`,
+  )
+  await next()
+}
+
 /** A framework-level refusal (Hono's HTTPException) as one of our codes. */
 function fromHttpException(err: HTTPException): FeedError {
   return new FeedError(err.status === 413 ? 'payload_too_large' : 'bad_request', err.message || 'bad request')
 }
 
 /** The WebSocket endpoint: refusals first (a bad token is a 401 before any upgrade), then the upgrade; a plain GET gets 426. */
-function wsRoute(api: Api, feed: Feed, config: Config, runtime: Runtime, tokens: Tokens): void {
+function wsRoute({ api, feed, config, tokens, checkOrigin, admit }: MountContext, runtime: Runtime): void {
   api.get(
     '/ws',
     {
@@ -46,17 +62,21 @@ function wsRoute(api: Api, feed: Feed, config: Config, runtime: Runtime, tokens:
       tags: ['subscribe'],
       query: { token: { schema: query.token } },
       responses: { 101: { description: 'Switching protocols' } },
-      errors: ['upgrade_required', 'invalid_token', 'draining', 'websocket_disabled'],
+      errors: ['upgrade_required', 'invalid_token', 'forbidden_origin', 'too_many_connections', 'draining', 'websocket_disabled'],
     },
     async (c: Context<Vars>, next) => {
       if (!config.websocket) throw new FeedError('websocket_disabled', 'WebSocket is disabled here; use /sse or /poll')
-      feed.assertAccepting()
+      checkOrigin(c)
       c.set('grant', await tokens.fromRequest(c))
+      c.set('release', admit(c))
       return next()
     },
-    runtime.upgradeWebSocket((c: Context<Vars>) =>
-      new WsSession(feed, runtime.socket, tokens, { topics: c.req.query('topics'), since: c.req.query('since') || undefined }, c.get('grant')).events(),
-    ),
+    runtime.upgradeWebSocket((c: Context<Vars>) => {
+      const session = new WsSession(feed, runtime.socket, tokens, { topics: c.req.query('topics'), since: c.req.query('since') || undefined }, c.get('grant'))
+      const release = c.get('release')
+      if (release) session.hold(release)
+      return session.events()
+    }),
     () => {
       throw new FeedError('upgrade_required', 'GET /ws needs a WebSocket upgrade')
     },
@@ -82,10 +102,29 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
   // The upgrade route comes first and outside any header-writing middleware:
   // headers on a 101 are the runtime's business (Deno's are immutable).
   const tokens = new Tokens(config.tokenSecrets, config.publishToken)
-  wsRoute(api, feed, config, runtime, tokens)
-  for (const path of ['/api/*', '/sse', '/poll', '/openapi.json']) app.use(path, apiHeaders)
+  const addressOf = (c: Context) => clientAddress(c, runtime.clientAddress(c), config.limits.trustProxy)
+  const ctx: MountContext = {
+    api,
+    feed,
+    config,
+    tokens,
+    publisher: publisher(api, feed, publishAuth(tokens, config.publishToken, addressOf, new RateLimiter(config.limits.publishRate))),
+    checkOrigin: (c) => {
+      if (!originAllowed(c.req.header('origin'), config.allowedOrigins)) throw new FeedError('forbidden_origin', 'pages on this origin may not use this feed (ALLOWED_ORIGINS)')
+    },
+    admit: (c) => {
+      feed.assertAccepting()
+      return feed.perAddress.acquire(addressOf(c))
+    },
+  }
+  wsRoute(ctx, runtime)
+  const headers = apiHeaders({
+    allowedOrigins: config.allowedOrigins,
+    tokenScheme: config.publishToken !== undefined || config.tokenSecrets.length > 0,
+    isPublishPath: (path) => api.routes.some((r) => r.path === path && r.tags.includes('publish')),
+  })
+  for (const path of ['/api/*', '/sse', '/poll', '/openapi.json']) app.use(path, headers)
 
-  const ctx: MountContext = { api, feed, config, tokens, publisher: publisher(api, feed, publishAuth(tokens, config.publishToken, runtime.clientAddress)) }
   for (const mount of [healthRoutes, publishRoutes, readRoutes, ...mounts]) mount(ctx)
 
   let doc: string | undefined
@@ -94,7 +133,7 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
     { summary: 'This document', tags: ['meta'], responses: { 200: { description: 'OpenAPI 3.1', mediaType: 'application/json' } } },
     (c) => c.body((doc ??= JSON.stringify(openApiDocument(api.routes, feed.limits))), 200, { 'Content-Type': 'application/json' }),
   )
-  // The dashboard's pages get the full set of browser security headers.
-  app.use('/*', secureHeaders(), runtime.serveStatic(config.staticDir))
+  // The dashboard's pages get the full set of browser security headers and a strict CSP.
+  app.use('/*', secureHeaders(), contentSecurityPolicy, runtime.serveStatic(config.staticDir))
   return app
 }

@@ -9,6 +9,8 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import { FULL_GRANT, type Grant } from '../core/access.ts'
 import { FeedError } from '../core/errors.ts'
+import { RateLimited, type RateLimiter } from '../core/limits.ts'
+import { sameOrigin } from './client.ts'
 import type { Tokens } from './tokens.ts'
 
 export function isLoopback(address: string | undefined): boolean {
@@ -17,7 +19,7 @@ export function isLoopback(address: string | undefined): boolean {
 }
 
 /** Hono context variables this app sets: the grant of the request's token, resolved by a guard. */
-export type Vars = { Variables: { grant: Grant | undefined } }
+export type Vars = { Variables: { grant: Grant | undefined; release: (() => void) | undefined } }
 
 /** The publisher's grant, set by `publishAuth` before the handler runs. */
 export function publishGrant(c: Context<Vars>): Grant {
@@ -26,7 +28,13 @@ export function publishGrant(c: Context<Vars>): Grant {
   return g
 }
 
-export function publishAuth(tokens: Tokens, publishToken: string | undefined, clientAddress: (c: Context) => string | undefined): MiddlewareHandler<Vars> {
+/**
+ * Resolves the publisher's grant, then its rate (PUBLISH_RATE per token
+ * subject, else per address; 429 with Retry-After past it). A tokenless
+ * publish from loopback must come from no page or from the server's own:
+ * a page on another site cannot publish through a visitor's browser.
+ */
+export function publishAuth(tokens: Tokens, publishToken: string | undefined, clientAddress: (c: Context) => string, rate: RateLimiter): MiddlewareHandler<Vars> {
   const unauthorized = (c: Context, message: string) => {
     c.header('WWW-Authenticate', 'Bearer realm="livefeed"')
     return new FeedError('unauthorized', message)
@@ -42,9 +50,16 @@ export function publishAuth(tokens: Tokens, publishToken: string | undefined, cl
     } else if (publishToken !== undefined) {
       throw unauthorized(c, 'publishing needs "Authorization: Bearer <PUBLISH_TOKEN>" or a token that grants it')
     } else if (isLoopback(clientAddress(c))) {
+      if (!sameOrigin(c)) throw new FeedError('forbidden', 'a page on another origin may not publish without a token')
       grant = FULL_GRANT
     } else {
       throw new FeedError('forbidden', 'publishing is only open to loopback clients when PUBLISH_TOKEN is not set')
+    }
+    try {
+      rate.check(grant.sub !== undefined ? `sub:${grant.sub}` : `ip:${clientAddress(c)}`)
+    } catch (err) {
+      if (err instanceof RateLimited) c.header('Retry-After', String(err.retryAfterS))
+      throw err
     }
     c.set('grant', grant)
     return next()

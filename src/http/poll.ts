@@ -9,6 +9,7 @@ import type { Limits } from '../config.ts'
 import { Connection } from '../core/connection.ts'
 import type { Grant } from '../core/access.ts'
 import { compareCursors, requireCursor, type Cursor } from '../core/cursor.ts'
+import { formatNext } from '../protocol/cursor.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
 import type { PreparedEvent } from '../core/prepared.ts'
@@ -24,7 +25,9 @@ class Poll extends Connection {
   private readonly events: FeedEvent[] = []
   private scanned: string
   private caught = false
-  private resetTo: { snapshot: FeedEvent[]; cursor: string } | undefined
+  private resetTo: { snapshot: FeedEvent[]; cursor: string; more?: true; next?: string } | undefined
+  /** Bytes of the events collected: the answer is cut at READ_BYTES. */
+  private bytes = 0
   private error: FeedError | undefined
   private finishing = false
 
@@ -52,7 +55,8 @@ class Poll extends Connection {
   event(p: PreparedEvent): void {
     if (!this.open) return
     this.events.push(p.event)
-    if (this.events.length >= this.limit) return this.end('done')
+    this.bytes += p.json.length
+    if (this.events.length >= this.limit || this.bytes >= this.feed.limits.readBytes) return this.end('done')
     // Answer once the current batch is in, not per event.
     if (this.caught && !this.finishing) {
       this.finishing = true
@@ -62,8 +66,9 @@ class Poll extends Connection {
   reset(): void {
     this.resetTo = { snapshot: [], cursor: this.scanned }
   }
-  snapshot(events: FeedEvent[], cursor: string): void {
-    this.resetTo = { snapshot: events, cursor }
+  /** Only after a stale cursor (a poll with none is a plain read): the first page, and where the rest is. */
+  snapshot(events: FeedEvent[], cursor: string, more: boolean): void {
+    this.resetTo = { snapshot: events, cursor, ...(more ? { more: true as const, next: formatNext(cursor, events.at(-1)!.id) } : {}) }
     this.end('done')
   }
   override caughtUp(cursor: string): void {
@@ -81,13 +86,13 @@ class Poll extends Connection {
   protected finish(): void {
     if (this.error) return this.resolve(this.error)
     if (this.resetTo) return this.resolve({ reset: true, ...this.resetTo })
-    const full = this.events.length >= this.limit
+    const full = this.events.length >= this.limit || this.bytes >= this.feed.limits.readBytes
     const last = this.events.at(-1)?.id
     // Once caught up, every match up to the hub's position reached this poll, so the client may skip to it.
     const position = this.feed.hub.position
     const ahead = (compareCursors(position, this.scanned) ?? 0) > 0
     const cursor = full ? last! : this.caught && ahead ? position : (last ?? this.scanned)
-    this.resolve({ events: this.events, cursor })
+    this.resolve({ events: this.events, cursor, ...(full ? { more: true as const } : {}) })
   }
 }
 
@@ -101,7 +106,7 @@ export function parseWait(raw: string | undefined, limits: Limits): number {
 }
 
 /** GET /poll?topics=…&cursor=…&wait=… */
-export function mountPoll({ api, feed, tokens }: MountContext): void {
+export function mountPoll({ api, feed, tokens, checkOrigin, admit }: MountContext): void {
   api.get(
     '/poll',
     {
@@ -111,10 +116,11 @@ export function mountPoll({ api, feed, tokens }: MountContext): void {
       tags: ['subscribe'],
       query: { topics: { schema: query.topics, required: true }, cursor: { schema: query.cursor }, wait: { schema: query.wait }, limit: { schema: query.limit }, token: { schema: query.token } },
       responses: { 200: { description: 'Events (possibly none), or a snapshot', schema: readAnswer } },
-      errors: ['invalid_pattern', 'too_many_patterns', 'invalid_cursor', 'invalid_wait', 'bad_request', 'invalid_token', 'forbidden', 'draining', 'engine_unavailable'],
+      errors: ['invalid_pattern', 'too_many_patterns', 'invalid_cursor', 'invalid_wait', 'bad_request', 'invalid_token', 'forbidden', 'forbidden_origin', 'too_many_connections', 'draining', 'engine_unavailable'],
     },
     async (c) => {
       feed.assertAccepting()
+      checkOrigin(c)
       const patterns = queryPatterns(c, feed.limits.maxPatterns)
       const wait = parseWait(c.req.query('wait'), feed.limits)
       const limit = queryLimit(c, feed.limits.readLimit)
@@ -124,7 +130,10 @@ export function mountPoll({ api, feed, tokens }: MountContext): void {
       if (raw === undefined) return c.json(await feed.read(patterns, undefined, limit, grant))
       const since = requireCursor(raw)
       feed.access.assertMaySubscribe(grant, patterns)
-      const answer = await new Poll(feed, raw, wait, limit, grant).start(patterns, since, c.req.raw.signal)
+      const release = admit(c)
+      const poll = new Poll(feed, raw, wait, limit, grant)
+      poll.hold(release)
+      const answer = await poll.start(patterns, since, c.req.raw.signal)
       // Already mapped and logged by the connection: answered here, not rethrown to be logged again.
       return answer instanceof FeedError ? c.json(answer.toJSON(), answer.status) : c.json(answer)
     },

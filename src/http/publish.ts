@@ -6,13 +6,14 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import * as v from 'valibot'
 import { FeedError } from '../core/errors.ts'
+import { parseClientJson } from '../core/json.ts'
 import type { Feed } from '../core/feed.ts'
 import type { ErrorCode } from '../protocol/errors.ts'
 import type { EventInput } from '../protocol/events.ts'
 import { publishAnswer, publishBody } from '../protocol/http.ts'
 import type { Api, MountContext } from './api.ts'
 import { publishGrant } from './auth.ts'
-import { limitBody } from './headers.ts'
+import { readBody } from './body.ts'
 import { validate } from './validate.ts'
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i
@@ -21,6 +22,7 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/
 /** The errors any publish route may answer. */
 export const PUBLISH_ERRORS: ErrorCode[] = [
   'invalid_json',
+  'too_deep',
   'validation_failed',
   'invalid_topic',
   'bad_request',
@@ -29,6 +31,8 @@ export const PUBLISH_ERRORS: ErrorCode[] = [
   'forbidden',
   'payload_too_large',
   'unsupported_media_type',
+  'request_timeout',
+  'rate_limited',
   'idempotency_conflict',
   'engine_unavailable',
 ]
@@ -50,14 +54,8 @@ function handler<S extends v.GenericSchema>(feed: Feed, schema: S, toEvents: (bo
     if (!JSON_TYPE.test(c.req.header('content-type') ?? '')) {
       throw new FeedError('unsupported_media_type', 'send the body as JSON with "Content-Type: application/json"')
     }
-    const text = await c.req.text()
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(text)
-    } catch (err) {
-      throw new FeedError('invalid_json', `the body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`)
-    }
-    const body = validate(schema, parsed)
+    const text = await readBody(c, feed.limits.maxBodyBytes, feed.limits.bodyTimeoutMs)
+    const body = validate(schema, parseClientJson(text, feed.limits.maxJsonDepth))
     const key = c.req.header('idempotency-key')
     if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
       throw new FeedError('bad_request', 'Idempotency-Key must be 1-255 printable ASCII characters')
@@ -73,7 +71,6 @@ function handler<S extends v.GenericSchema>(feed: Feed, schema: S, toEvents: (bo
 
 /** The `publisher` of a MountContext: registers a documented publish route with the shared guards. */
 export function publisher(api: Api, feed: Feed, auth: MiddlewareHandler): MountContext['publisher'] {
-  const limit = limitBody(feed.limits.maxBodyBytes)
   return (path, doc, toEvents) => {
     api.post(
       path,
@@ -92,7 +89,6 @@ export function publisher(api: Api, feed: Feed, auth: MiddlewareHandler): MountC
       },
       // Guards go on each route, not app.use(): mounted under /api, a use() would also guard the read routes.
       auth,
-      limit,
       handler(feed, doc.body, toEvents),
     )
   }

@@ -47,13 +47,13 @@ export function readRoutes({ api, feed, tokens }: MountContext): void {
     {
       summary: 'Latest event of each matching topic',
       tags: ['read'],
-      query: { topics: { schema: query.topics, required: true }, token: { schema: query.token } },
-      responses: { 200: { description: 'The snapshot, oldest first, with the head cursor', schema: snapshotSchema } },
-      errors: [...PATTERN_ERRORS, 'invalid_token', 'forbidden', 'engine_unavailable'],
+      query: { topics: { schema: query.topics, required: true }, next: { schema: query.next }, token: { schema: query.token } },
+      responses: { 200: { description: 'The snapshot, oldest first, with the head cursor; a large one in pages of about READ_BYTES (`more`, `next`)', schema: snapshotSchema } },
+      errors: [...PATTERN_ERRORS, 'invalid_cursor', 'invalid_token', 'forbidden', 'engine_unavailable'],
     },
     async (c) => {
       const patterns = queryPatterns(c, maxPatterns)
-      return c.json(await feed.snapshot(patterns, await tokens.fromRequest(c)))
+      return c.json(await feed.snapshot(patterns, await tokens.fromRequest(c), c.req.query('next') || undefined))
     },
   )
   api.get(

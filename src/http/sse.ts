@@ -44,8 +44,8 @@ class SseStream extends Connection {
   event(p: PreparedEvent): void {
     this.write(p.sseFrame)
   }
-  snapshot(events: FeedEvent[], cursor: string): void {
-    this.write(sseFrames.snapshot(events, cursor))
+  snapshot(events: FeedEvent[], cursor: string, more: boolean): void {
+    this.write(sseFrames.snapshot(events, cursor, more))
   }
   reset(reason: ResetReason): void {
     this.write(sseFrames.reset(reason))
@@ -61,6 +61,9 @@ class SseStream extends Connection {
   }
   protected override beat(now: number): void {
     if (now - this.lastWrite >= this.feed.limits.sseHeartbeatMs) this.write(sseFrames.heartbeat)
+  }
+  override queuedBytes(): number {
+    return this.queued
   }
   protected finish(): void {
     this.resolveDone()
@@ -80,7 +83,7 @@ class SseStream extends Connection {
 }
 
 /** GET /sse?topics=…&since=… — Last-Event-ID (sent by EventSource on reconnect) wins over ?since. */
-export function mountSse({ api, feed, tokens }: MountContext): void {
+export function mountSse({ api, feed, tokens, checkOrigin, admit }: MountContext): void {
   api.get(
     '/sse',
     {
@@ -91,18 +94,21 @@ export function mountSse({ api, feed, tokens }: MountContext): void {
       tags: ['subscribe'],
       query: { topics: { schema: query.topics, required: true }, since: { schema: query.since }, token: { schema: query.token } },
       responses: { 200: { description: 'The stream', mediaType: 'text/event-stream' } },
-      errors: ['invalid_pattern', 'too_many_patterns', 'invalid_cursor', 'invalid_token', 'forbidden', 'draining'],
+      errors: ['invalid_pattern', 'too_many_patterns', 'invalid_cursor', 'invalid_token', 'forbidden', 'forbidden_origin', 'too_many_connections', 'draining'],
     },
     async (c) => {
       feed.assertAccepting()
+      checkOrigin(c)
       const patterns = queryPatterns(c, feed.limits.maxPatterns)
       const since = c.req.header('last-event-id') || c.req.query('since') || undefined
       if (since !== undefined) requireCursor(since) // a 400 now, before the stream starts
       // As are a bad token and a forbidden subscription: HTTP errors, before the stream starts.
       const grant = await tokens.fromRequest(c)
       feed.access.assertMaySubscribe(grant, patterns)
+      const release = admit(c)
       const res = streamSSE(c, async (stream) => {
         const sse = new SseStream(feed, stream, grant)
+        sse.hold(release)
         sse.start(patterns, since)
         await sse.done
       })

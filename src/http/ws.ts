@@ -11,6 +11,8 @@ import { requireCursor } from '../core/cursor.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
 import type { PreparedEvent } from '../core/prepared.ts'
+import { parseClientJson } from '../core/json.ts'
+import { Bucket } from '../core/limits.ts'
 import { parsePatterns } from '../core/topic.ts'
 import { CLOSE_REASON, END_CLOSE_CODE, type EndReason } from '../protocol/errors.ts'
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
@@ -35,10 +37,15 @@ function overLimit(data: string | ArrayBuffer | Blob, max: number): boolean {
 }
 
 const isKnownType = (type: unknown): boolean => CLIENT_FRAME_TYPES.some((t) => t === type)
+const HANDSHAKE_MS = 10_000
 
 /** One WebSocket connection: its frames, its heartbeat and its bad-frame budget. */
 export class WsSession extends Connection {
   private ws: WSContext | undefined
+  /** A handshake that never completes gives its slot back (onClose never comes for it). */
+  private readonly handshake: ReturnType<typeof setTimeout>
+  /** CLIENT_FRAME_RATE: frames a second, burst twice that. */
+  private readonly frames: Bucket
   private badFrames = 0
   private alive = true
   private lastPing = Date.now()
@@ -54,6 +61,8 @@ export class WsSession extends Connection {
   ) {
     super(feed, 'ws')
     this.authorize(grant)
+    this.handshake = setTimeout(() => this.ws === undefined && this.end('client'), HANDSHAKE_MS)
+    this.frames = new Bucket(feed.limits.clientFrameRate, feed.limits.clientFrameRate * 2, Date.now())
   }
 
   events(): WSEvents {
@@ -69,8 +78,8 @@ export class WsSession extends Connection {
   event(p: PreparedEvent): void {
     this.send(p.wsFrame)
   }
-  snapshot(events: FeedEvent[], cursor: string): void {
-    this.send(wsFrames.snapshot(events, cursor))
+  snapshot(events: FeedEvent[], cursor: string, more: boolean): void {
+    this.send(wsFrames.snapshot(events, cursor, more))
   }
   reset(reason: ResetReason): void {
     this.send(wsFrames.reset(reason))
@@ -94,6 +103,10 @@ export class WsSession extends Connection {
     ping(this.ws.raw, () => (this.alive = true))
   }
 
+  override queuedBytes(): number {
+    return this.ws ? this.ops.bufferedAmount(this.ws.raw) : 0
+  }
+
   protected finish(reason: EndReason): void {
     const ws = this.ws
     this.ws = undefined
@@ -102,6 +115,8 @@ export class WsSession extends Connection {
   }
 
   private opened(ws: WSContext): void {
+    clearTimeout(this.handshake)
+    if (!this.open) return ws.close(END_CLOSE_CODE.draining, 'closed before it opened')
     this.ws = ws
     this.begin()
     this.send(wsFrames.welcome(this.feed.hub.position, this.feed.limits.heartbeatMs))
@@ -111,15 +126,17 @@ export class WsSession extends Connection {
 
   private message(data: unknown): void {
     this.alive = true
+    // Over the rate, a frame is refused unread; each refusal counts towards MAX_BAD_FRAMES (then 1008).
+    if (this.frames.take(Date.now()) > 0) return this.fail(new FeedError('rate_limited', 'too many frames (CLIENT_FRAME_RATE): slow down'))
     if (typeof data !== 'string' && !(data instanceof ArrayBuffer) && !(data instanceof Blob)) return
     // ws enforces maxPayload on Node; Deno has no such option, so it is checked here for both.
     if (overLimit(data, this.feed.limits.maxFrameBytes)) return this.end('too_big')
     if (typeof data !== 'string') return this.fail(new FeedError('bad_request', 'frames are JSON text, not binary'))
     let json: unknown
     try {
-      json = JSON.parse(data)
-    } catch {
-      return this.fail(new FeedError('invalid_json', 'the frame is not valid JSON'))
+      json = parseClientJson(data, this.feed.limits.maxJsonDepth)
+    } catch (err) {
+      return this.fail(err)
     }
     const parsed = v.safeParse(clientFrame, json)
     if (!parsed.success) {

@@ -51,3 +51,14 @@ export function isAfter(a: string, b: string): boolean {
   const c = compareCursors(a, b)
   return c !== undefined && c > 0
 }
+
+/** A snapshot continuation: the snapshot's head and the last event of the page before, "<head>~<last>". */
+export function formatNext(upTo: string, after: string): string {
+  return `${upTo}~${after}`
+}
+
+export function parseNext(next: string): { upTo: string; after: string } | undefined {
+  const [upTo, after, ...rest] = next.split('~')
+  if (upTo === undefined || after === undefined || rest.length > 0 || !parseCursor(upTo) || !parseCursor(after)) return undefined
+  return { upTo, after }
+}

@@ -32,8 +32,17 @@ export type FeedEvent = v.InferOutput<typeof feedEvent>
 export const eventInput = v.object({ topic: topicSchema, data: jsonValue })
 export type EventInput = v.InferOutput<typeof eventInput>
 
-/** Latest event of each matching topic, oldest first, and the head cursor they were read at. */
-export const snapshotSchema = v.object({ events: v.array(feedEvent), cursor: cursorSchema })
+const more = v.optional(v.pipe(v.literal(true), v.description('The answer was cut at READ_BYTES (or its count limit): more follows, or may be asked for.')))
+/** A snapshot's continuation: `GET /api/snapshot?…&next=<it>` gives the next page of the same snapshot. */
+export const nextSchema = v.pipe(v.string(), v.regex(/^[0-9a-z-]+~[0-9a-z-]+$/, 'is not a snapshot continuation'), v.description('Pass back as `next` for the next page of the same snapshot.'))
+export const moreSchema = more
+
+/**
+ * Latest event of each matching topic, oldest first, and the head cursor they
+ * were read at. A large one comes in pages (READ_BYTES): every page but the
+ * last says `more`, and all carry the same `cursor`; over HTTP, `next` asks for the next page.
+ */
+export const snapshotSchema = v.object({ events: v.array(feedEvent), cursor: cursorSchema, more, next: v.optional(nextSchema) })
 export type Snapshot = v.InferOutput<typeof snapshotSchema>
 
 /** Why a subscriber's position was dropped. */

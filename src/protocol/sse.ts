@@ -27,7 +27,7 @@ export const sseFrames = {
   heartbeat: ': heartbeat\n\n',
   /** From an event already serialised once for all subscribers. */
   event: (id: string, eventJson: string) => `id: ${id}\ndata: ${eventJson}\n\n`,
-  snapshot: (events: FeedEvent[], cursor: string) => `event: snapshot\nid: ${cursor}\ndata: ${JSON.stringify({ events, cursor })}\n\n`,
+  snapshot: (events: FeedEvent[], cursor: string, more = false) => `event: snapshot\nid: ${cursor}\ndata: ${JSON.stringify({ events, cursor, ...(more ? { more } : {}) })}\n\n`,
   reset: (reason: ResetReason) => `event: reset\ndata: ${JSON.stringify({ reason })}\n\n`,
   error: (e: ErrorDetail) => `event: feed-error\ndata: ${JSON.stringify({ code: e.code, message: e.message })}\n\n`,
 }

@@ -4,7 +4,7 @@
  */
 import * as v from 'valibot'
 import { errorDetail, type ErrorDetail } from './errors.ts'
-import { cursorSchema, feedEvent, patternSchema, resetReason, type FeedEvent, type ResetReason } from './events.ts'
+import { cursorSchema, feedEvent, patternSchema, resetReason, snapshotSchema, type FeedEvent, type ResetReason } from './events.ts'
 
 // --- client → server ---
 
@@ -33,7 +33,8 @@ export const welcomeFrame = v.object({
   heartbeatMs: v.pipe(v.number(), v.description('The server pings this often; a client may send `ping` as often.')),
 })
 export const subscribedFrame = v.object({ type: v.literal('subscribed'), topics, cursor: cursorSchema })
-export const snapshotFrame = v.object({ type: v.literal('snapshot'), events: v.array(feedEvent), cursor: cursorSchema })
+/** One page of the snapshot; pages but the last say `more`. */
+export const snapshotFrame = v.object({ type: v.literal('snapshot'), ...snapshotSchema.entries })
 export const eventFrame = v.object({ type: v.literal('event'), ...feedEvent.entries })
 export const resetFrame = v.object({ type: v.literal('reset'), reason: resetReason })
 export const unsubscribedFrame = v.object({ type: v.literal('unsubscribed'), topics })
@@ -49,7 +50,7 @@ export type ServerFrame = v.InferOutput<typeof serverFrame>
 export const wsFrames = {
   welcome: (cursor: string, heartbeatMs: number) => JSON.stringify({ type: 'welcome', cursor, heartbeatMs } satisfies ServerFrame),
   subscribed: (topics: string[], cursor: string) => JSON.stringify({ type: 'subscribed', topics, cursor } satisfies ServerFrame),
-  snapshot: (events: FeedEvent[], cursor: string) => JSON.stringify({ type: 'snapshot', events, cursor } satisfies ServerFrame),
+  snapshot: (events: FeedEvent[], cursor: string, more = false) => JSON.stringify({ type: 'snapshot', events, cursor, ...(more ? { more } : {}) } satisfies ServerFrame),
   /** From an event already serialised once for all subscribers: `{"type":"event",…event}` without a second stringify. */
   event: (eventJson: string) => '{"type":"event",' + eventJson.slice(1),
   reset: (reason: ResetReason) => JSON.stringify({ type: 'reset', reason } satisfies ServerFrame),

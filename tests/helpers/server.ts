@@ -38,7 +38,8 @@ export async function startServer(target: Target, env: Record<string, string> = 
       : [DENO, ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'src/runtime/deno.ts']]
   const proc = spawn(cmd, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'info', ...env },
+    // PUBLISH_RATE off: the load tests publish as fast as the server takes it. Tests of the limit set it.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'info', PUBLISH_RATE: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''

@@ -1,0 +1,48 @@
+/**
+ * @module
+ * Checks on JSON a client sends, so what is stored is exactly what it sent:
+ * nesting past a bound is refused before parsing (a deep document costs the
+ * parser and every later stringify), and numbers JSON cannot carry as finite
+ * doubles (`1e999999`, a 50,000-digit integer) are refused rather than stored as `null`.
+ */
+import { FeedError } from './errors.ts'
+
+/** Throws 400 too_deep when arrays and objects nest deeper than `max`; one pass over the text, strings skipped. */
+export function assertDepth(text: string, max: number): void {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i)
+    if (inString) {
+      if (ch === 92 /* \ */) i++
+      else if (ch === 34 /* " */) inString = false
+    } else if (ch === 34) inString = true
+    else if (ch === 91 /* [ */ || ch === 123 /* { */) {
+      if (++depth > max) throw new FeedError('too_deep', `the JSON nests deeper than ${max} levels (MAX_JSON_DEPTH)`)
+    } else if (ch === 93 /* ] */ || ch === 125 /* } */) depth--
+  }
+}
+
+/** Throws 400 validation_failed naming the first number that parsed to ±Infinity. Depth is already bounded. */
+export function assertFinite(value: unknown, path = ''): void {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new FeedError('validation_failed', `${path || 'the body'}: a number too large for JSON to carry (not a finite double)`)
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => assertFinite(v, `${path}[${i}]`))
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) assertFinite(v, path ? `${path}.${k}` : k)
+  }
+}
+
+/** Parses client JSON: depth first, then the parse (400 invalid_json), then finite numbers. */
+export function parseClientJson(text: string, maxDepth: number): unknown {
+  assertDepth(text, maxDepth)
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (err) {
+    throw new FeedError('invalid_json', `not valid JSON: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  assertFinite(value)
+  return value
+}

@@ -1,0 +1,52 @@
+/**
+ * @module
+ * Reading a request body with two bounds: MAX_BODY_BYTES (413) and
+ * BODY_TIMEOUT (408, and the connection is closed). With a Content-Length the
+ * size is known before reading, and `c.req.text()` keeps @hono/node-server on
+ * its fast path; a chunked body is counted as it streams. A client that went
+ * away mid-body is its own mistake: a 400, logged at debug like any other.
+ */
+import type { Context } from 'hono'
+import { FeedError } from '../core/errors.ts'
+
+const tooLarge = (max: number) => new FeedError('payload_too_large', `the body is over ${max} bytes (MAX_BODY_BYTES)`)
+
+async function streamed(body: ReadableStream<Uint8Array>, maxBytes: number): Promise<string> {
+  const reader = body.getReader()
+  const decoder = new TextDecoder()
+  let size = 0
+  let text = ''
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) return text + decoder.decode()
+    size += value.length
+    if (size > maxBytes) {
+      void reader.cancel().catch(() => {})
+      throw tooLarge(maxBytes)
+    }
+    text += decoder.decode(value, { stream: true })
+  }
+}
+
+export async function readBody(c: Context, maxBytes: number, timeoutMs: number): Promise<string> {
+  const length = c.req.header('content-length')
+  const chunked = length === undefined || c.req.header('transfer-encoding') !== undefined
+  if (!chunked && Number(length) > maxBytes) throw tooLarge(maxBytes)
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new FeedError('request_timeout', `the body did not arrive within ${timeoutMs / 1000} s (BODY_TIMEOUT)`)), timeoutMs)
+  })
+  try {
+    const body = c.req.raw.body
+    return await Promise.race([chunked && body ? streamed(body, maxBytes) : c.req.text(), timeout])
+  } catch (err) {
+    if (err instanceof FeedError) {
+      // The client is still sending (or hanging): close the connection rather than read on.
+      if (err.code === 'request_timeout' || err.code === 'payload_too_large') c.header('Connection', 'close')
+      throw err
+    }
+    throw new FeedError('bad_request', 'the request body could not be read (the client went away?)')
+  } finally {
+    clearTimeout(timer)
+  }
+}
