@@ -121,7 +121,7 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
   const headers = apiHeaders({
     allowedOrigins: config.allowedOrigins,
     tokenScheme: config.publishToken !== undefined || config.tokenSecrets.length > 0,
-    isPublishPath: (path) => api.routes.some((r) => r.path === path && r.tags.includes('publish')),
+    isPublish: (method, path) => api.routes.some((r) => r.method === method && r.path === path && r.tags.includes('publish')),
   })
   for (const path of ['/api/*', '/sse', '/poll', '/openapi.json']) app.use(path, headers)
 

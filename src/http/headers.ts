@@ -20,7 +20,8 @@ export interface CorsPolicy {
   allowedOrigins: '*' | readonly string[]
   /** Whether a token scheme is configured (PUBLISH_TOKEN or TOKEN_SECRET): only then may other origins publish. */
   tokenScheme: boolean
-  isPublishPath(path: string): boolean
+  /** Whether this method on this path publishes. */
+  isPublish(method: string, path: string): boolean
 }
 
 /** CORS headers for the API: any origin, or the listed ones (echoed, with Vary: Origin). */
@@ -35,7 +36,8 @@ export function apiHeaders(policy: CorsPolicy): MiddlewareHandler {
   return async (c: Context, next) => {
     if (c.req.method === 'OPTIONS') {
       // Without a token scheme, publishing is loopback-only: no page elsewhere gets its preflight approved.
-      if (policy.isPublishPath(c.req.path) && !policy.tokenScheme && !sameOrigin(c)) {
+      const method = (c.req.header('access-control-request-method') ?? '').toUpperCase()
+      if (policy.isPublish(method, c.req.path) && !policy.tokenScheme && !sameOrigin(c)) {
         throw new FeedError('forbidden', 'publishing from a page on another origin needs a token scheme (PUBLISH_TOKEN or TOKEN_SECRET)')
       }
       return preflight(c, next)
