@@ -21,8 +21,8 @@ export function guardEngine(engine: Engine): Engine {
     healthy: () => engine.healthy(),
     onEvents: (listener) => engine.onEvents(listener),
     append: (inputs, idem) => engine.append(inputs, idem).catch(unavailable),
-    read: (after, patterns, limit) => engine.read(after, patterns, limit).catch(unavailable),
-    snapshot: (patterns) => engine.snapshot(patterns).catch(unavailable),
+    read: (after, patterns, limit, maxBytes) => engine.read(after, patterns, limit, maxBytes).catch(unavailable),
+    snapshot: (patterns, page) => engine.snapshot(patterns, page).catch(unavailable),
     head: () => engine.head().catch(unavailable),
     topics: () => engine.topics().catch(unavailable),
   }

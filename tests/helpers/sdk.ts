@@ -1,6 +1,6 @@
 import { EventSource } from 'eventsource'
 import WebSocket from 'ws'
-import { connect, type ConnectOptions, type FeedEvent, type FeedState, type LiveFeed, type TransportName } from '../../src/client/index.ts'
+import { connect, type ConnectOptions, type FeedEvent, type FeedEvents, type FeedState, type LiveFeed, type TransportName } from '../../src/client/index.ts'
 import { until } from './wait.ts'
 
 /** The SDK as a Node 20 application uses it: `ws` for WebSocket, the `eventsource` package for SSE. */
@@ -12,7 +12,7 @@ export function sdk(url: string, opts: Omit<ConnectOptions, 'WebSocket' | 'Event
     ...opts,
   })
   const events: FeedEvent[] = []
-  const snapshots: { events: FeedEvent[]; cursor: string }[] = []
+  const snapshots: FeedEvents['snapshot'][] = []
   const statuses: { state: FeedState; transport: TransportName | undefined }[] = []
   feed.on('event', (e) => events.push(e))
   feed.on('snapshot', (s) => snapshots.push(s))
