@@ -1,12 +1,13 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as v from 'valibot'
-import { compareCursors, formatCursor, isAfter, parseCursor } from '../../src/protocol/cursor.ts'
+import { compareCursors, formatCursor, isAfter } from '../../src/protocol/cursor.ts'
 import { patternProblem, topicProblem } from '../../src/protocol/grammar.ts'
 import { SSE_EVENTS, sseFrames } from '../../src/protocol/sse.ts'
 import { clientFrame, serverFrame, wsFrames } from '../../src/protocol/ws.ts'
 import { PreparedEvent } from '../../src/core/prepared.ts'
 import { PatternSet, TopicIndex } from '../../src/core/topic-index.ts'
+import { parseCursor } from '../../src/protocol/cursor.ts'
 
 const cursor = suite('fast: cursor codec')
 cursor('round trip, and anything else is not a cursor', () => {
@@ -114,3 +115,37 @@ frames('every SSE message the encoders write parses as its event name says', () 
   assert.is(messages[1]!.id, 'e1-0001')
 })
 frames.run()
+
+const memory = suite('fast: the memory engine is bounded in bytes')
+memory('HISTORY_BYTES drops the oldest events (a cursor from before them is stale); the newest stay readable', async () => {
+  const { MemoryEngine } = await import('../../src/engines/memory.ts')
+  const e = new MemoryEngine({ historySize: 1000, maxTopics: 1000, maxIdempotencyKeys: 1000, historyBytes: 64 * 1024 })
+  const head = await e.start()
+  const all = new PatternSet(['**'])
+  const ids: string[] = []
+  for (let i = 0; i < 201; i++) ids.push((await e.append([{ topic: 'h/a', data: 'x'.repeat(1000) }])).events[0]!.id)
+  assert.equal(await e.read(parseCursor(head)!, all, 10), { stale: true }, 'the oldest are gone by bytes, long before 1000 events')
+  // The first cursor that still reads: about 64 KiB of ~1 KiB events stay, some 60, never all 201.
+  const from = await (async () => {
+    for (const id of ids) if (!(await e.read(parseCursor(id)!, all, 1)).stale) return id
+    return undefined
+  })()
+  const kept = await e.read(parseCursor(from!)!, all, 1000)
+  assert.ok(!kept.stale && kept.events.length > 30 && kept.events.length < 70, `${!kept.stale && kept.events.length} events kept`)
+  assert.is(!kept.stale && kept.events.at(-1)!.id, ids.at(-1), 'the newest are kept')
+})
+memory('IDEMPOTENCY_BYTES forgets the oldest records first: their key then stores anew', async () => {
+  const { MemoryEngine } = await import('../../src/engines/memory.ts')
+  const e = new MemoryEngine({ historySize: 1000, maxTopics: 1000, maxIdempotencyKeys: 1000, idempotencyBytes: 8 * 1024 })
+  await e.start()
+  const idem = (key: string) => ({ key, fingerprint: 'f', windowMs: 60_000 })
+  const body = [{ topic: 'i/a', data: 'y'.repeat(1000) }]
+  const one = await e.append(body, idem('k0'))
+  assert.is((await e.append(body, idem('k0'))).replayed, true, 'remembered while within the budget')
+  for (let i = 1; i <= 20; i++) await e.append(body, idem(`k${i}`))
+  const again = await e.append(body, idem('k0'))
+  assert.is(again.replayed, false, 'k0 was forgotten to stay within 8 KiB')
+  assert.is.not(again.events[0]!.id, one.events[0]!.id)
+  assert.is((await e.append(body, idem('k20'))).replayed, true, 'the newest are kept')
+})
+memory.run()
