@@ -41,7 +41,7 @@ for (const [name, make] of Object.entries(engines)) {
     assert.equal([...ids].sort(), ids)
     assert.ok(ids[0]! > head)
     const read = await e.read(parseCursor(head)!, all, 10)
-    assert.equal(read, { stale: false, events: r.events, cursor: ids[2] })
+    assert.equal(read, { stale: false, events: r.events, cursor: ids[2], more: false })
     assert.is(await e.head(), ids[2])
   })
 
@@ -68,7 +68,36 @@ for (const [name, make] of Object.entries(engines)) {
     assert.equal(await e.read(parseCursor(early.id)!, all, 10), { stale: true })
     const latest = await e.head()
     const fresh = await e.read(parseCursor(latest)!, all, 10)
-    assert.equal(fresh, { stale: false, events: [], cursor: latest })
+    assert.equal(fresh, { stale: false, events: [], cursor: latest, more: false })
+  })
+
+  test('read and snapshot are cut at about maxBytes, at an event boundary, and say there is more', async () => {
+    const { e, head } = await start()
+    const body = Array.from({ length: 10 }, (_, i) => ({ topic: `b/${i}`, data: 'z'.repeat(1000) }))
+    const stored = (await e.append(body)).events
+    const first = await e.read(parseCursor(head)!, all, 100, 2500)
+    if (first.stale) return assert.unreachable()
+    assert.is(first.events.length, 2, 'two ~1 KiB events fit in 2500 bytes')
+    assert.is(first.more, true)
+    assert.is(first.cursor, stored[1]!.id, 'the cursor is the last event included')
+    const rest = await e.read(parseCursor(first.cursor)!, all, 100, 1)
+    if (rest.stale) return assert.unreachable()
+    assert.equal(rest.events.map((x) => x.id), [stored[2]!.id], 'at least one event, however small maxBytes')
+    const pages: string[][] = []
+    let page = await e.snapshot(new PatternSet(['b/*']), { maxBytes: 3500 })
+    const upTo = page.cursor
+    pages.push(page.events.map((x) => x.topic))
+    while (page.more) {
+      page = await e.snapshot(new PatternSet(['b/*']), { after: page.events.at(-1)!.id, upTo, maxBytes: 3500 })
+      assert.is(page.cursor, upTo)
+      pages.push(page.events.map((x) => x.topic))
+    }
+    assert.equal(pages.map((p) => p.length), [3, 3, 3, 1])
+    assert.equal(pages.flat(), body.map((x) => x.topic))
+    // Pages hold only events up to the first page's head: a later update waits for the live stream.
+    await e.append([{ topic: 'b/0', data: 'newer' }])
+    const again = await e.snapshot(new PatternSet(['b/*']), { after: stored[0]!.id, upTo })
+    assert.equal(again.events.map((x) => x.id), stored.slice(1).map((x) => x.id))
   })
 
   test('snapshot: latest event of each matching topic, oldest first, with the head', async () => {

@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs'
+import net from 'node:net'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { publish, request, type FeedEvent } from './helpers/http.ts'
+import { startServer } from './helpers/server.ts'
+import { until } from './helpers/wait.ts'
+import { WsClient } from './helpers/ws.ts'
+
+/**
+ * The probe that found the server could be made to hold gigabytes, replayed
+ * at a size this machine runs in seconds: huge snapshots asked for in
+ * parallel, hundreds of SSE streams that never read while megabytes are
+ * published, and bad bodies. Each gets its documented answer; the process
+ * lives; its RSS stays within a documented bound (300 MiB over its start while
+ * the probe runs, 200 MiB once the clients have gone: V8 keeps some heap it
+ * grew, measured here at ~90 MiB, against gigabytes before the bounds); and a healthy
+ * subscriber on the same server receives every event.
+ */
+const MiB = 1024 * 1024
+const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024
+
+test('the probe list: documented answers, a bounded RSS, and a healthy subscriber that misses nothing', async () => {
+  const s = await startServer('node', { MAX_CONNECTIONS_PER_IP: '1000', OUTBOUND_BYTES: String(64 * MiB) })
+  const pid = s.proc.pid!
+  let peak = 0
+  const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 50)
+  try {
+    const healthy = await WsClient.open(`${s.wsUrl}/ws?topics=probe/**`)
+    await healthy.nth('snapshot')
+    const start = rssOf(pid)
+    const sent: FeedEvent[] = []
+    const pad = 'p'.repeat(60 * 1024)
+    // 300 topics of ~60 KB: an 18 MB snapshot, in batches under MAX_BODY_BYTES.
+    for (let b = 0; b < 20; b++) {
+      const r = await publish(s.url, Array.from({ length: 15 }, (_, i) => ({ topic: `probe/t${b * 15 + i}`, data: { pad } })))
+      assert.is(r.status, 201)
+      sent.push(...r.body.events)
+    }
+
+    // Three walks of the whole snapshot at once: each answer a page of about READ_BYTES (4 MiB), never 18 MB.
+    const walk = async () => {
+      let next: string | undefined
+      let topics = 0
+      do {
+        const res = await fetch(`${s.url}/api/snapshot?topics=**${next ? `&next=${next}` : ''}`)
+        const text = await res.text()
+        assert.ok(text.length < 4.5 * MiB, `a page of ${text.length} bytes`)
+        const page = JSON.parse(text) as { events: FeedEvent[]; next?: string }
+        topics += page.events.length
+        next = page.next
+      } while (next)
+      return topics
+    }
+    assert.equal(await Promise.all([walk(), walk(), walk()]), [300, 300, 300])
+
+    // 300 SSE streams that never read, while 12 MB more is published: each is closed at MAX_BUFFERED_BYTES
+    // (or by the OUTBOUND_BYTES budget) instead of growing the server's memory.
+    const stalled = await Promise.all(
+      Array.from(
+        { length: 300 },
+        () =>
+          new Promise<net.Socket>((resolve) => {
+            const sock = net.connect(s.port, '127.0.0.1', () => sock.write('GET /sse?topics=probe/** HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'))
+            sock.once('data', () => (sock.pause(), resolve(sock)))
+            sock.on('error', () => {})
+          }),
+      ),
+    )
+    for (let i = 0; i < 200; i++) sent.push((await publish(s.url, { topic: 'probe/live', data: { i, pad } })).body)
+    await until('the stalled streams released', async () => ((await request(`${s.url}/healthz`)).body.connections === 1 ? true : undefined), 20_000)
+
+    // Bad bodies get their answers on the same server meanwhile.
+    const bad = async (body: string) => (await request(`${s.url}/api/events`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })).body.error.code
+    assert.is(await bad(`{"topic":"probe/x","data":${'['.repeat(5000)}${']'.repeat(5000)}}`), 'too_deep')
+    assert.is(await bad('{"topic":"probe/x","data":1e999999}'), 'validation_failed')
+    assert.is((await publish(s.url, { topic: 'probe/x', data: 1 }, { origin: 'https://evil.example' })).status, 403)
+
+    const end = (await publish(s.url, { topic: 'probe/end', data: 'sentinel' })).body as FeedEvent
+    assert.equal((await healthy.waitId(end.id, 20_000)).map((e) => e.id), [...sent, end].map((e) => e.id), 'the healthy subscriber missed nothing')
+    for (const sock of stalled) sock.destroy()
+    healthy.close()
+    await until('every client gone', async () => ((await request(`${s.url}/healthz`)).body.connections === 0 ? true : undefined))
+
+    assert.ok(peak - start < 300 * MiB, `peak RSS ${Math.round(peak / MiB)} MiB, ${Math.round((peak - start) / MiB)} MiB over the start`)
+    const after = await until('RSS back within 200 MiB of the start', () => {
+      const rss = rssOf(pid)
+      return rss - start < 200 * MiB ? rss : undefined
+    }, 15_000)
+    assert.ok(after > 0)
+    assert.is(s.proc.exitCode, null, 'the process lives')
+    assert.not.match(s.output(), /"level":(50|60)/, 'no error-level log line')
+    console.log(`  probe: RSS ${Math.round(start / MiB)} MiB at the start, peak ${Math.round(peak / MiB)} MiB, ${Math.round(after / MiB)} MiB after`)
+  } finally {
+    clearInterval(sampler)
+    await s.stop()
+  }
+})
+
+test.run()
