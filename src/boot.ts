@@ -5,6 +5,7 @@ import { Feed } from './core/feed.ts'
 import type { Log } from './core/log.ts'
 import type { Mount } from './http/api.ts'
 import { createApp, type Runtime } from './http/app.ts'
+import type { Vars } from './http/auth.ts'
 import { MemoryEngine } from './engines/memory.ts'
 
 /** Picks the engine: Redis when REDIS_URL is set, else the embedded memory engine. */
@@ -28,7 +29,7 @@ export function checkConfig(config: Config, log: Log): void {
 }
 
 /** Everything both runtimes share: config checks, engine, feed, routes. */
-export async function boot(config: Config, log: Log, runtime: Runtime, mounts: Mount[]): Promise<{ feed: Feed; app: Hono }> {
+export async function boot(config: Config, log: Log, runtime: Runtime, mounts: Mount[]): Promise<{ feed: Feed; app: Hono<Vars> }> {
   checkConfig(config, log)
   const feed = new Feed(await createEngine(config, log), config.limits, log, config.privateTopics)
   await feed.start()

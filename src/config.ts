@@ -94,6 +94,8 @@ export interface Config {
   tokenSecrets: string[]
   /** Patterns of private topics: only a token that grants them may read them. */
   privateTopics: string[]
+  /** Bearer token for GET /metrics from anywhere but loopback. */
+  metricsToken: string | undefined
   /** Origins whose pages may open /ws, /sse and /poll; `*` (the default) is any. */
   allowedOrigins: '*' | string[]
   limits: Limits
@@ -216,6 +218,7 @@ export function loadConfig(env: Env): Config {
     tokenSecrets: tokenSecrets(env.TOKEN_SECRET),
     privateTopics: read(env, 'PRIVATE_TOPICS', OTHER.PRIVATE_TOPICS) ?? ['private/**'],
     allowedOrigins: read(env, 'ALLOWED_ORIGINS', OTHER.ALLOWED_ORIGINS) ?? '*',
+    metricsToken: env.METRICS_TOKEN || undefined,
     limits,
   }
 }

@@ -19,7 +19,7 @@ for (const runtime of ['node', 'deno'] satisfies RuntimeName[]) {
   const test = suite<{ redis: RedisServer; s: Server }>(`engine failure on every transport [${runtime}+redis]`)
   test.before(async (ctx) => {
     ctx.redis = await startRedis() // its own: SIGSTOP must not stall other suites
-    ctx.s = await startServer(`${runtime}+redis`, { REDIS_URL: ctx.redis.url, REDIS_PREFIX: 'fail:' })
+    ctx.s = await startServer(`${runtime}+redis`, { REDIS_URL: ctx.redis.url, REDIS_PREFIX: 'fail:', LOG_LEVEL: 'debug' })
   })
   test.after(async ({ redis, s }) => {
     redis.resume()
@@ -27,14 +27,14 @@ for (const runtime of ['node', 'deno'] satisfies RuntimeName[]) {
     await redis.stop()
   })
 
-  test('503 engine_unavailable on HTTP, an error frame on WebSocket, feed-error on SSE; one log line each', async ({ redis, s }) => {
+  test('503 engine_unavailable on HTTP, an error frame on WebSocket, feed-error on SSE; one log line each, one at error per outage', async ({ redis, s }) => {
     const first = await publish(s.url, { topic: 'f/a', data: 1 })
     assert.is(first.status, 201)
     const cursor: string = first.body.id
     const ws = await WsClient.open(`${s.wsUrl}/ws`)
     await ws.nth('welcome')
-    const logged = () => s.output().split('\n').filter((l) => l.includes('"msg":"request failed"')).length
-    const before = logged()
+    const lines = () => s.output().split('\n').filter((l) => l.includes('"code":"engine_unavailable"'))
+    const before = lines().length
 
     redis.pause()
     try {
@@ -63,9 +63,14 @@ for (const runtime of ['node', 'deno'] satisfies RuntimeName[]) {
       assert.is(JSON.parse(err!.data).code, 'engine_unavailable')
       await until('the SSE stream to end', () => (sse.ended ? true : undefined), 5000)
 
-      // One line per failed request or subscribe: 6 HTTP, 1 WebSocket, 1 SSE.
-      await until('8 log lines', () => (logged() - before >= 8 ? true : undefined), 5000)
-      assert.is(logged() - before, 8)
+      // One line per failed request or subscribe (6 HTTP, 1 WebSocket, 1 SSE), each with its request id;
+      // the outage is at error level once, the rest at debug.
+      await until('8 log lines', () => (lines().length - before >= 8 ? true : undefined), 5000)
+      const outage = lines().slice(before)
+      assert.is(outage.length, 8)
+      assert.is(outage.filter((l) => l.includes('"level":50')).length, 1)
+      assert.is(outage.filter((l) => l.includes('"level":20')).length, 7)
+      assert.ok(outage.every((l) => /"requestId":"[^"]+"/.test(l)), 'every line names its request')
       assert.not.match(s.output(), /"internal"|unexpected error/)
     } finally {
       redis.resume()
@@ -73,12 +78,14 @@ for (const runtime of ['node', 'deno'] satisfies RuntimeName[]) {
 
     // Back: the same socket subscribes, and a publish reaches it.
     await until('readiness', async () => ((await request(`${s.url}/readiness_check`)).status === 200 ? true : undefined), 15_000)
+    assert.ok(Number(/^livefeed_engine_errors_total\{engine="redis"\} (\d+)/m.exec((await request(`${s.url}/metrics`)).body)?.[1]) >= 8, 'the failures are counted')
     ws.send({ type: 'subscribe', topics: ['f/**'] })
     await ws.nth('snapshot', 1, 10_000)
     const again = await publish(s.url, { topic: 'f/a', data: 3 })
     assert.is(again.status, 201)
     const [e] = await ws.waitEvents(1, 10_000)
     assert.is(e!.id, again.body.id)
+    assert.match(s.output(), /the event store answers again/)
     ws.close()
   })
   test.run()

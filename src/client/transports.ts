@@ -169,12 +169,17 @@ export function sse(ctx: TransportContext): Transport {
 }
 
 export function poll(ctx: TransportContext): Transport {
-  const abort = new AbortController()
+  // One controller per request, never one signal for all: Node's fetch adds a listener to the signal it
+  // is given and a long-running poller would pile them up (MaxListenersExceededWarning, a leak).
+  let closed = false
+  let inFlight: AbortController | undefined
+  const signal = () => (inFlight = new AbortController()).signal
   let cursor = ctx.cursor
   const run = async () => {
     let opened = false
     for (;;) {
-      const res = await ctx.fetch(url(ctx, '/poll', { cursor, wait: String(opened ? ctx.pollWaitS : 0) }), { signal: abort.signal })
+      if (closed) return
+      const res = await ctx.fetch(url(ctx, '/poll', { cursor, wait: String(opened ? ctx.pollWaitS : 0) }), { signal: signal() })
       const text = await res.text()
       if (!res.ok) {
         const e = decode(errorBody, text, `a ${res.status} answer`)
@@ -195,16 +200,22 @@ export function poll(ctx: TransportContext): Transport {
       if ('snapshot' in body) {
         ctx.on.snapshot(body.snapshot, body.cursor, body.next !== undefined)
         // A large snapshot comes in pages: fetch the rest before polling on from its head.
-        if (body.next !== undefined) await snapshotPages(ctx, ctx.topics, body.next, abort.signal)
+        if (body.next !== undefined) await snapshotPages(ctx, ctx.topics, body.next, signal)
       } else for (const e of body.events) ctx.on.event(e)
       ctx.on.advance(body.cursor)
       cursor = body.cursor
     }
   }
   run().catch(() => {
-    if (!abort.signal.aborted) ctx.on.closed()
+    if (!closed) ctx.on.closed()
   })
-  return { name: 'poll', close: () => abort.abort() }
+  return {
+    name: 'poll',
+    close() {
+      closed = true
+      inFlight?.abort()
+    },
+  }
 }
 
 /**
@@ -214,14 +225,18 @@ export function poll(ctx: TransportContext): Transport {
  */
 export async function snapshotPages(
   ctx: Pick<TransportContext, 'base' | 'fetch' | 'token'> & { on: Pick<TransportHandlers, 'snapshot' | 'error'> },
-  topics: string[], next: string | undefined, signal?: AbortSignal): Promise<void> {
+  topics: string[],
+  next: string | undefined,
+  /** A fresh signal per request (see the poll transport). */
+  signal?: () => AbortSignal,
+): Promise<void> {
   for (;;) {
     const u = new URL('/api/snapshot', ctx.base)
     u.searchParams.set('topics', topics.join(','))
     if (next !== undefined) u.searchParams.set('next', next)
     const token = ctx.token()
     if (token !== undefined) u.searchParams.set('token', token)
-    const res = await ctx.fetch(u.toString(), { signal })
+    const res = await ctx.fetch(u.toString(), { signal: signal?.() })
     const text = await res.text()
     if (!res.ok) throw new Error(`snapshot answered ${res.status}`)
     const d = decode(snapshotSchema, text, 'a snapshot answer')

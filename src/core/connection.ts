@@ -13,9 +13,10 @@ import type { Grant } from './access.ts'
 import type { FeedError } from './errors.ts'
 import type { Client, Feed } from './feed.ts'
 import type { PreparedEvent } from './prepared.ts'
+import type { TransportName } from './stats.ts'
 import type { Sink, Subscription } from './subscription.ts'
 
-export type TransportName = 'ws' | 'sse' | 'poll'
+export type { TransportName }
 
 export abstract class Connection implements Client, Sink {
   protected readonly sub: Subscription
@@ -24,6 +25,8 @@ export abstract class Connection implements Client, Sink {
   /** When the connection's token expires (ms since the epoch); a refresh moves it. */
   private tokenExpiresAt = Infinity
   private ended = false
+  /** The id of the request that opened it: every log line about the connection carries it. */
+  requestId: string | undefined
   /** Gives back the client address's connection slot. */
   private release: (() => void) | undefined
 
@@ -88,10 +91,26 @@ export abstract class Connection implements Client, Sink {
     this.end('token_expired')
   }
 
+  /** Deliveries so far, for the metrics' scrape (ended connections are in the feed's totals). */
+  get delivered(): number {
+    return this.sub.delivered
+  }
+
+  /** Patterns held, for the subscriptions gauge. */
+  get patternCount(): number {
+    return this.sub.patterns.size
+  }
+
+  /** Writing to this client threw: the others go on; this one ends, logged once. */
+  crashed(err: unknown): void {
+    this.feed.log.error({ err, transport: this.transport, requestId: this.requestId }, 'a write to a client failed; closing it')
+    this.end('error')
+  }
+
   /** Maps anything thrown while serving this connection to its documented answer. */
   protected fail(err: unknown): void {
     if (this.ended) return
-    this.failed(this.feed.failure(err, { transport: this.transport }))
+    this.failed(this.feed.failure(err, { transport: this.transport, requestId: this.requestId }))
   }
 
   tick(now: number): void {
@@ -121,6 +140,8 @@ export abstract class Connection implements Client, Sink {
     this.sub.close()
     this.feed.clients.delete(this)
     this.release?.()
+    this.feed.stats.deliveries[this.transport] += this.sub.delivered
+    this.feed.stats.disconnect(this.transport, reason)
     this.finish(reason)
   }
 }

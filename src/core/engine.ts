@@ -29,6 +29,8 @@ export interface Engine {
   close(): Promise<void>
   /** False while the backing store is unreachable (readiness goes 503). */
   healthy(): boolean
+  /** How far behind the shared store this instance's live stream is, in seconds (0 when caught up); shared engines only. */
+  lagSeconds?(): number
 
   /**
    * Stores a batch atomically, in order. With an idempotency key, a repeat

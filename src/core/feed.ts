@@ -9,6 +9,8 @@ import { FeedError, toFeedError } from './errors.ts'
 import { Access, type Grant } from './access.ts'
 import { guardEngine } from './guard.ts'
 import { ConnectionCounter } from './limits.ts'
+import { Stats, type TransportName } from './stats.ts'
+import { Connection } from './connection.ts'
 import { Hub } from './hub.ts'
 import type { Log } from './log.ts'
 import { assertTopic } from './topic.ts'
@@ -34,8 +36,12 @@ export class Feed {
   readonly access: Access
   /** MAX_CONNECTIONS_PER_IP: WebSockets, SSE streams and held polls per client address. */
   readonly perAddress: ConnectionCounter
+  /** What the metrics report. */
+  readonly stats = new Stats()
   readonly clients = new Set<Client>()
   draining = false
+  /** An engine outage is logged at error once, when it starts; its further failures at debug. */
+  private outage = false
   private timer: ReturnType<typeof setInterval> | undefined
   private readonly encoder = new TextEncoder()
 
@@ -45,11 +51,18 @@ export class Feed {
     readonly log: Log,
     privateTopics: readonly string[] = [],
   ) {
-    this.engine = guardEngine(engine)
+    this.engine = guardEngine(engine, {
+      failed: () => this.stats.engineErrors++,
+      recovered: () => {
+        if (!this.outage) return
+        this.outage = false
+        this.log.info({ engine: engine.name }, 'the event store answers again')
+      },
+    })
     this.access = new Access(privateTopics)
     this.perAddress = new ConnectionCounter(limits.maxConnectionsPerIp)
     // Buffer as many live events during a replay as one history holds; past that, read them again.
-    this.hub = new Hub(this.engine, this.access, limits.readLimit, limits.readBytes, limits.historySize)
+    this.hub = new Hub(this.engine, this.access, this.stats, limits.readLimit, limits.readBytes, limits.historySize)
   }
 
   async start(): Promise<void> {
@@ -72,7 +85,9 @@ export class Feed {
       assertTopic(input.topic)
       this.assertSize(input)
     }
-    return this.engine.append(inputs, idempotency && { ...idempotency, windowMs: this.limits.idempotencyWindowMs })
+    const result = await this.engine.append(inputs, idempotency && { ...idempotency, windowMs: this.limits.idempotencyWindowMs })
+    if (!result.replayed) this.stats.published += result.events.length
+    return result
   }
 
   /**
@@ -123,15 +138,28 @@ export class Feed {
 
   /**
    * Maps anything thrown while serving a client to what the client is told,
-   * and logs it once: here, whatever the route or transport. A failing engine
-   * or a bug of ours logs at error; client mistakes and refusals at debug.
+   * and logs it once: here, whatever the route or transport. A bug of ours
+   * logs at error; an engine outage at error once, when it starts (each
+   * failure during it at debug, until the engine answers again); client
+   * mistakes and refusals at debug.
    */
   failure(err: unknown, context: Record<string, unknown>): FeedError {
     const { error, unexpected } = toFeedError(err)
+    if (error.status < 500 || error.code === 'draining' || error.code === 'websocket_disabled') this.stats.rejection(error.code)
     if (unexpected) this.log.error({ ...context, err }, 'unexpected error')
-    else if (error.code === 'engine_unavailable') this.log.error({ ...context, code: error.code, err: error.cause ?? error.message }, 'request failed')
-    else this.log.debug({ ...context, code: error.code, reason: error.message }, 'request refused')
+    else if (error.code === 'engine_unavailable') {
+      const first = !this.outage
+      this.outage = true
+      this.log[first ? 'error' : 'debug']({ ...context, code: error.code, err: error.cause ?? error.message }, first ? 'the event store failed' : 'request failed')
+    } else this.log.debug({ ...context, code: error.code, reason: error.message }, 'request refused')
     return error
+  }
+
+  /** The live connections, or those of one transport (for the metrics). */
+  connectionsOf(transport?: TransportName): Connection[] {
+    const out: Connection[] = []
+    for (const c of this.clients) if (c instanceof Connection && (transport === undefined || c.transport === transport)) out.push(c)
+    return out
   }
 
   /**

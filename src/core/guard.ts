@@ -7,23 +7,46 @@
 import type { Engine } from './engine.ts'
 import { FeedError } from './errors.ts'
 
-function unavailable(err: unknown): never {
+function mapFailure(err: unknown): never {
   if (err instanceof FeedError) throw err
   throw new FeedError('engine_unavailable', 'the event store did not answer; retry', err)
 }
 
-/** The engine with every call's failure mapped to a FeedError; the raw cause is kept for the log. */
-export function guardEngine(engine: Engine): Engine {
+/** Told of each failed engine call, and of the first call that succeeds after failures. */
+export interface EngineWatch {
+  failed(): void
+  recovered(): void
+}
+
+/** The engine with every call's failure mapped to a FeedError (and reported); the raw cause is kept for the log. */
+export function guardEngine(engine: Engine, watch: EngineWatch = { failed() {}, recovered() {} }): Engine {
+  let failing = false
+  const unavailable = (err: unknown): never => {
+    // An idempotency conflict is an answer, not a failure of the store.
+    if (!(err instanceof FeedError) || err.code === 'engine_unavailable') {
+      failing = true
+      watch.failed()
+    }
+    return mapFailure(err)
+  }
+  const ok = <T>(value: T): T => {
+    if (failing) {
+      failing = false
+      watch.recovered()
+    }
+    return value
+  }
   return {
     name: engine.name,
     start: () => engine.start(),
     close: () => engine.close(),
     healthy: () => engine.healthy(),
+    lagSeconds: () => engine.lagSeconds?.() ?? 0,
     onEvents: (listener) => engine.onEvents(listener),
-    append: (inputs, idem) => engine.append(inputs, idem).catch(unavailable),
-    read: (after, patterns, limit, maxBytes) => engine.read(after, patterns, limit, maxBytes).catch(unavailable),
-    snapshot: (patterns, page) => engine.snapshot(patterns, page).catch(unavailable),
-    head: () => engine.head().catch(unavailable),
-    topics: () => engine.topics().catch(unavailable),
+    append: (inputs, idem) => engine.append(inputs, idem).then(ok, unavailable),
+    read: (after, patterns, limit, maxBytes) => engine.read(after, patterns, limit, maxBytes).then(ok, unavailable),
+    snapshot: (patterns, page) => engine.snapshot(patterns, page).then(ok, unavailable),
+    head: () => engine.head().then(ok, unavailable),
+    topics: () => engine.topics().then(ok, unavailable),
   }
 }

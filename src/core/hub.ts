@@ -2,6 +2,7 @@ import { compareCursors } from '../protocol/cursor.ts'
 import type { FeedEvent } from '../protocol/events.ts'
 import type { Access } from './access.ts'
 import type { Engine } from './engine.ts'
+import type { Stats } from './stats.ts'
 import { PreparedEvent } from './prepared.ts'
 import { Subscription, type Sink, type SubscriptionHost } from './subscription.ts'
 import { TopicIndex } from './topic-index.ts'
@@ -21,6 +22,7 @@ export class Hub implements SubscriptionHost {
   constructor(
     readonly engine: Engine,
     readonly access: Access,
+    readonly stats: Stats,
     readonly pageSize: number,
     readonly pageBytes: number,
     readonly bufferCap: number,
@@ -59,11 +61,15 @@ export class Hub implements SubscriptionHost {
       this.position = e.id
       const prepared = new PreparedEvent(e, this.access.isPrivate(e.topic))
       const stamp = ++this.stampSeq
+      let reached = false
       this.index.forEach(e.topic, (sub) => {
         if (sub.stamp === stamp) return
         sub.stamp = stamp
         sub.deliver(prepared)
+        reached = true
       })
+      // Once per event, not per delivery: from its timestamp to its frames handed to the sockets.
+      if (reached) this.stats.observeLatency((Date.now() - e.ts) / 1000)
     }
     if (this.waiters.length > 0) {
       const still: typeof this.waiters = []

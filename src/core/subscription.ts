@@ -2,6 +2,7 @@ import { compareCursors, parseCursor, type Cursor } from '../protocol/cursor.ts'
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
 import type { Access, Grant } from './access.ts'
 import type { Engine } from './engine.ts'
+import type { Stats } from './stats.ts'
 import { FeedError } from './errors.ts'
 import { PreparedEvent } from './prepared.ts'
 import { PatternSet, type TopicIndex } from './topic-index.ts'
@@ -17,11 +18,14 @@ export interface Sink {
   reset(reason: ResetReason): void
   /** The seam is done: everything up to `cursor` was sent; live events follow. */
   caughtUp?(cursor: string): void
+  /** Writing an event threw: the delivery to everyone else goes on, this consumer ends. */
+  crashed(err: unknown): void
 }
 
 export interface SubscriptionHost {
   readonly engine: Engine
   readonly access: Access
+  readonly stats: Stats
   readonly index: TopicIndex<Subscription>
   readonly pageSize: number
   /** READ_BYTES: about this many bytes per replay page and snapshot page. */
@@ -50,6 +54,8 @@ export class Subscription {
   grant: Grant | undefined
   /** Hub-internal: dedupes an event matched by two patterns of this subscription. */
   stamp = 0
+  /** Events handed to the sink so far. */
+  delivered = 0
   /** Last event id sent; nothing at or before it is sent again. */
   private last: string | undefined
   private buffering = false
@@ -109,6 +115,7 @@ export class Subscription {
     try {
       const set = new PatternSet(fresh, (topic) => this.host.access.mayRead(this.grant, topic))
       let covered = since ? await this.replay(since, set) : undefined
+      if (since) this.host.stats.resumes[covered === undefined ? 'reset' : 'replayed']++
       if (covered === undefined) {
         if (since) this.sink.reset('stale_cursor')
         covered = await this.sendSnapshot(set)
@@ -181,6 +188,11 @@ export class Subscription {
     const order = this.last === undefined ? undefined : compareCursors(p.event.id, this.last)
     if (order !== undefined && order <= 0) return
     this.last = p.event.id
-    this.sink.event(p)
+    this.delivered++
+    try {
+      this.sink.event(p)
+    } catch (err) {
+      this.sink.crashed(err)
+    }
   }
 }

@@ -37,6 +37,8 @@ export class RedisEngine implements Engine {
   private lastId = '0-0'
   private running = false
   private pingOk = true
+  /** Seconds since the oldest event not yet handed to the hub was stored; 0 when caught up. Updated by the health check. */
+  private lag = 0
   private health: ReturnType<typeof setInterval> | undefined
   private readerLoop: Promise<void> | undefined
 
@@ -60,8 +62,13 @@ export class RedisEngine implements Engine {
     this.running = true
     this.readerLoop = this.tail()
     this.health = setInterval(() => {
-      this.redis.ping().then(
-        () => (this.pingOk = true),
+      // One round trip: is Redis there, and is there an entry past what this instance dispatched?
+      this.redis.xrange(this.keys.stream, `(${this.lastId}`, '+', 'COUNT', 1).then(
+        (next) => {
+          this.pingOk = true
+          const id = next[0]?.[0]
+          this.lag = id === undefined ? 0 : Math.max(0, (Date.now() - Number(id.slice(0, id.indexOf('-')))) / 1000)
+        },
         () => (this.pingOk = false),
       )
     }, 1000)
@@ -78,6 +85,10 @@ export class RedisEngine implements Engine {
 
   healthy(): boolean {
     return this.pingOk && this.redis.status === 'ready'
+  }
+
+  lagSeconds(): number {
+    return this.lag
   }
 
   onEvents(listener: (events: FeedEvent[]) => void): void {
@@ -207,8 +218,9 @@ export class RedisEngine implements Engine {
         const entries = res?.[0]?.[1]
         if (!entries?.length) continue
         const events = entries.filter(([, f]) => f[0] === 'e').map(([id, f]) => decodeEntry(id, f))
-        this.lastId = entries.at(-1)![0]
+        // The position moves only once the hub has the events: a throw re-reads them (subscribers drop repeats).
         if (events.length) this.listener(events)
+        this.lastId = entries.at(-1)![0]
       } catch (err) {
         if (!this.running) return
         this.opts.log.warn({ err: (err as Error).message, lastId: this.lastId }, 'live stream read failed; retrying from the last id')

@@ -7,6 +7,7 @@
 import type { Context, Handler, Hono, MiddlewareHandler } from 'hono'
 import type * as v from 'valibot'
 import type { Config } from '../config.ts'
+import type { Vars } from './auth.ts'
 import type { Tokens } from './tokens.ts'
 import type { Feed } from '../core/feed.ts'
 import type { ErrorCode } from '../protocol/errors.ts'
@@ -42,7 +43,7 @@ type Handlers = [MiddlewareHandler | Handler, ...(MiddlewareHandler | Handler)[]
 /** The Hono app plus the list of what it serves. */
 export class Api {
   readonly routes: RouteSpec[] = []
-  constructor(readonly app: Hono) {}
+  constructor(readonly app: Hono<Vars>) {}
 
   get(path: string, doc: RouteDoc, ...handlers: Handlers): void {
     this.add('GET', path, doc, handlers)
@@ -77,6 +78,8 @@ export interface MountContext {
    * release of the address's slot, for `Connection.hold`.
    */
   admit(c: Context): () => void
+  /** The client's address (behind TRUST_PROXY proxies, the one they appended). */
+  clientAddress(c: Context): string
   /**
    * Registers a publish route with everything `POST /api/events` has: auth,
    * body limit, JSON and schema checks, idempotency, one atomic batch.

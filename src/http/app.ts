@@ -18,6 +18,7 @@ import { clientAddress, originAllowed } from './client.ts'
 import { apiHeaders } from './headers.ts'
 import { RateLimiter } from '../core/limits.ts'
 import { healthRoutes } from './health.ts'
+import { Metrics, metricsRoute } from './metrics.ts'
 import { openApiDocument } from './openapi.ts'
 import { publisher, publishRoutes } from './publish.ts'
 import { readRoutes } from './read.ts'
@@ -43,6 +44,19 @@ const contentSecurityPolicy: MiddlewareHandler = async (c, next) => {
     'Content-Security-Policy',
     `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'${feed}; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'; object-src 'none'`,
   )
+  await next()
+}
+
+/**
+ * Every request has an id: an incoming `X-Request-Id` of 1-128 printable
+ * characters is kept, else one is made. The response echoes it, and every log
+ * line about the request carries it.
+ */
+const requestId: MiddlewareHandler<Vars> = async (c, next) => {
+  const given = c.req.header('x-request-id')
+  const id = given !== undefined && /^[\x20-\x7e]{1,128}$/.test(given) ? given : crypto.randomUUID()
+  c.set('requestId', id)
+  c.header('X-Request-Id', id)
   await next()
 }
 
@@ -75,6 +89,7 @@ function wsRoute({ api, feed, config, tokens, checkOrigin, admit }: MountContext
       const session = new WsSession(feed, runtime.socket, tokens, { topics: c.req.query('topics'), since: c.req.query('since') || undefined }, c.get('grant'))
       const release = c.get('release')
       if (release) session.hold(release)
+      session.requestId = c.get('requestId')
       return session.events()
     }),
     () => {
@@ -83,12 +98,14 @@ function wsRoute({ api, feed, config, tokens, checkOrigin, admit }: MountContext
   )
 }
 
-export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: Mount[] = []): Hono {
-  const app = new Hono()
+export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: Mount[] = []): Hono<Vars> {
+  const app = new Hono<Vars>()
   const api = new Api(app)
+  const metrics = new Metrics(feed)
+  app.use('*', requestId, metrics.http)
 
   app.onError((err, c) => {
-    const error = err instanceof HTTPException ? fromHttpException(err) : feed.failure(err, { path: c.req.path })
+    const error = err instanceof HTTPException ? fromHttpException(err) : feed.failure(err, { path: c.req.path, requestId: c.get('requestId') })
     if (error.code === 'upgrade_required') c.header('Upgrade', 'websocket')
     return c.json(error.toJSON(), error.status)
   })
@@ -116,6 +133,7 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
       feed.assertAccepting()
       return feed.perAddress.acquire(addressOf(c))
     },
+    clientAddress: addressOf,
   }
   wsRoute(ctx, runtime)
   const headers = apiHeaders({
@@ -126,6 +144,7 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
   for (const path of ['/api/*', '/sse', '/poll', '/openapi.json']) app.use(path, headers)
 
   for (const mount of [healthRoutes, publishRoutes, readRoutes, ...mounts]) mount(ctx)
+  metricsRoute(ctx, metrics)
 
   let doc: string | undefined
   api.get(

@@ -19,7 +19,7 @@ export function isLoopback(address: string | undefined): boolean {
 }
 
 /** Hono context variables this app sets: the grant of the request's token, resolved by a guard. */
-export type Vars = { Variables: { grant: Grant | undefined; release: (() => void) | undefined } }
+export type Vars = { Variables: { grant: Grant | undefined; release: (() => void) | undefined; requestId: string } }
 
 /** The publisher's grant, set by `publishAuth` before the handler runs. */
 export function publishGrant(c: Context<Vars>): Grant {

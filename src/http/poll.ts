@@ -5,7 +5,9 @@
  * every other transport. Nothing outlives the request: the next poll may land
  * on any instance.
  */
+import type { Context } from 'hono'
 import type { Limits } from '../config.ts'
+import type { Vars } from './auth.ts'
 import { Connection } from '../core/connection.ts'
 import type { Grant } from '../core/access.ts'
 import { compareCursors, requireCursor, type Cursor } from '../core/cursor.ts'
@@ -118,7 +120,7 @@ export function mountPoll({ api, feed, tokens, checkOrigin, admit }: MountContex
       responses: { 200: { description: 'Events (possibly none), or a snapshot', schema: readAnswer } },
       errors: ['invalid_pattern', 'too_many_patterns', 'invalid_cursor', 'invalid_wait', 'bad_request', 'invalid_token', 'forbidden', 'forbidden_origin', 'too_many_connections', 'draining', 'engine_unavailable'],
     },
-    async (c) => {
+    async (c: Context<Vars>) => {
       feed.assertAccepting()
       checkOrigin(c)
       const patterns = queryPatterns(c, feed.limits.maxPatterns)
@@ -133,6 +135,7 @@ export function mountPoll({ api, feed, tokens, checkOrigin, admit }: MountContex
       const release = admit(c)
       const poll = new Poll(feed, raw, wait, limit, grant)
       poll.hold(release)
+      poll.requestId = c.get('requestId')
       const answer = await poll.start(patterns, since, c.req.raw.signal)
       // Already mapped and logged by the connection: answered here, not rethrown to be logged again.
       return answer instanceof FeedError ? c.json(answer.toJSON(), answer.status) : c.json(answer)

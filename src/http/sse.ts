@@ -3,7 +3,9 @@
  * The Server-Sent Events transport: the protocol's SSE messages
  * (`src/protocol/sse.ts`) on one stream; the lifecycle is the shared `Connection`'s.
  */
+import type { Context } from 'hono'
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming'
+import type { Vars } from './auth.ts'
 import { Connection } from '../core/connection.ts'
 import { requireCursor } from '../core/cursor.ts'
 import type { Grant } from '../core/access.ts'
@@ -96,7 +98,7 @@ export function mountSse({ api, feed, tokens, checkOrigin, admit }: MountContext
       responses: { 200: { description: 'The stream', mediaType: 'text/event-stream' } },
       errors: ['invalid_pattern', 'too_many_patterns', 'invalid_cursor', 'invalid_token', 'forbidden', 'forbidden_origin', 'too_many_connections', 'draining'],
     },
-    async (c) => {
+    async (c: Context<Vars>) => {
       feed.assertAccepting()
       checkOrigin(c)
       const patterns = queryPatterns(c, feed.limits.maxPatterns)
@@ -109,6 +111,7 @@ export function mountSse({ api, feed, tokens, checkOrigin, admit }: MountContext
       const res = streamSSE(c, async (stream) => {
         const sse = new SseStream(feed, stream, grant)
         sse.hold(release)
+        sse.requestId = c.get('requestId')
         sse.start(patterns, since)
         await sse.done
       })

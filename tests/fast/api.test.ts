@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert'
 import * as v from 'valibot'
 import { ERROR_STATUS, errorBody, type ErrorCode } from '../../src/protocol/errors.ts'
 import { feedEvent, readAnswer, snapshotSchema } from '../../src/protocol/index.ts'
+import type { PreparedEvent } from '../../src/core/prepared.ts'
 import { inProcess, type InProcess } from '../helpers/inprocess.ts'
 
 /** Every route's refusals, in process (no sockets): each answer is the protocol's error body with the documented status. */
@@ -135,4 +136,47 @@ remote('is refused with 403 forbidden on every publish route; reading stays open
   }
   assert.is((await call(p, '/api/snapshot?topics=**')).status, 200)
 })
+remote('GET /metrics from elsewhere: 403 while no METRICS_TOKEN is set', async ({ p }) => {
+  const r = await call(p, '/metrics')
+  assert.is(r.status, 403)
+  assert.ok(v.is(errorBody, r.body) && r.body.error.code === 'forbidden')
+})
 remote.run()
+
+const metrics = suite<{ p: InProcess }>('fast: GET /metrics from elsewhere with METRICS_TOKEN')
+metrics.before(async (ctx) => {
+  ctx.p = await inProcess({ METRICS_TOKEN: 'metrics-secret' }, '203.0.113.7')
+})
+metrics.after(async ({ p }) => p.close())
+metrics('needs the bearer token: 401 without it or with another, 200 with it', async ({ p }) => {
+  for (const headers of [{}, { authorization: 'Bearer wrong' }] as Record<string, string>[]) {
+    const r = await call(p, '/metrics', { headers })
+    assert.is(r.status, 401)
+    assert.ok(v.is(errorBody, r.body) && r.body.error.code === 'unauthorized')
+  }
+  const ok = await call(p, '/metrics', { headers: { authorization: 'Bearer metrics-secret' } })
+  assert.is(ok.status, 200)
+  assert.match(String(ok.body), /^# TYPE livefeed_connections gauge$/m)
+})
+metrics.run()
+
+const isolation = suite<{ p: InProcess }>('fast: fault isolation')
+isolation.before(async (ctx) => {
+  ctx.p = await inProcess()
+})
+isolation.after(async ({ p }) => p.close())
+isolation('a consumer whose write throws never stops delivery to the others, nor turns a stored publish into an error', async ({ p }) => {
+  const got: string[] = []
+  const crashed: unknown[] = []
+  const sink = (write: (id: string) => void) => ({ event: (e: PreparedEvent) => write(e.event.id), snapshot() {}, reset() {}, crashed: (err: unknown) => crashed.push(err) })
+  const broken = p.feed.hub.subscribe(sink(() => { throw new Error('socket exploded') }))
+  const healthy = p.feed.hub.subscribe(sink((id) => got.push(id)))
+  await broken.add(['iso/**'])
+  await healthy.add(['iso/**'])
+  const r = await call(p, '/api/events', json([{ topic: 'iso/a', data: 1 }, { topic: 'iso/b', data: 2 }]))
+  assert.is(r.status, 201, 'stored, so answered 201')
+  const ids = (r.body as { events: { id: string }[] }).events.map((e) => e.id)
+  assert.equal(got, ids, 'the healthy consumer got both')
+  assert.is(crashed.length, 2, 'each failed write reported to its consumer')
+})
+isolation.run()

@@ -6,6 +6,7 @@ import { MemoryEngine } from '../../src/engines/memory.ts'
 import { extensions } from '../../src/extensions.ts'
 import type { RouteSpec } from '../../src/http/api.ts'
 import { createApp, type Runtime } from '../../src/http/app.ts'
+import type { Vars } from '../../src/http/auth.ts'
 
 /**
  * The app in this process, on the memory engine, with no sockets: requests go
@@ -13,7 +14,7 @@ import { createApp, type Runtime } from '../../src/http/app.ts'
  * the API document, in milliseconds.
  */
 export interface InProcess {
-  app: Hono
+  app: Hono<Vars>
   feed: Feed
   config: Config
   close(): Promise<void>
