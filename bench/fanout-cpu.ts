@@ -7,7 +7,7 @@
  * clients' cost is not in the figure. Each cell runs --runs times (fresh
  * processes); median and range are printed.
  *   npm run bench:fanout-cpu [-- --clients 1000 --events 300 --runs 3 --baseline /path/to/old/dist/server.mjs]
- * --baseline adds a row for another build of livefeed (before/after a change).
+ * --baseline adds a row for another build of livefeed (before/after a change); several, comma-separated.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -52,13 +52,14 @@ function cpu(pid: number): { user: number; system: number } {
 
 const livefeed = (name: string, bundle: string): System => ({
   name,
-  start: () => pinned([bundle], { MAX_BUFFERED_BYTES: String(64 * 1024 * 1024) }),
+  // All clients come from one address, and a benchmark measures delivery, not the abuse limits.
+  start: () => pinned([bundle], { MAX_BUFFERED_BYTES: String(64 * 1024 * 1024), MAX_CONNECTIONS_PER_IP: '1000000', OUTBOUND_BYTES: String(8 * 1024 ** 3) }),
   wsUrl: (port) => `ws://127.0.0.1:${port}/ws?topics=bench/x`,
   publishPath: '/api/events',
 })
 const systems: System[] = [
   livefeed('livefeed', 'dist/server.mjs'),
-  ...(values.baseline ? [livefeed('livefeed (baseline)', values.baseline)] : []),
+  ...(values.baseline ? values.baseline.split(',').map((path, i) => livefeed(`livefeed (baseline${i ? ` ${i + 1}` : ''})`, path)) : []),
   { name: 'ws, one string per event', start: () => pinned(['bench/peers/ws-server.mjs']), wsUrl: (port) => `ws://127.0.0.1:${port}/`, publishPath: '/publish' },
 ]
 
@@ -69,7 +70,11 @@ async function once(sys: System) {
     stdio: ['pipe', 'pipe', 'inherit'],
   })
   const lines = createInterface({ input: gen.stdout! })
-  const next = () => new Promise<Record<string, number | string>>((resolve) => lines.once('line', (l) => resolve(JSON.parse(l))))
+  const next = () =>
+    new Promise<Record<string, number | string>>((resolve, reject) => {
+      lines.once('line', (l) => resolve(JSON.parse(l)))
+      gen.once('exit', (code) => reject(new Error(`the load generator exited with ${code}`)))
+    })
   await next() // ready: every subscriber is subscribed
   const before = cpu(server.proc.pid!)
   gen.stdin!.write('go\n')
