@@ -5,6 +5,7 @@
  * nothing is shown twice, and falls back WebSocket → SSE → long polling.
  */
 import { compareCursors } from '../protocol/cursor.ts'
+import { TokenKeeper } from './tokens.ts'
 import { snapshotPages, TRANSPORTS, type Transport, type TransportHandlers } from './transports.ts'
 import type { ConnectOptions, FeedEvent, FeedEvents, FeedState, TransportName } from './types.ts'
 
@@ -27,8 +28,8 @@ export class LiveFeed {
   private fellBackAt = 0
   private timer: ReturnType<typeof setTimeout> | undefined
   private awaitingSnapshot = false
-  private token: string | undefined
-  private refreshTimer: ReturnType<typeof setTimeout> | undefined
+  /** Access tokens, when the application gives `getToken`. */
+  private readonly tokens: TokenKeeper | undefined
   private _cursor: string | undefined
   private _state: FeedState = 'connecting'
 
@@ -37,6 +38,7 @@ export class LiveFeed {
     private readonly opts: ConnectOptions,
   ) {
     this.topics = new Set(opts.topics)
+    this.tokens = opts.getToken && new TokenKeeper(opts.getToken, (token) => this.refreshed(token))
     this._cursor = opts.since
     const g = globalThis as { WebSocket?: unknown; EventSource?: unknown }
     const available: Record<TransportName, boolean> = {
@@ -81,7 +83,7 @@ export class LiveFeed {
 
   close(): void {
     clearTimeout(this.timer)
-    clearTimeout(this.refreshTimer)
+    this.tokens?.stop()
     this.current?.close()
     this.current = undefined
     this.setState('closed')
@@ -107,7 +109,7 @@ export class LiveFeed {
         {
           base: this.base,
           fetch: this.opts.fetch ?? fetch.bind(globalThis),
-          token: () => this.token,
+          token: () => this.tokens?.token,
           on: {
             snapshot: (events, cursor, more) => open() && this.emit('snapshot', { events, cursor, more }),
             error: (code, message) => open() && this.emit('error', { code, message }),
@@ -124,15 +126,11 @@ export class LiveFeed {
   /** A fresh token (when the feed uses tokens), then a connection. */
   private open(): void {
     if (this._state === 'closed') return
-    const get = this.opts.getToken
-    if (!get) return this.connect()
-    Promise.resolve()
-      .then(get)
+    if (!this.tokens) return this.connect()
+    this.tokens
+      .fetch()
       .then(
-        (token) => {
-          this.setToken(token)
-          this.connect()
-        },
+        () => this.connect(),
         () => {
           // No token to be had now: try again later, as after any failed attempt.
           if (this._state === 'closed') return
@@ -143,28 +141,8 @@ export class LiveFeed {
       )
   }
 
-  /** Keeps the token and plans its refresh shortly before it expires (its `exp`, read without verifying). */
-  private setToken(token: string): void {
-    this.token = token
-    clearTimeout(this.refreshTimer)
-    const exp = tokenExpiry(token)
-    if (exp === undefined) return
-    const lifetime = exp - Date.now()
-    // A tenth of its life before expiry, at least a second and at most a minute ahead.
-    const ahead = Math.min(60_000, Math.max(1000, lifetime / 10))
-    this.refreshTimer = setTimeout(() => void this.refresh(), Math.max(0, lifetime - ahead))
-  }
-
-  private async refresh(): Promise<void> {
-    const get = this.opts.getToken
-    if (!get || this._state === 'closed') return
-    let token: string
-    try {
-      token = await get()
-    } catch {
-      return // the connection ends when the old token does; reconnecting asks again
-    }
-    this.setToken(token)
+  /** A token refreshed before expiry: onto the live connection where it can, else the next one. */
+  private refreshed(token: string): void {
     const t = this.current
     if (!t || this._state !== 'open') return
     if (t.auth) return t.auth(token)
@@ -189,7 +167,7 @@ export class LiveFeed {
       EventSource: o.EventSource ?? (globalThis as { EventSource?: ConnectOptions['EventSource'] }).EventSource,
       fetch: o.fetch ?? fetch.bind(globalThis),
       pollWaitS: o.pollWaitS ?? 25,
-      token: () => this.token,
+      token: () => this.tokens?.token,
     })
     this.current = ref.transport
     this.awaitingSnapshot = this._cursor === undefined
@@ -294,19 +272,6 @@ export class LiveFeed {
 
   private emit<K extends keyof FeedEvents>(type: K, payload: FeedEvents[K]): void {
     for (const fn of this.listeners.get(type) ?? []) (fn as Listener<K>)(payload)
-  }
-}
-
-/** A JWT's `exp` in ms, read from its payload without verifying (the server verifies); undefined when there is none. */
-function tokenExpiry(token: string): number | undefined {
-  try {
-    const payload = token.split('.')[1]
-    if (payload === undefined) return undefined
-    const json: unknown = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/')))
-    const exp = typeof json === 'object' && json !== null && 'exp' in json ? json.exp : undefined
-    return typeof exp === 'number' ? exp * 1000 : undefined
-  } catch {
-    return undefined
   }
 }
 
