@@ -11,14 +11,14 @@ import type { EndReason } from '../protocol/errors.ts'
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
 import type { Grant } from './access.ts'
 import type { FeedError } from './errors.ts'
-import type { Client, Feed } from './feed.ts'
+import type { Feed } from './feed.ts'
 import type { PreparedEvent } from './prepared.ts'
 import type { TransportName } from './stats.ts'
 import type { Sink, Subscription } from './subscription.ts'
 
 export type { TransportName }
 
-export abstract class Connection implements Client, Sink {
+export abstract class Connection implements Sink {
   protected readonly sub: Subscription
   /** When the sweep ends this connection (ms since the epoch). */
   protected deadline = Infinity
@@ -113,6 +113,7 @@ export abstract class Connection implements Client, Sink {
     this.failed(this.feed.failure(err, { transport: this.transport, requestId: this.requestId }))
   }
 
+  /** Called by the feed's one sweep timer: deadlines, token expiry, heartbeats. */
   tick(now: number): void {
     if (this.ended) return
     if (now >= this.deadline) return this.end('max_age')
@@ -120,6 +121,7 @@ export abstract class Connection implements Client, Sink {
     this.beat?.(now)
   }
 
+  /** Shutdown: close now, telling the client to reconnect elsewhere. */
   drain(): void {
     this.end('draining')
   }
@@ -129,6 +131,7 @@ export abstract class Connection implements Client, Sink {
     return 0
   }
 
+  /** Over the OUTBOUND_BYTES budget: close it as too slow (it resumes from its cursor). */
   shed(): void {
     this.end('slow')
   }

@@ -1,32 +1,25 @@
+/**
+ * @module
+ * What every route and transport shares: the guarded engine, the hub, the
+ * access rules, the limits, the live connections with their one sweep timer,
+ * and the one place failures are mapped and logged.
+ */
 import type { Limits } from '../config.ts'
-import type { EventInput } from '../protocol/events.ts'
-import type { ReadAnswer } from '../protocol/http.ts'
-import type { Snapshot } from '../protocol/events.ts'
 import { formatNext, parseNext } from '../protocol/cursor.ts'
+import type { EventInput, Snapshot } from '../protocol/events.ts'
+import type { ReadAnswer } from '../protocol/http.ts'
+import { Access, type Grant } from './access.ts'
+import type { Connection } from './connection.ts'
 import { requireCursor } from './cursor.ts'
 import type { AppendResult, Engine, IdempotencyRequest, TopicInfo } from './engine.ts'
 import { FeedError, toFeedError } from './errors.ts'
-import { Access, type Grant } from './access.ts'
 import { guardEngine } from './guard.ts'
+import { Hub } from './hub.ts'
 import { ConnectionCounter } from './limits.ts'
 import { Stats, type TransportName } from './stats.ts'
-import { Connection } from './connection.ts'
-import { Hub } from './hub.ts'
 import type { Log } from './log.ts'
 import { assertTopic } from './topic.ts'
 import { PatternSet } from './topic-index.ts'
-
-/** A long-lived consumer (WebSocket session, SSE stream, waiting poll) the feed can sweep and drain. */
-export interface Client {
-  /** Called by the one sweep timer: heartbeats, age limits, poll deadlines. */
-  tick(now: number): void
-  /** Shutdown: close now, telling the client to reconnect elsewhere. */
-  drain(): void
-  /** Bytes written for this client that it has not read yet. */
-  queuedBytes(): number
-  /** Over the OUTBOUND_BYTES budget: close it as too slow (it resumes from its cursor). */
-  shed(): void
-}
 
 /** Everything transports share: the engine, the hub, the limits and the set of live clients. */
 export class Feed {
@@ -38,7 +31,8 @@ export class Feed {
   readonly perAddress: ConnectionCounter
   /** What the metrics report. */
   readonly stats = new Stats()
-  readonly clients = new Set<Client>()
+  /** Live WebSocket sessions, SSE streams and held polls: swept, drained and counted. */
+  readonly clients = new Set<Connection>()
   draining = false
   /** An engine outage is logged at error once, when it starts; its further failures at debug. */
   private outage = false
@@ -158,7 +152,7 @@ export class Feed {
   /** The live connections, or those of one transport (for the metrics). */
   connectionsOf(transport?: TransportName): Connection[] {
     const out: Connection[] = []
-    for (const c of this.clients) if (c instanceof Connection && (transport === undefined || c.transport === transport)) out.push(c)
+    for (const c of this.clients) if (transport === undefined || c.transport === transport) out.push(c)
     return out
   }
 
