@@ -2,7 +2,7 @@ import net from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { publish, request } from './helpers/http.ts'
-import { startServer, type RuntimeName, type Server } from './helpers/server.ts'
+import { RUNTIMES, startServer, type RuntimeName } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
 import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
@@ -26,12 +26,13 @@ function raw(port: number, send: (s: net.Socket) => void, timeoutMs = 3000): Pro
 const statusOf = (text: string) => Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1])
 const refusal = (c: WsClient) => c.opened.then(() => 'opened', (e: Error) => e.message)
 
-/** Abuse limits, over real sockets, on each runtime (they live in the HTTP layer: one engine is enough). */
-for (const runtime of ['node', 'deno'] satisfies RuntimeName[]) {
-  const test = suite(`abuse limits [${runtime}]`)
+/** Abuse limits, over real sockets, on each runtime and engine. */
+for (const target of RUNTIMES) {
+  const runtime: RuntimeName = target.startsWith('deno') ? 'deno' : 'node'
+  const test = suite(`abuse limits [${target}]`)
 
   test('MAX_CONNECTIONS_PER_IP: WebSockets, SSE streams and held polls count together; 429 before the upgrade or stream', async () => {
-    const s = await startServer(runtime, { MAX_CONNECTIONS_PER_IP: '3' })
+    const s = await startServer(target, { MAX_CONNECTIONS_PER_IP: '3' })
     try {
       const cursor = (await request(`${s.url}/api/snapshot?topics=c/x`)).body.cursor
       const ws = await WsClient.open(`${s.wsUrl}/ws?topics=c/x`)
@@ -63,7 +64,7 @@ for (const runtime of ['node', 'deno'] satisfies RuntimeName[]) {
   })
 
   test('TRUST_PROXY=1: the address is the X-Forwarded-For entry the proxy appended', async () => {
-    const s = await startServer(runtime, { MAX_CONNECTIONS_PER_IP: '1', TRUST_PROXY: '1' })
+    const s = await startServer(target, { MAX_CONNECTIONS_PER_IP: '1', TRUST_PROXY: '1' })
     try {
       const as = (ip: string) => ({ 'x-forwarded-for': `203.0.113.66, ${ip}` })
       const first = new SseReader(`${s.url}/sse?topics=c/x`, as('198.51.100.1'))
@@ -79,7 +80,7 @@ for (const runtime of ['node', 'deno'] satisfies RuntimeName[]) {
   })
 
   test('PUBLISH_RATE: a burst of twice the rate, then 429 rate_limited with Retry-After; each publisher on its own', async () => {
-    const s = await startServer(runtime, { PUBLISH_RATE: '5' })
+    const s = await startServer(target, { PUBLISH_RATE: '5' })
     try {
       const before = (await request(`${s.url}/api/snapshot?topics=rate/a`)).body.cursor as string
       const statuses: number[] = []
@@ -102,7 +103,7 @@ for (const runtime of ['node', 'deno'] satisfies RuntimeName[]) {
   })
 
   test('CLIENT_FRAME_RATE: frames over the rate get rate_limited error frames; sustained abuse closes with 1008', async () => {
-    const s = await startServer(runtime, { CLIENT_FRAME_RATE: '5', MAX_BAD_FRAMES: '5' })
+    const s = await startServer(target, { CLIENT_FRAME_RATE: '5', MAX_BAD_FRAMES: '5' })
     try {
       const c = await WsClient.open(`${s.wsUrl}/ws`)
       await c.nth('welcome')
@@ -117,7 +118,7 @@ for (const runtime of ['node', 'deno'] satisfies RuntimeName[]) {
   })
 
   test('ALLOWED_ORIGINS: pages on other origins get 403 forbidden_origin on /ws, /sse and /poll; clients without Origin pass', async () => {
-    const s = await startServer(runtime, { ALLOWED_ORIGINS: 'https://good.example' })
+    const s = await startServer(target, { ALLOWED_ORIGINS: 'https://good.example' })
     try {
       const evil = { origin: 'https://evil.example' }
       for (const path of ['/sse?topics=o/x', '/poll?topics=o/x', '/ws?topics=o/x']) {
@@ -141,7 +142,7 @@ for (const runtime of ['node', 'deno'] satisfies RuntimeName[]) {
   })
 
   test('with a token scheme, other origins may publish with a token and get their preflight approved', async () => {
-    const s = await startServer(runtime, { PUBLISH_TOKEN: 'token-for-origin-test' })
+    const s = await startServer(target, { PUBLISH_TOKEN: 'token-for-origin-test' })
     try {
       const pre = await fetch(`${s.url}/api/events`, {
         method: 'OPTIONS',
@@ -157,7 +158,7 @@ for (const runtime of ['node', 'deno'] satisfies RuntimeName[]) {
   })
 
   test('BODY_TIMEOUT: a body that does not arrive in time gets 408 and the connection is closed; an aborted body logs at debug only', async () => {
-    const s = await startServer(runtime, { BODY_TIMEOUT: '0.5' })
+    const s = await startServer(target, { BODY_TIMEOUT: '0.5' })
     try {
       const head = (extra: string) => `POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${extra}\r\n`
       const slow = await raw(s.port, (sock) => sock.write(head('Content-Length: 100\r\n') + '{"topic":"t/a",'))
@@ -179,7 +180,7 @@ for (const runtime of ['node', 'deno'] satisfies RuntimeName[]) {
   })
 
   test('MAX_JSON_DEPTH and numbers JSON cannot carry: 400, never a 500 or a changed value', async () => {
-    const s = await startServer(runtime, { MAX_JSON_DEPTH: '64' })
+    const s = await startServer(target, { MAX_JSON_DEPTH: '64' })
     try {
       const deep = (n: number) => '['.repeat(n) + ']'.repeat(n)
       const send = (body: string) => request(`${s.url}/api/events`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })

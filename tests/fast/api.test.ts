@@ -136,6 +136,14 @@ remote('is refused with 403 forbidden on every publish route; reading stays open
   }
   assert.is((await call(p, '/api/snapshot?topics=**')).status, 200)
 })
+remote('without TOKEN_SECRET a token is refused (401 invalid_token) and private topics cannot be read', async ({ p }) => {
+  const r = await call(p, '/api/snapshot?topics=open/**&token=eyJhbGciOiJIUzI1NiJ9.e30.x')
+  assert.is(r.status, 401)
+  assert.ok(v.is(errorBody, r.body) && r.body.error.code === 'invalid_token')
+  const priv = await call(p, '/api/snapshot?topics=private/**')
+  assert.is(priv.status, 403)
+  assert.ok(v.is(errorBody, priv.body) && priv.body.error.code === 'forbidden')
+})
 remote('GET /metrics from elsewhere: 403 while no METRICS_TOKEN is set', async ({ p }) => {
   const r = await call(p, '/metrics')
   assert.is(r.status, 403)

@@ -52,6 +52,19 @@ config('defaults, units and good values', () => {
   // A default gives way to the setting it depends on.
   assert.is(loadConfig({ POLL_WAIT_MAX: '5' }).limits.pollWaitDefaultS, 5)
 })
+config('TOKEN_SECRET: each secret at least 32 bytes; the error line never shows a secret', () => {
+  assert.equal(loadConfig({ TOKEN_SECRET: `${'a'.repeat(32)},${'b'.repeat(40)}` }).tokenSecrets, ['a'.repeat(32), 'b'.repeat(40)])
+  try {
+    loadConfig({ TOKEN_SECRET: `${'a'.repeat(32)},short-secret-value` })
+    assert.unreachable()
+  } catch (err) {
+    assert.instance(err, ConfigError)
+    if (err instanceof ConfigError) {
+      assert.match(err.message, /^TOKEN_SECRET is not allowed: secret 2 of 2 has 18 bytes; each must have at least 32/)
+      assert.not.match(err.message, /short-secret-value|aaaa/)
+    }
+  }
+})
 config('a bad value is one line naming the variable, the value and what is allowed', () => {
   const cases: [Record<string, string>, string][] = [
     [{ HISTORY_SIZE: '1.5' }, 'HISTORY_SIZE="1.5" is not allowed: it must be a whole number from 1 to 10000000'],
