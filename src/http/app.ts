@@ -116,8 +116,6 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
     return c.json(new FeedError('method_not_allowed', `${c.req.path} answers ${allowed.join(', ')}, not ${c.req.method}`).toJSON(), 405)
   })
 
-  // The upgrade route comes first and outside any header-writing middleware:
-  // headers on a 101 are the runtime's business (Deno's are immutable).
   const tokens = new Tokens(config.tokenSecrets, config.publishToken)
   const addressOf = (c: Context) => clientAddress(c, runtime.clientAddress(c), config.limits.trustProxy)
   const ctx: MountContext = {
@@ -135,6 +133,8 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
     },
     clientAddress: addressOf,
   }
+  // The upgrade route comes before the CORS middleware, which has nothing to say on a 101. The request id and
+  // metrics middleware above run for it too; the 101 itself is written by the runtime, without X-Request-Id.
   wsRoute(ctx, runtime)
   const headers = apiHeaders({
     allowedOrigins: config.allowedOrigins,
