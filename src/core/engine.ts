@@ -65,6 +65,13 @@ export interface Engine {
    * cursor order, in batches. One listener (the hub).
    */
   onEvents(listener: (events: FeedEvent[]) => void): void
+
+  /**
+   * The live stream lost events it could not read in time (a shared store
+   * trimmed them past this instance's position, after a long pause or
+   * outage): every subscriber must start over from a snapshot. Shared engines only.
+   */
+  onGap?(listener: () => void): void
 }
 
 export interface IdempotencyRequest {

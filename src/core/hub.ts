@@ -18,6 +18,7 @@ export class Hub implements SubscriptionHost {
   position = ''
   private stampSeq = 0
   private waiters: { cursor: string; resolve: () => void }[] = []
+  private readonly subscriptions = new Set<Subscription>()
 
   constructor(
     readonly engine: Engine,
@@ -28,6 +29,10 @@ export class Hub implements SubscriptionHost {
     readonly bufferCap: number,
   ) {
     engine.onEvents((events) => this.dispatch(events))
+    // Events this instance could not read are lost to its subscribers: each starts over from a snapshot.
+    engine.onGap?.(() => {
+      for (const sub of this.subscriptions) sub.resync()
+    })
   }
 
   async start(): Promise<void> {
@@ -35,7 +40,14 @@ export class Hub implements SubscriptionHost {
   }
 
   subscribe(sink: Sink): Subscription {
-    return new Subscription(this, sink)
+    const sub = new Subscription(this, sink)
+    this.subscriptions.add(sub)
+    return sub
+  }
+
+  /** A subscription that closed: the hub forgets it. */
+  forget(sub: Subscription): void {
+    this.subscriptions.delete(sub)
   }
 
   reached(cursor: string): Promise<void> {

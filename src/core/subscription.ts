@@ -26,6 +26,7 @@ export interface SubscriptionHost {
   readonly engine: Engine
   readonly access: Access
   readonly stats: Stats
+  forget(sub: Subscription): void
   readonly index: TopicIndex<Subscription>
   readonly pageSize: number
   /** READ_BYTES: about this many bytes per replay page and snapshot page. */
@@ -99,6 +100,35 @@ export class Subscription {
     this.closed = true
     this.remove([...this.patterns])
     this.buffer = []
+    this.host.forget(this)
+  }
+
+  /**
+   * The live stream lost events (see Engine.onGap): tells the consumer
+   * `reset`, then sends the snapshot of all its patterns, then goes live
+   * again, through the same seam as a subscribe. Never silence.
+   */
+  resync(): void {
+    this.queue = this.queue.then(() => this.reseed()).catch((err: unknown) => this.sink.crashed(err))
+  }
+
+  private async reseed(): Promise<void> {
+    if (this.closed || this.patterns.size === 0) return
+    this.buffering = true
+    try {
+      this.sink.reset('stale_cursor')
+      const covered = await this.sendSnapshot(new PatternSet([...this.patterns], (topic) => this.host.access.mayRead(this.grant, topic)))
+      if (covered === undefined) return
+      await this.host.reached(covered)
+      if (this.closed) return
+      const buffered = this.buffer
+      this.buffer = []
+      for (const p of buffered) if ((compareCursors(p.event.id, covered) ?? 1) > 0) this.send(p)
+      this.sink.caughtUp?.(covered)
+    } finally {
+      this.buffering = false
+      this.buffer = []
+    }
   }
 
   private async seam(requested: string[], since?: Cursor): Promise<void> {

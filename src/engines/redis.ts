@@ -34,6 +34,7 @@ export class RedisEngine implements Engine {
   private readonly reader: Redis
   private readonly keys: { stream: string; epoch: string; latest: string; topics: string; idem: string; trimmed: string; counter: string }
   private listener: (events: FeedEvent[]) => void = () => {}
+  private gapListener: () => void = () => {}
   private lastId = '0-0'
   private running = false
   private pingOk = true
@@ -93,6 +94,10 @@ export class RedisEngine implements Engine {
 
   onEvents(listener: (events: FeedEvent[]) => void): void {
     this.listener = listener
+  }
+
+  onGap(listener: () => void): void {
+    this.gapListener = listener
   }
 
   async append(inputs: EventInput[], idem?: IdempotencyRequest): Promise<AppendResult> {
@@ -205,16 +210,26 @@ export class RedisEngine implements Engine {
 
   /**
    * The live stream: one blocking XREAD loop from the last id it delivered.
-   * Across errors and reconnects it resumes from that id, so it never skips one.
+   * Across errors and reconnects it resumes from that id. Each read is sent
+   * with a GET of the trim point: if Redis trimmed past this position (this
+   * instance was paused or cut off longer than the history lasts), events were
+   * lost to it, and its subscribers are told to start over (`onGap`).
    */
   private async tail(): Promise<void> {
     let failures = 0
     while (this.running) {
       try {
-        const res = (await this.reader.xread('COUNT', 1000, 'BLOCK', this.opts.blockMs ?? 5000, 'STREAMS', this.keys.stream, this.lastId)) as
-          | [string, Entry[]][]
-          | null
+        const replies = await results(
+          this.reader.pipeline().get(this.keys.trimmed).xread('COUNT', 1000, 'BLOCK', this.opts.blockMs ?? 5000, 'STREAMS', this.keys.stream, this.lastId).exec(),
+        )
+        const trimmed = replies[0] as string | null
+        const res = replies[1] as [string, Entry[]][] | null
         failures = 0
+        if (trimmed !== null && compareIds(this.lastId, trimmed) < 0) {
+          this.opts.log.warn({ lastId: this.lastId, trimmed }, 'Redis trimmed past this instance: its subscribers start over from a snapshot')
+          this.lastId = trimmed
+          this.gapListener()
+        }
         const entries = res?.[0]?.[1]
         if (!entries?.length) continue
         const events = entries.filter(([, f]) => f[0] === 'e').map(([id, f]) => decodeEntry(id, f))
@@ -223,7 +238,8 @@ export class RedisEngine implements Engine {
         this.lastId = entries.at(-1)![0]
       } catch (err) {
         if (!this.running) return
-        this.opts.log.warn({ err: (err as Error).message, lastId: this.lastId }, 'live stream read failed; retrying from the last id')
+        // Once per outage at warn (the engine guard logs the outage itself); the retries at debug.
+        this.opts.log[failures === 0 ? 'warn' : 'debug']({ err: (err as Error).message, lastId: this.lastId }, 'live stream read failed; retrying from the last id')
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures++, 2000)))
       }
     }
