@@ -78,6 +78,11 @@ export class Access {
     return !this.isPrivate(topic) || (grant !== undefined && (grant.all || grant.subscribe.matches(topic)))
   }
 
+  /** These patterns as this grant may read them: private topics it does not cover never match. */
+  readable(patterns: readonly string[], grant: Grant | undefined): PatternSet {
+    return new PatternSet(patterns, (topic) => this.mayRead(grant, topic))
+  }
+
   /**
    * Refuses, before anything is sent, a subscription with a pattern that can
    * match only private topics (it lies inside one of PRIVATE_TOPICS) none of

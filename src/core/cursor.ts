@@ -6,7 +6,7 @@
 import { compareCursors, parseCursor, type Cursor } from '../protocol/cursor.ts'
 import { FeedError } from './errors.ts'
 
-export { compareCursors, epochOf, formatCursor, isAfter, parseCursor, type Cursor } from '../protocol/cursor.ts'
+export { compareCursors, formatCursor, isAfter, parseCursor, type Cursor } from '../protocol/cursor.ts'
 
 /** Parses a client-supplied cursor; 400 invalid_cursor when it is not one. */
 export function requireCursor(value: string): Cursor {

@@ -116,7 +116,7 @@ export class Feed {
   /** The patterns as this reader may read them: refused up front when they hold only private topics it is not granted. */
   readable(patterns: string[], grant: Grant | undefined): PatternSet {
     this.access.assertMaySubscribe(grant, patterns)
-    return new PatternSet(patterns, (topic) => this.access.mayRead(grant, topic))
+    return this.access.readable(patterns, grant)
   }
 
   /** Topics whose latest event is kept; private ones only for a grant that may read them (their names are private too). */

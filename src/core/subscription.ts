@@ -11,8 +11,10 @@ import { PatternSet, type TopicIndex } from './topic-index.ts'
 export interface Sink {
   /** Each event once, in cursor order: replayed first, then live. */
   event(e: PreparedEvent): void
-  /** Latest event of each newly subscribed topic, then live events after `cursor`. */
-  /** One page of it; `more` says another page follows (READ_BYTES), all with the same `cursor`. */
+  /**
+   * Latest event of each newly subscribed topic, then live events after `cursor`; a large one in pages
+   * (READ_BYTES), every page with the same `cursor` and all but the last with `more`.
+   */
   snapshot(events: FeedEvent[], cursor: string, more: boolean): void
   /** The `since` cursor is gone (older than the history, or another epoch): a snapshot follows. */
   reset(reason: ResetReason): void
@@ -117,14 +119,8 @@ export class Subscription {
     this.buffering = true
     try {
       this.sink.reset('stale_cursor')
-      const covered = await this.sendSnapshot(new PatternSet([...this.patterns], (topic) => this.host.access.mayRead(this.grant, topic)))
-      if (covered === undefined) return
-      await this.host.reached(covered)
-      if (this.closed) return
-      const buffered = this.buffer
-      this.buffer = []
-      for (const p of buffered) if ((compareCursors(p.event.id, covered) ?? 1) > 0) this.send(p)
-      this.sink.caughtUp?.(covered)
+      const covered = await this.sendSnapshot(this.host.access.readable([...this.patterns], this.grant))
+      if (covered !== undefined) await this.goLive(covered)
     } finally {
       this.buffering = false
       this.buffer = []
@@ -143,7 +139,7 @@ export class Subscription {
       this.host.index.add(p, this)
     }
     try {
-      const set = new PatternSet(fresh, (topic) => this.host.access.mayRead(this.grant, topic))
+      const set = this.host.access.readable(fresh, this.grant)
       let covered = since ? await this.replay(since, set) : undefined
       if (since) this.host.stats.resumes[covered === undefined ? 'reset' : 'replayed']++
       if (covered === undefined) {
@@ -151,17 +147,7 @@ export class Subscription {
         covered = await this.sendSnapshot(set)
         if (covered === undefined) return
       }
-      await this.host.reached(covered)
-      if (this.closed) return
-      // Buffered events of patterns already live are all new to this consumer;
-      // those of the fresh patterns are new only past what replay/snapshot covered.
-      const buffered = this.buffer
-      this.buffer = []
-      // An event of another epoch than the read is of a new history: not covered by it.
-      for (const p of buffered) {
-        if ((compareCursors(p.event.id, covered) ?? 1) > 0 || old.matches(p.event.topic)) this.send(p)
-      }
-      this.sink.caughtUp?.(covered)
+      await this.goLive(covered, old)
     } catch (err) {
       this.remove(fresh)
       throw err
@@ -169,6 +155,23 @@ export class Subscription {
       this.buffering = false
       this.buffer = []
     }
+  }
+
+  /**
+   * The end of the seam: once live dispatch has passed `covered`, flushes the
+   * buffer. Buffered events of patterns that were already live (`old`) are all
+   * new to this consumer; the others only past what the replay or snapshot
+   * covered (an event of another epoch is of a new history: not covered).
+   */
+  private async goLive(covered: string, old?: PatternSet): Promise<void> {
+    await this.host.reached(covered)
+    if (this.closed) return
+    const buffered = this.buffer
+    this.buffer = []
+    for (const p of buffered) {
+      if ((compareCursors(p.event.id, covered) ?? 1) > 0 || old?.matches(p.event.topic)) this.send(p)
+    }
+    this.sink.caughtUp?.(covered)
   }
 
   /** Sends the snapshot page by page, all pages taken at the first page's head; resolves with that head, or undefined once closed. */

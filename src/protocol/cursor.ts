@@ -25,11 +25,6 @@ export function parseCursor(value: string): Cursor | undefined {
   return { epoch: value.slice(0, dash), pos: value.slice(dash + 1) }
 }
 
-/** The epoch part of a cursor. */
-export function epochOf(cursor: string): string {
-  return cursor.slice(0, cursor.indexOf('-'))
-}
-
 /**
  * Orders two cursors of one epoch: negative, zero or positive, like a sort
  * comparator. `undefined` when their epochs differ: neither comes first.
