@@ -3,7 +3,7 @@ import type { Browser, Page } from 'playwright-core'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { curl, publish } from './helpers/http.ts'
-import { launchChromium } from './helpers/browser.ts'
+import { launchChromium, watchCsp } from './helpers/browser.ts'
 import { ROOT, startServer, type Server } from './helpers/server.ts'
 import { until } from './helpers/wait.ts'
 
@@ -56,11 +56,7 @@ for (const runtime of ['node', 'deno'] as const) {
     await publish(s.url, { topic: 'stocks/AAPL', data: { symbol: 'AAPL', price: 200, change: 1.5 } })
     const page = await browser.newPage()
     // Any Content-Security-Policy violation the page causes is recorded, and must not happen.
-    await page.addInitScript(() => {
-      const seen: string[] = []
-      Object.assign(window, { cspViolations: seen })
-      document.addEventListener('securitypolicyviolation', (e) => seen.push(`${e.violatedDirective} ${e.blockedURI}`))
-    })
+    const violations = await watchCsp(page)
     const res = await page.goto(s.url)
     assert.match(res!.headers()['content-security-policy'] ?? '', /default-src 'none'; script-src 'self'; style-src 'self'/)
     // Nothing has been published since the page opened: what shows came from the snapshot.
@@ -80,7 +76,7 @@ for (const runtime of ['node', 'deno'] as const) {
     assert.ok(Date.now() - t0 < 3000)
     mkdirSync(`${ROOT}test-artifacts`, { recursive: true })
     await page.screenshot({ path: `${ROOT}test-artifacts/dashboard-${runtime}.png`, fullPage: true })
-    assert.equal(await page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations), [], 'no CSP violation')
+    assert.equal(await violations(), [], 'no CSP violation')
     await page.close()
   })
 

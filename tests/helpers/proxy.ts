@@ -7,6 +7,8 @@ export interface ProxyOptions {
   refuseUpgrade?: boolean
   /** Paths answered with 502 instead of being forwarded. */
   refusePaths?: readonly string[]
+  /** Headers added to every forwarded request (e.g. an `X-Forwarded-For`, as a load balancer adds). */
+  addHeaders?: Record<string, string>
 }
 
 /**
@@ -30,9 +32,11 @@ export async function startProxy(backends: () => number[], opts: ProxyOptions = 
       res.writeHead(502, { 'content-type': 'application/json' }).end('{"error":{"code":"bad_gateway","message":"refused by test proxy"}}')
       return
     }
-    const upstream = http.request({ host: '127.0.0.1', port: pick(req.url ?? ''), method: req.method, path: req.url, headers: req.headers }, (up) => {
+    const upstream = http.request({ host: '127.0.0.1', port: pick(req.url ?? ''), method: req.method, path: req.url, headers: { ...req.headers, ...opts.addHeaders } }, (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers)
       up.pipe(res)
+      // The backend died mid-answer (a SIGKILLed instance's SSE stream): cut the client too, as a load balancer does.
+      up.on('close', () => up.complete || res.destroy())
     })
     upstream.on('error', () => res.headersSent ? res.destroy() : res.writeHead(502).end())
     res.on('close', () => upstream.destroy())
