@@ -1,117 +1,267 @@
 /**
- * Fan-out, side by side in one run: livefeed against raw `ws` and socket.io.
- * Each server holds N WebSocket subscribers on one topic; M events are
- * published over HTTP; every subscriber must receive every event. Prints
- * deliveries per second, publish-to-receive latency, and ratios to livefeed.
- *   npm run bench:fanout [-- --clients 500 --events 400]
+ * Fan-out at the limit of the machine: livefeed (Node and Deno) against a `ws`
+ * server that sends one Buffer per event, one that builds the frame once and
+ * writes it to every socket, and socket.io 4. The server runs pinned to core 0;
+ * the load generator (bench/load-gen.mjs, minimal frame readers on net.Socket,
+ * one process or several with their own 127.0.0.x addresses) to core 1; the
+ * server's own CPU time is read from /proc/<pid>/stat, so the clients' cost is
+ * not in the figure. Every cell runs in fresh processes, --runs times: median (range).
+ *
+ *   npm run bench:fanout [-- --sizes 1000,5000,10000 --runs 3 --events 300 --systems livefeed,deno,ws-buffer,ws-frame,socketio
+ *                           --spread --baseline /old/dist/server.mjs --sockets 19000]
+ *
+ * Per system and size: user and system CPU µs per delivery at saturation, deliveries/s, RSS and heap KB per
+ * idle socket (heap after gc, Node only), connect + subscribe seconds, p50/p99/max publish→receive ms at a
+ * fixed 20,000 deliveries/s, and lost/duplicated/reordered deliveries; then ratios to the frame-once `ws` server.
+ * --spread adds cells with the subscribers spread over 1,000 topics (livefeed: half exact, half wildcard).
+ * --sockets N runs only the largest cell: N sockets on livefeed and the frame-once `ws` server.
  */
-import { spawn } from 'node:child_process'
-import http from 'node:http'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { createInterface, type Interface } from 'node:readline'
 import { parseArgs } from 'node:util'
-import { io as ioClient } from 'socket.io-client'
-import WebSocket from 'ws'
-import { startServer } from '../tests/helpers/server.ts'
+import { ROOT } from '../tests/helpers/server.ts'
 
-const { values } = parseArgs({ options: { clients: { type: 'string', default: '500' }, events: { type: 'string', default: '400' } } })
-const N = Number(values.clients)
-const M = Number(values.events)
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
-
-interface Peer {
-  name: string
-  port: number
-  path: string
-  subscribe(onEvent: (sentAt: number) => void): Promise<() => void>
-  stop(): Promise<unknown>
-}
-
-function post(port: number, path: string, body: object): Promise<void> {
-  const data = JSON.stringify(body)
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
-      res.resume()
-      res.on('end', () => (res.statusCode === 201 ? resolve() : reject(new Error(`publish: ${res.statusCode}`))))
-    })
-    req.on('error', reject)
-    req.end(data)
-  })
-}
-
-async function startPeer(file: string): Promise<{ port: number; stop(): Promise<unknown> }> {
-  const proc = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const port = await new Promise<number>((resolve) => proc.stdout!.once('data', (d) => resolve(JSON.parse(String(d)).port)))
-  return { port, stop: () => new Promise((r) => (proc.once('exit', r), proc.kill('SIGTERM'))) }
-}
-
-const wsSubscribe = (url: string, ready: (f: { type: string }) => boolean) => (onEvent: (sentAt: number) => void) =>
-  new Promise<() => void>((resolve, reject) => {
-    const ws = new WebSocket(url)
-    ws.on('error', reject)
-    let isReady = false
-    ws.on('open', () => {
-      if (!isReady && ready({ type: 'open' })) {
-        isReady = true
-        resolve(() => ws.close())
-      }
-    })
-    ws.on('message', (d) => {
-      const f = JSON.parse(String(d))
-      if (f.type === 'event') return onEvent(f.data.sentAt)
-      if (!isReady && ready(f)) {
-        isReady = true
-        resolve(() => ws.close())
-      }
-    })
-  })
-
-async function run(peer: Peer) {
-  const latencies: number[] = []
-  let received = 0
-  let done!: () => void
-  const all = new Promise<void>((r) => (done = r))
-  const onEvent = (sentAt: number) => {
-    latencies.push(performance.timeOrigin + performance.now() - sentAt)
-    if (++received === N * M) done()
-  }
-  const closers: (() => void)[] = []
-  for (let i = 0; i < N; i += 50) closers.push(...(await Promise.all(Array.from({ length: Math.min(50, N - i) }, () => peer.subscribe(onEvent)))))
-  const t0 = performance.now()
-  for (let i = 0; i < M; i++) await post(peer.port, peer.path, { topic: 'bench/x', data: { i, sentAt: performance.timeOrigin + performance.now() } })
-  await Promise.race([all, new Promise((_, reject) => setTimeout(() => reject(new Error(`${peer.name}: ${received}/${N * M} delivered`)), 120_000))])
-  const seconds = (performance.now() - t0) / 1000
-  closers.forEach((c) => c())
-  latencies.sort((a, b) => a - b)
-  const q = (p: number) => latencies[Math.floor(p * (latencies.length - 1))]!
-  return { rate: (N * M) / seconds, p50: q(0.5), p99: q(0.99) }
-}
-
-const lf = await startServer('node')
-const rawWs = await startPeer('bench/peers/ws-server.mjs')
-const sio = await startPeer('bench/peers/socketio-server.mjs')
-const peers: Peer[] = [
-  { name: 'livefeed', port: lf.port, path: '/api/events', subscribe: wsSubscribe(`${lf.wsUrl}/ws?topics=bench/x`, (f) => f.type === 'snapshot'), stop: () => lf.stop() },
-  { name: 'raw ws', port: rawWs.port, path: '/publish', subscribe: wsSubscribe(`ws://127.0.0.1:${rawWs.port}/`, (f) => f.type === 'open'), stop: rawWs.stop },
-  {
-    name: 'socket.io',
-    port: sio.port,
-    path: '/publish',
-    subscribe: (onEvent) =>
-      new Promise((resolve, reject) => {
-        const s = ioClient(`http://127.0.0.1:${sio.port}`, { transports: ['websocket'], query: { topic: 'bench/x' }, forceNew: true })
-        s.on('event', (e: { data: { sentAt: number } }) => onEvent(e.data.sentAt))
-        s.once('connect', () => resolve(() => s.close()))
-        s.once('connect_error', reject)
-      }),
-    stop: sio.stop,
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '1000,5000,10000' },
+    runs: { type: 'string', default: '3' },
+    events: { type: 'string', default: '300' },
+    systems: { type: 'string', default: 'livefeed,deno,ws-buffer,ws-frame,socketio' },
+    spread: { type: 'boolean', default: false },
+    baseline: { type: 'string' },
+    sockets: { type: 'string' },
+    'latency-rate': { type: 'string', default: '20000' },
+    'latency-seconds': { type: 'string', default: '3' },
   },
-]
-console.log(`fan-out: ${N} WebSocket subscribers on one topic, ${M} events published one by one over HTTP`)
-console.log('server     | deliveries/s | p50 latency | p99 latency | livefeed ÷ it')
-const results = []
-for (const p of peers) results.push({ name: p.name, ...(await run(p)) })
-const lfRate = results[0]!.rate
-for (const r of results) {
-  console.log(`${r.name.padEnd(10)} | ${Math.round(r.rate).toLocaleString('en-US').padStart(12)} | ${r.p50.toFixed(1).padStart(8)} ms | ${r.p99.toFixed(1).padStart(8)} ms | ${(lfRate / r.rate).toFixed(2)}`)
+})
+const RUNS = Number(values.runs)
+const TICK_US = 1e6 / 100 // USER_HZ: /proc counts CPU time in 10 ms ticks
+const DENO = `${ROOT}node_modules/deno/deno`
+/** Sockets per load-generator process: under its 20,000 open files, and spread over source addresses. */
+const PER_GEN = 5000
+
+type Kind = 'livefeed' | 'ws' | 'socketio'
+interface System {
+  name: string
+  kind: Kind
+  /** The command, run under `taskset -c 0`. */
+  argv: string[]
+  env?: Record<string, string>
+  /** Node processes are started with a gc hook: heap per socket after gc. */
+  node: boolean
+  publishPath: string
+  /** Client paths for topic {t}, taken in turn by the clients; `spread`: clients on 1,000 topics. */
+  paths(spread: boolean): string[]
 }
-await Promise.all(peers.map((p) => p.stop()))
-agent.destroy()
+
+// All clients come from loopback, and a benchmark measures delivery, not the abuse limits.
+const LIVEFEED_ENV = { MAX_BUFFERED_BYTES: String(64 * 1024 * 1024), MAX_CONNECTIONS_PER_IP: '1000000', OUTBOUND_BYTES: String(8 * 1024 ** 3), PUBLISH_RATE: '0', LOG_LEVEL: 'info' }
+// On 1,000 topics, half the clients subscribe with the exact topic and half with a wildcard that matches it.
+const livefeedPath = (spread: boolean) => (spread ? ['/ws?topics=bench/t{t}/q', '/ws?topics=bench/t{t}/*'] : ['/ws?topics=bench/t{t}/q'])
+const SYSTEMS: Record<string, System> = {
+  livefeed: { name: 'livefeed (Node)', kind: 'livefeed', argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'dist/server.mjs'], env: LIVEFEED_ENV, node: true, publishPath: '/api/events', paths: livefeedPath },
+  deno: { name: 'livefeed (Deno)', kind: 'livefeed', argv: [DENO, 'run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'src/runtime/deno.ts'], env: LIVEFEED_ENV, node: false, publishPath: '/api/events', paths: livefeedPath },
+  'ws-buffer': { name: 'ws, one Buffer per event', kind: 'ws', argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/ws-server.mjs', 'buffer'], node: true, publishPath: '/publish', paths: () => ['/?topic=bench/t{t}/q'] },
+  'ws-frame': { name: 'ws, frame built once', kind: 'ws', argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/ws-server.mjs', 'frame'], node: true, publishPath: '/publish', paths: () => ['/?topic=bench/t{t}/q'] },
+  socketio: { name: 'socket.io 4', kind: 'socketio', argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/socketio-server.mjs'], node: true, publishPath: '/publish', paths: () => ['/socket.io/?EIO=4&transport=websocket&topic=bench/t{t}/q'] },
+}
+if (values.baseline) {
+  values.baseline.split(',').forEach((bundle, i) => {
+    SYSTEMS[`baseline${i}`] = { ...SYSTEMS.livefeed!, name: `livefeed (baseline${i ? ` ${i + 1}` : ''})`, argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', bundle] }
+  })
+}
+
+const lines = (proc: ChildProcess): Interface => createInterface({ input: proc.stdout! })
+/** The next JSON line of a load generator that says it reached `phase`. */
+function nextJson(rl: Interface, proc: ChildProcess, phase: string, what: string, timeoutMs = 300_000): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs)
+    const onLine = (l: string) => {
+      if (!l.startsWith('{')) return
+      const msg = JSON.parse(l) as Record<string, unknown>
+      if (msg.phase !== phase) return
+      clearTimeout(timer)
+      rl.off('line', onLine)
+      resolve(msg)
+    }
+    rl.on('line', onLine)
+    proc.once('exit', (code) => reject(new Error(`${what}: the process exited with ${code}`)))
+  })
+}
+
+interface Running {
+  proc: ChildProcess
+  port: number
+  /** Resolves with process.memoryUsage() after two gc() calls (Node systems only). */
+  heapAfterGc(): Promise<number | undefined>
+}
+
+async function startServer(sys: System): Promise<Running> {
+  const proc = spawn('taskset', ['-c', '0', ...sys.argv], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test', ...sys.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let err = ''
+  proc.stderr!.on('data', (d) => (err += d))
+  const out = lines(proc)
+  const port = await new Promise<number>((resolve, reject) => {
+    out.on('line', (l) => {
+      const m = /"port":(\d+)/.exec(l)
+      if (m) resolve(Number(m[1]))
+    })
+    proc.once('exit', (code) => reject(new Error(`${sys.name} exited with ${code}: ${err}`)))
+  })
+  return {
+    proc,
+    port,
+    async heapAfterGc() {
+      if (!sys.node) return undefined
+      const before = err.length
+      proc.kill('SIGUSR2')
+      for (let i = 0; i < 500 && !err.slice(before).includes('\n'); i++) await new Promise((r) => setTimeout(r, 10)) // the hook answers on stderr
+      const m = /"heapUsed":(\d+)/.exec(err.slice(before))
+      return m ? Number(m[1]) : undefined
+    },
+  }
+}
+
+function stat(pid: number): { user: number; system: number; rss: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  const rssPages = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1])
+  return { user: Number(fields[11]) * TICK_US, system: Number(fields[12]) * TICK_US, rss: rssPages * 4096 }
+}
+
+interface Cell {
+  user: number
+  system: number
+  rate: number
+  rssKB: number
+  heapKB: number | undefined
+  connectS: number
+  p50: number
+  p99: number
+  max: number
+  faults: number
+}
+
+function quantiles(hists: [number, number][][]): { p50: number; p99: number; max: number } {
+  const merged = new Map<number, number>()
+  for (const h of hists) for (const [b, n] of h) merged.set(b, (merged.get(b) ?? 0) + n)
+  const sorted = [...merged].sort((a, b) => a[0] - b[0])
+  const total = sorted.reduce((n, [, c]) => n + c, 0)
+  const at = (q: number) => {
+    let want = Math.ceil(total * q)
+    for (const [b, c] of sorted) if ((want -= c) <= 0) return b / 10
+    return 0
+  }
+  return { p50: at(0.5), p99: at(0.99), max: (sorted.at(-1)?.[0] ?? 0) / 10 }
+}
+
+async function once(sys: System, n: number, spread: boolean, events: number): Promise<Cell> {
+  const topics = spread ? 1000 : 1
+  const server = await startServer(sys)
+  try {
+    await new Promise((r) => setTimeout(r, 300)) // let start-up work settle before the baseline reading
+    const idle0 = stat(server.proc.pid!)
+    const heap0 = await server.heapAfterGc()
+    const latencyEvents = Math.max(20, Math.round((Number(values['latency-rate']) / (n / topics)) * Number(values['latency-seconds'])))
+    const gens: { proc: ChildProcess; rl: Interface }[] = []
+    const count = Math.ceil(n / PER_GEN)
+    for (let g = 0; g < count; g++) {
+      const first = g * PER_GEN
+      const cfg = {
+        port: server.port,
+        kind: sys.kind,
+        first,
+        count: Math.min(PER_GEN, n - first),
+        topics,
+        paths: sys.paths(spread),
+        topicName: 'bench/t{t}/q',
+        maxEvents: events + latencyEvents,
+        localAddress: `127.0.0.${g + 2}`,
+        publish: g === 0 ? { path: sys.publishPath } : null,
+        realWs: g === 0,
+      }
+      const proc = spawn('taskset', ['-c', '1', process.execPath, 'bench/load-gen.mjs', JSON.stringify(cfg)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
+      gens.push({ proc, rl: lines(proc) })
+    }
+    const ready = await Promise.all(gens.map((g) => nextJson(g.rl, g.proc, 'ready', 'the load generator to connect')))
+    const connectS = Math.max(...ready.map((r) => Number(r.connectMs))) / 1000
+    const idle1 = stat(server.proc.pid!)
+    const heap1 = await server.heapAfterGc()
+
+    const phase = async (lo: number, hi: number, publish: Record<string, unknown>) => {
+      const waits = gens.map((g) => nextJson(g.rl, g.proc, 'done', 'deliveries'))
+      for (const g of gens) g.proc.stdin!.write(JSON.stringify({ do: 'await', lo, hi, timeoutMs: 120_000 }) + '\n')
+      const before = stat(server.proc.pid!)
+      const t0 = performance.now()
+      const published = nextJson(gens[0]!.rl, gens[0]!.proc, 'published', 'the publisher to finish')
+      gens[0]!.proc.stdin!.write(JSON.stringify({ do: 'publish', lo, hi, ...publish }) + '\n')
+      const reports = await Promise.all(waits)
+      const seconds = (performance.now() - t0) / 1000
+      const after = stat(server.proc.pid!)
+      await published
+      return { reports, seconds, user: after.user - before.user, system: after.system - before.system }
+    }
+    // Saturation: one event per request (batches of 10 on 1,000 topics), four in flight.
+    const sat = await phase(0, events, { inFlight: 4, batch: spread ? 10 : 1 })
+    const delivered = sat.reports.reduce((s, r) => s + Number(r.expected) - Number(r.lost), 0)
+    // Latency at a fixed rate of deliveries.
+    const lat = await phase(events, events + latencyEvents, { inFlight: 1, batch: 1, rate: latencyEvents / Number(values['latency-seconds']) })
+    const q = quantiles(lat.reports.map((r) => r.hist as [number, number][]))
+    const last = lat.reports
+    const faults = last.reduce((s, r) => s + Number(r.lost) + Number(r.dup) + Number(r.reordered), 0) + sat.reports.reduce((s, r) => s + Number(r.lost), 0)
+    for (const g of gens) g.proc.stdin!.write('{"do":"exit"}\n')
+    return {
+      user: sat.user / delivered,
+      system: sat.system / delivered,
+      rate: delivered / sat.seconds,
+      rssKB: (idle1.rss - idle0.rss) / n / 1024,
+      heapKB: heap0 !== undefined && heap1 !== undefined ? (heap1 - heap0) / n / 1024 : undefined,
+      connectS,
+      ...q,
+      faults,
+    }
+  } finally {
+    server.proc.kill('SIGKILL')
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+const cell = (xs: (number | undefined)[], digits: number) => {
+  const ys = xs.filter((x): x is number => x !== undefined)
+  return ys.length ? `${median(ys).toFixed(digits)} (${Math.min(...ys).toFixed(digits)}–${Math.max(...ys).toFixed(digits)})` : '—'
+}
+
+const sizes = values.sockets ? [Number(values.sockets)] : values.sizes.split(',').map(Number)
+const chosen = values.sockets ? ['livefeed', 'ws-frame'] : [...values.systems.split(','), ...Object.keys(SYSTEMS).filter((k) => k.startsWith('baseline'))]
+const events = Number(values.events)
+const REF = 'ws-frame'
+console.log(`fan-out, ${new Date().toISOString()}: server on core 0, load generator on core 1; ~200-byte events over HTTP; ${RUNS} runs per cell, median (range)`)
+for (const spread of values.spread ? [false, true] : [false]) {
+  for (const n of sizes) {
+    const results = new Map<string, Cell[]>()
+    for (let run = 0; run < RUNS; run++) {
+      // Interleaved: a drift of the machine's speed spreads over every system alike.
+      for (const key of chosen) {
+        const sys = SYSTEMS[key]
+        if (!sys) throw new Error(`no system "${key}"; known: ${Object.keys(SYSTEMS).join(', ')}`)
+        const r = await once(sys, n, spread, events)
+        results.set(key, [...(results.get(key) ?? []), r])
+      }
+    }
+    const ref = results.get(REF)
+    console.log(`\n### ${n} subscribers, ${spread ? '1,000 topics (livefeed: half exact, half wildcard patterns)' : 'one topic'}\n`)
+    console.log('| server | user CPU µs/delivery | system CPU µs/delivery | deliveries/s | RSS KB/socket | heap KB/socket | connect+subscribe s | p50 / p99 / max ms | lost+dup+reordered | user ÷ ws frame-once |')
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+    for (const [key, rs] of results) {
+      const ratio = ref ? (median(rs.map((r) => r.user)) / median(ref.map((r) => r.user))).toFixed(2) : '—'
+      console.log(
+        `| ${SYSTEMS[key]!.name} | ${cell(rs.map((r) => r.user), 2)} | ${cell(rs.map((r) => r.system), 2)} | ${cell(rs.map((r) => r.rate), 0)} | ${cell(rs.map((r) => r.rssKB), 1)} | ${cell(rs.map((r) => r.heapKB), 1)} | ${cell(rs.map((r) => r.connectS), 2)} | ${median(rs.map((r) => r.p50)).toFixed(1)} / ${median(rs.map((r) => r.p99)).toFixed(1)} / ${median(rs.map((r) => r.max)).toFixed(0)} | ${rs.reduce((s, r) => s + r.faults, 0)} | ${ratio} |`,
+      )
+    }
+  }
+}
+process.exit(0)

@@ -1,20 +1,189 @@
-// The load generator of bench/fanout-cpu.ts, in its own process (pinned by the parent to another core than
-// the server): N WebSocket subscribers, then M events published over HTTP; it counts every delivery and
-// says when all arrived. Lines on stdout are JSON; a line on stdin starts the publishing.
+// One load-generator process of bench/fanout.ts, pinned by the parent to another core than the server.
+// Its clients are minimal WebSocket frame readers on net.Socket (plus one real `ws` client in process 0, as a
+// check that nothing differs), so the generator is not the limit. Process 0 also publishes over HTTP.
+// Talks JSON lines: stdout to the parent, commands on stdin. argv[2] is its JSON configuration.
+import { randomBytes } from 'node:crypto'
 import http from 'node:http'
+import net from 'node:net'
 import { createInterface } from 'node:readline'
 import WebSocket from 'ws'
 
-const [wsUrl, port, path, n, m] = process.argv.slice(2)
-const N = Number(n)
-const M = Number(m)
-const agent = new http.Agent({ keepAlive: true, maxSockets: 4 })
+const cfg = JSON.parse(process.argv[2])
+// cfg: { port, kind: 'livefeed' | 'ws' | 'socketio', first, count (client indexes), topics (client i is on topic i % topics),
+//        paths (taken in turn) and topicName (templates with {t}), maxEvents, localAddress, publish: { path } | null, realWs }
 const say = (o) => process.stdout.write(JSON.stringify(o) + '\n')
+const T = cfg.topics
+const BUCKET_MS = 0.1
+const hist = new Uint32Array(100_000) // latencies in 0.1 ms buckets, up to 10 s
 
+class Client {
+  constructor(index) {
+    this.topic = index % T
+    this.seen = new Uint8Array(Math.ceil(cfg.maxEvents / T) + 1)
+    this.received = 0
+    this.dup = 0
+    this.reordered = 0
+    this.lastId = ''
+    this.ready = false
+    /** Distinct events of the phase being awaited. */
+    this.inRange = 0
+  }
+  text(s) {
+    if (cfg.kind === 'socketio') {
+      if (s === '2') return this.send('3') // engine.io ping
+      if (s.startsWith('0{')) return this.send('40') // open: connect the default namespace
+      if (s.startsWith('40')) return this.markReady()
+      if (!s.startsWith('42')) return
+    } else if (!s.includes('"event"')) {
+      if (s.startsWith('{"type":"snapshot"')) this.markReady()
+      return
+    }
+    const at = s.indexOf('"i":')
+    if (at < 0) return
+    const i = parseInt(s.slice(at + 4, at + 16), 10)
+    const sentAt = parseInt(s.slice(s.indexOf('"sentAt":') + 9), 10)
+    const q = Math.floor(i / T)
+    if (this.seen[q]) this.dup++
+    else {
+      this.seen[q] = 1
+      if (waiting && i >= waiting.lo && i < waiting.hi) this.inRange++
+    }
+    this.received++
+    if (cfg.kind === 'livefeed') {
+      const idAt = s.indexOf('"id":"') + 6
+      const id = s.slice(idAt, s.indexOf('"', idAt))
+      if (id <= this.lastId) this.reordered++
+      this.lastId = id
+    }
+    const b = Math.min(hist.length - 1, Math.round((Date.now() - sentAt) / BUCKET_MS))
+    hist[b]++
+  }
+  markReady() {
+    if (this.ready) return
+    this.ready = true
+    this.resolveReady()
+  }
+  /** Events of [lo, hi) this client must have: those on its topic. */
+  expected(lo, hi) {
+    const first = lo + ((this.topic - (lo % T) + T) % T)
+    return first >= hi ? 0 : Math.floor((hi - 1 - first) / T) + 1
+  }
+  missing(lo, hi) {
+    let n = 0
+    for (let i = lo + ((this.topic - (lo % T) + T) % T); i < hi; i += T) if (!this.seen[Math.floor(i / T)]) n++
+    return n
+  }
+}
+
+/** A raw WebSocket client: an upgrade request, then unmasked server frames parsed from the byte stream. */
+class RawClient extends Client {
+  open(path) {
+    return new Promise((resolve, reject) => {
+      this.resolveReady = resolve
+      const sock = net.connect({ host: '127.0.0.1', port: cfg.port, localAddress: cfg.localAddress })
+      this.sock = sock
+      sock.setNoDelay(true)
+      sock.on('error', reject)
+      sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${cfg.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`)
+      let buf = null
+      let upgraded = false
+      sock.on('data', (chunk) => {
+        buf = buf === null ? chunk : Buffer.concat([buf, chunk])
+        if (!upgraded) {
+          const end = buf.indexOf('\r\n\r\n')
+          if (end < 0) return
+          if (!buf.subarray(0, 16).toString().includes(' 101 ')) return reject(new Error(`upgrade refused: ${buf.subarray(0, 40)}`))
+          upgraded = true
+          buf = buf.subarray(end + 4)
+          if (cfg.kind === 'ws') this.markReady()
+        }
+        let off = 0
+        while (buf.length - off >= 2) {
+          let len = buf[off + 1] & 0x7f
+          let h = 2
+          if (len === 126) {
+            if (buf.length - off < 4) break
+            len = buf.readUInt16BE(off + 2)
+            h = 4
+          } else if (len === 127) {
+            if (buf.length - off < 10) break
+            len = Number(buf.readBigUInt64BE(off + 2))
+            h = 10
+          }
+          if (buf.length - off < h + len) break
+          const op = buf[off] & 0x0f
+          if (op === 1) this.text(buf.toString('utf8', off + h, off + h + len))
+          else if (op === 9) this.frame(0x8a, buf.subarray(off + h, off + h + len)) // ping → pong
+          off += h + len
+        }
+        buf = off === buf.length ? null : buf.subarray(off)
+      })
+    })
+  }
+  /** Client frames must be masked; a zero mask leaves the payload as it is. */
+  frame(opcode, payload) {
+    this.sock.write(Buffer.concat([Buffer.from([opcode, 0x80 | payload.length, 0, 0, 0, 0]), payload]))
+  }
+  send(text) {
+    this.frame(0x81, Buffer.from(text))
+  }
+  close() {
+    this.sock.destroy()
+  }
+}
+
+/** The same, through the real `ws` client: its counts must agree with the raw clients'. */
+class WsClient extends Client {
+  open(path) {
+    return new Promise((resolve, reject) => {
+      this.resolveReady = resolve
+      this.ws = new WebSocket(`ws://127.0.0.1:${cfg.port}${path}`, { perMessageDeflate: false, localAddress: cfg.localAddress })
+      this.ws.on('error', reject)
+      this.ws.on('message', (d) => this.text(String(d)))
+      if (cfg.kind === 'ws') this.ws.on('open', () => this.markReady())
+    })
+  }
+  send(text) {
+    this.ws.send(text)
+  }
+  close() {
+    this.ws.terminate()
+  }
+}
+
+const clients = []
+const pathOf = (index) => cfg.paths[index % cfg.paths.length].replaceAll('{t}', String(index % T))
+const t0 = performance.now()
+for (let k = 0; k < cfg.count; k += 200) {
+  const batch = []
+  for (let j = k; j < Math.min(cfg.count, k + 200); j++) {
+    const index = cfg.first + j
+    const c = cfg.realWs && j === 0 ? new WsClient(index) : new RawClient(index)
+    clients.push(c)
+    batch.push(c.open(pathOf(index)))
+  }
+  await Promise.all(batch)
+}
+say({ phase: 'ready', connectMs: performance.now() - t0 })
+
+// --- phases, on the parent's command ---
+let waiting // { lo, hi, resolve }
+function check() {
+  if (!waiting) return
+  const { lo, hi } = waiting
+  if (clients.every((c) => c.inRange >= c.expected(lo, hi))) {
+    const w = waiting
+    waiting = undefined
+    w.resolve()
+  }
+}
+let checkTimer
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 8 })
 function post(body) {
   const data = JSON.stringify(body)
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: Number(port), path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port: cfg.port, path: cfg.publish.path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
       res.resume()
       res.on('end', () => (res.statusCode === 201 ? resolve() : reject(new Error(`publish: ${res.statusCode}`))))
     })
@@ -22,55 +191,64 @@ function post(body) {
     req.end(data)
   })
 }
+const event = (i) => ({ topic: cfg.topicName.replaceAll('{t}', String(i % T)), data: { i, sentAt: Date.now(), pad: 'x'.repeat(120) } })
 
-let received = 0
-// Per client: every event index seen, and the last id (livefeed ids must only grow): lost, doubled, reordered.
-const seen = Array.from({ length: N }, () => new Set())
-const lastId = Array.from({ length: N }, () => '')
-let reordered = 0
-const latencies = []
-let allIn
-const done = new Promise((r) => (allIn = r))
-const sockets = []
-async function open(i) {
-  const ws = new WebSocket(wsUrl, { perMessageDeflate: false })
-  sockets.push(ws)
-  await new Promise((resolve, reject) => {
-    ws.on('error', reject)
-    ws.on('message', (d) => {
-      const text = String(d)
-      // Subscribed once the server says so (livefeed's snapshot), or at open (the bare peer).
-      if (!text.includes('"event"')) return text.includes('"snapshot"') && resolve()
-      const f = JSON.parse(text)
-      seen[i].add(f.data.i)
-      if (f.id !== undefined) {
-        if (f.id <= lastId[i]) reordered++
-        lastId[i] = f.id
+/** Publishes [lo, hi): `inFlight` requests of `batch` events at a time, or paced to `rate` events/s. */
+async function publish({ lo, hi, inFlight, batch, rate }) {
+  let next = lo
+  const start = Date.now()
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (next < hi) {
+      const first = next
+      next = Math.min(hi, next + batch)
+      const body = Array.from({ length: next - first }, (_, k) => event(first + k))
+      await post(body.length === 1 ? body[0] : body)
+      if (rate) {
+        const due = start + ((next - lo) / rate) * 1000
+        if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()))
       }
-      latencies.push(Date.now() - f.data.sentAt)
-      if (++received === N * M) allIn()
-    })
-    if (!wsUrl.includes('/ws?')) ws.on('open', resolve)
-  })
+    }
+  }))
 }
-for (let i = 0; i < N; i += 100) await Promise.all(Array.from({ length: Math.min(100, N - i) }, (_, j) => open(i + j)))
-say({ phase: 'ready' })
+
 const rl = createInterface({ input: process.stdin })
-await new Promise((r) => rl.once('line', r))
-const t0 = performance.now()
-// Four publishes in flight: enough to keep the server busy, few enough that events stay in order per topic.
-let next = 0
-await Promise.all(Array.from({ length: 4 }, async () => {
-  while (next < M) {
-    const i = next++
-    await post({ topic: 'bench/x', data: { i, sentAt: Date.now(), pad: 'x'.repeat(120) } })
+rl.on('line', async (line) => {
+  const cmd = JSON.parse(line)
+  if (cmd.do === 'publish') {
+    await publish(cmd)
+    say({ phase: 'published' })
+  } else if (cmd.do === 'await') {
+    hist.fill(0)
+    const t = performance.now()
+    const timeout = setTimeout(() => {
+      const missing = clients.reduce((n, c) => n + c.missing(cmd.lo, cmd.hi), 0)
+      waiting = undefined
+      report(cmd, t, missing)
+    }, cmd.timeoutMs)
+    for (const c of clients) c.inRange = 0
+    await new Promise((resolve) => {
+      waiting = { lo: cmd.lo, hi: cmd.hi, resolve }
+      // Checked a few times a second, not per delivery: that would be O(clients) per delivery.
+      clearInterval(checkTimer)
+      checkTimer = setInterval(check, 50)
+      check()
+    })
+    clearTimeout(timeout)
+    clearInterval(checkTimer)
+    report(cmd, t, clients.reduce((n, c) => n + c.missing(cmd.lo, cmd.hi), 0))
+  } else if (cmd.do === 'exit') {
+    for (const c of clients) c.close()
+    agent.destroy()
+    process.exit(0)
   }
-}))
-await Promise.race([done, new Promise((_, reject) => setTimeout(() => reject(new Error(`${received}/${N * M} delivered`)), 120_000))])
-const seconds = (performance.now() - t0) / 1000
-latencies.sort((a, b) => a - b)
-const lost = seen.reduce((sum, s) => sum + (M - s.size), 0)
-say({ phase: 'done', deliveries: received, seconds, lost, duplicated: received - (N * M - lost), reordered, p50: latencies[latencies.length >> 1], p99: latencies[Math.floor(latencies.length * 0.99)] })
-for (const ws of sockets) ws.terminate()
-agent.destroy()
-process.exit(0)
+})
+
+function report(cmd, t, missing) {
+  const sparse = []
+  for (let b = 0; b < hist.length; b++) if (hist[b]) sparse.push([b, hist[b]])
+  const expected = clients.reduce((n, c) => n + c.expected(cmd.lo, cmd.hi), 0)
+  const received = clients.reduce((n, c) => n + c.received, 0)
+  const dup = clients.reduce((n, c) => n + c.dup, 0)
+  const reordered = clients.reduce((n, c) => n + c.reordered, 0)
+  say({ phase: 'done', seconds: (performance.now() - t) / 1000, expected, received, lost: missing, dup, reordered, hist: sparse })
+}

@@ -31,7 +31,7 @@ export function checkConfig(config: Config, log: Log): void {
 /** Everything both runtimes share: config checks, engine, feed, routes. */
 export async function boot(config: Config, log: Log, runtime: Runtime, mounts: Mount[]): Promise<{ feed: Feed; app: Hono<Vars> }> {
   checkConfig(config, log)
-  const feed = new Feed(await createEngine(config, log), config.limits, log, config.privateTopics)
+  const feed = new Feed(await createEngine(config, log), config.limits, log, config.privateTopics, config.conflateTopics)
   await feed.start()
   return { feed, app: createApp(feed, config, runtime, mounts) }
 }

@@ -43,6 +43,7 @@ export const LIMITS = {
   maxFrameBytes: bytes('MAX_FRAME_BYTES', 64 * KiB, 128, 16 * MiB, 'one client frame; more closes with 1009'),
   maxBadFrames: count('MAX_BAD_FRAMES', 20, 0, 1_000_000, 'bad frames a client may send; more closes with 1008'),
   maxBufferedBytes: bytes('MAX_BUFFERED_BYTES', MiB, 64 * KiB, GiB(1), 'queued for one slow client before it is closed (4008; SSE ends)'),
+  conflateAfterBytes: bytes('CONFLATE_AFTER', 64 * KiB, KiB, GiB(1), 'queued for one client before events on CONFLATE_TOPICS are conflated for it (newest per topic)'),
   outboundBytes: bytes('OUTBOUND_BYTES', 512 * MiB, MiB, GiB(64), 'queued for all clients together; past it the clients with the most queued are closed first'),
   historyBytes: bytes('HISTORY_BYTES', 256 * MiB, MiB, GiB(64), 'memory engine: bytes of replay history, beside HISTORY_SIZE (whichever is hit first)'),
   idempotencyBytes: bytes('IDEMPOTENCY_BYTES', 64 * MiB, 64 * KiB, GiB(16), 'memory engine: bytes of idempotency records (the answers they replay)'),
@@ -96,6 +97,8 @@ export interface Config {
   privateTopics: string[]
   /** Bearer token for GET /metrics from anywhere but loopback. */
   metricsToken: string | undefined
+  /** Patterns of topics conflated for a client that falls behind (CONFLATE_AFTER): it gets the newest pending event per topic. */
+  conflateTopics: string[]
   /** Origins whose pages may open /ws, /sse and /poll; `*` (the default) is any. */
   allowedOrigins: '*' | string[]
   limits: Limits
@@ -138,11 +141,16 @@ const OTHER = {
     v.transform((s) => (s.trim() === '*' ? ('*' as const) : s.split(',').map((o) => o.trim().replace(/\/$/, '')).filter((o) => o !== ''))),
     v.check((o) => o === '*' || (o.length > 0 && o.every((x) => /^https?:\/\/[^/\s]+$/.test(x))), '* or comma-separated origins such as https://example.com'),
   ),
-  PRIVATE_TOPICS: v.pipe(
+  PRIVATE_TOPICS: patternList('comma-separated topic patterns, such as private/**'),
+  CONFLATE_TOPICS: v.union([v.pipe(v.literal('none'), v.transform((): string[] => [])), patternList('none, or comma-separated topic patterns, such as stocks/**')]),
+}
+
+function patternList(message: string) {
+  return v.pipe(
     v.string(),
     v.transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p !== '')),
-    v.check((list) => list.length > 0 && list.every((p) => patternProblem(p) === undefined), 'comma-separated topic patterns, such as private/**'),
-  ),
+    v.check((list) => list.length > 0 && list.every((p) => patternProblem(p) === undefined), message),
+  )
 }
 
 const encoder = new TextEncoder()
@@ -181,6 +189,7 @@ function read<S extends v.GenericSchema<string, unknown>>(env: Env, name: string
 const RELATIONS: { env: string; atMost: string; key: keyof Limits; limit: keyof Limits }[] = [
   { env: 'POLL_WAIT_DEFAULT', atMost: 'POLL_WAIT_MAX', key: 'pollWaitDefaultS', limit: 'pollWaitMaxS' },
   { env: 'DRAIN_SPREAD', atMost: 'SHUTDOWN_GRACE', key: 'drainSpreadMs', limit: 'shutdownGraceMs' },
+  { env: 'CONFLATE_AFTER', atMost: 'MAX_BUFFERED_BYTES', key: 'conflateAfterBytes', limit: 'maxBufferedBytes' },
 ]
 
 function relate(env: Env, limits: Limits): void {
@@ -217,6 +226,7 @@ export function loadConfig(env: Env): Config {
     logLevel: read(env, 'LOG_LEVEL', OTHER.LOG_LEVEL) ?? 'info',
     tokenSecrets: tokenSecrets(env.TOKEN_SECRET),
     privateTopics: read(env, 'PRIVATE_TOPICS', OTHER.PRIVATE_TOPICS) ?? ['private/**'],
+    conflateTopics: read(env, 'CONFLATE_TOPICS', OTHER.CONFLATE_TOPICS) ?? ['stocks/**'],
     allowedOrigins: read(env, 'ALLOWED_ORIGINS', OTHER.ALLOWED_ORIGINS) ?? '*',
     metricsToken: env.METRICS_TOKEN || undefined,
     limits,

@@ -1,4 +1,4 @@
-// Peer: socket.io with a room per topic. POST /publish {topic,data} → io.to(topic).emit.
+// Peer: socket.io with a room per topic (`?topic=`). POST /publish {topic,data} or an array of them → io.to(topic).emit.
 import http from 'node:http'
 import { Server } from 'socket.io'
 
@@ -11,7 +11,7 @@ server.on('request', (req, res) => {
   req.on('data', (d) => (body += d))
   req.on('end', () => {
     const msg = JSON.parse(body)
-    io.to(msg.topic).emit('event', { topic: msg.topic, data: msg.data, ts: Date.now() })
+    for (const m of Array.isArray(msg) ? msg : [msg]) io.to(m.topic).emit('event', { topic: m.topic, data: m.data, ts: Date.now() })
     res.writeHead(201, { 'content-type': 'application/json' }).end('{}')
   })
 })

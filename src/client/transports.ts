@@ -12,12 +12,12 @@ import { readAnswer } from '../protocol/http.ts'
 import { describeIssues } from '../protocol/issues.ts'
 import { SSE_EVENTS, type SseEventName } from '../protocol/sse.ts'
 import { serverFrame, type ClientFrame } from '../protocol/ws.ts'
-import type { EventSourceCtor, FeedEvent, TransportName, WebSocketCtor } from './types.ts'
+import type { DeliveredEvent, EventSourceCtor, FeedEvent, TransportName, WebSocketCtor } from './types.ts'
 
 /** What a transport reports back to the feed. */
 export interface TransportHandlers {
   opened(): void
-  event(e: FeedEvent): void
+  event(e: DeliveredEvent): void
   /** `cursor` is where to continue from. */
   /** One page of a snapshot; `more` says another page follows (all share `cursor`). */
   snapshot(events: FeedEvent[], cursor: string, more: boolean): void

@@ -3,15 +3,16 @@
  * Options and events of the livefeed client. Wire shapes are the protocol's (`src/protocol/`).
  */
 import type { ErrorCode, BAD_FRAME } from '../protocol/errors.ts'
-import type { FeedEvent, ResetReason } from '../protocol/events.ts'
+import type { DeliveredEvent, FeedEvent, ResetReason } from '../protocol/events.ts'
 
-export type { FeedEvent }
+export type { DeliveredEvent, FeedEvent }
 
 export type TransportName = 'websocket' | 'sse' | 'poll'
 export type FeedState = 'connecting' | 'open' | 'reconnecting' | 'closed'
 
 export interface FeedEvents {
-  event: FeedEvent
+  /** Each event once, in order; `conflated: n` when it replaced n older events of its topic that were never sent. */
+  event: DeliveredEvent
   /** The latest event of each topic; a large snapshot comes as several, every one but the last with `more`. */
   snapshot: { events: FeedEvent[]; cursor: string; more: boolean }
   reset: { reason: ResetReason }

@@ -10,6 +10,7 @@ import type { Cursor } from '../protocol/cursor.ts'
 import type { EndReason } from '../protocol/errors.ts'
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
 import type { Grant } from './access.ts'
+import { Backlog } from './backlog.ts'
 import type { FeedError } from './errors.ts'
 import type { Feed } from './feed.ts'
 import type { PreparedEvent } from './prepared.ts'
@@ -17,6 +18,9 @@ import type { TransportName } from './stats.ts'
 import type { Sink, Subscription } from './subscription.ts'
 
 export type { TransportName }
+
+/** How often a backlog checks whether its socket has room again (only while it holds anything). */
+const FLUSH_MS = 20
 
 export abstract class Connection implements Sink {
   protected readonly sub: Subscription
@@ -37,8 +41,13 @@ export abstract class Connection implements Sink {
     this.sub = feed.hub.subscribe(this)
   }
 
+  /** Events held while the client is behind on a conflated topic; drained as its socket empties. */
+  private backlog: Backlog | undefined
+  private flushTimer: ReturnType<typeof setTimeout> | undefined
+
   // --- what a transport writes ---
-  abstract event(p: PreparedEvent): void
+  /** Writes one event; `conflated` is how many older events of its topic it replaced (0: none). */
+  protected abstract deliver(p: PreparedEvent, conflated: number): void
   abstract snapshot(events: FeedEvent[], cursor: string, more: boolean): void
   abstract reset(reason: ResetReason): void
   caughtUp?(cursor: string): void
@@ -48,6 +57,48 @@ export abstract class Connection implements Sink {
   protected abstract finish(reason: EndReason): void
   /** Per sweep, while open: heartbeats. */
   protected beat?(now: number): void
+
+  /**
+   * Each event, in cursor order: written at once, unless the client is behind
+   * (CONFLATE_AFTER queued) and the event is on a conflated topic. Then it and
+   * everything after it wait in the backlog, where a newer event of a conflated
+   * topic replaces the pending one, until the socket has room again.
+   */
+  event(p: PreparedEvent): void {
+    let backlog = this.backlog
+    if (backlog === undefined) {
+      if (!p.conflatable || this.queuedBytes() < this.feed.limits.conflateAfterBytes) return this.deliver(p, 0)
+      backlog = this.backlog = new Backlog()
+    }
+    const before = backlog.size
+    backlog.push(p, p.conflatable)
+    if (backlog.size === before) this.feed.stats.conflated++
+    // The backlog is bounded with what the socket holds: a client too slow even for that is closed (4008).
+    if (backlog.bytes + this.queuedBytes() > this.feed.limits.maxBufferedBytes) return this.end('slow')
+    this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS)
+  }
+
+  /** Sends what the backlog holds while the socket has room; checks again shortly while anything is left. */
+  private flush(): void {
+    this.flushTimer = undefined
+    const backlog = this.backlog
+    if (backlog === undefined || !this.open) return
+    const room = this.feed.limits.conflateAfterBytes
+    while (this.queuedBytes() < room) {
+      const held = backlog.shift()
+      if (held === undefined) {
+        this.backlog = undefined
+        return
+      }
+      this.deliver(held.p, held.replaced)
+    }
+    this.flushTimer = setTimeout(() => this.flush(), FLUSH_MS)
+  }
+
+  /** A reset supersedes what was held: the snapshot that follows is newer than all of it. */
+  protected dropBacklog(): void {
+    this.backlog = undefined
+  }
 
   get open(): boolean {
     return !this.ended
@@ -140,6 +191,8 @@ export abstract class Connection implements Sink {
   end(reason: EndReason): void {
     if (this.ended) return
     this.ended = true
+    clearTimeout(this.flushTimer)
+    this.backlog = undefined
     this.sub.close()
     this.feed.clients.delete(this)
     this.release?.()

@@ -44,6 +44,8 @@ export class Feed {
     readonly limits: Limits,
     readonly log: Log,
     privateTopics: readonly string[] = [],
+    /** CONFLATE_TOPICS: topics conflated for a client that falls behind. */
+    conflateTopics: readonly string[] = [],
   ) {
     this.engine = guardEngine(engine, {
       failed: () => this.stats.engineErrors++,
@@ -56,7 +58,7 @@ export class Feed {
     this.access = new Access(privateTopics)
     this.perAddress = new ConnectionCounter(limits.maxConnectionsPerIp)
     // Buffer as many live events during a replay as one history holds; past that, read them again.
-    this.hub = new Hub(this.engine, this.access, this.stats, limits.readLimit, limits.readBytes, limits.historySize)
+    this.hub = new Hub(this.engine, this.access, this.stats, limits.readLimit, limits.readBytes, limits.historySize, new PatternSet([...conflateTopics]))
   }
 
   async start(): Promise<void> {

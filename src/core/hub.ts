@@ -5,7 +5,7 @@ import type { Engine } from './engine.ts'
 import type { Stats } from './stats.ts'
 import { PreparedEvent } from './prepared.ts'
 import { Subscription, type Sink, type SubscriptionHost } from './subscription.ts'
-import { TopicIndex } from './topic-index.ts'
+import { TopicIndex, type PatternSet } from './topic-index.ts'
 
 /**
  * This instance's fan-out. The engine's live stream comes in here, in cursor
@@ -27,6 +27,8 @@ export class Hub implements SubscriptionHost {
     readonly pageSize: number,
     readonly pageBytes: number,
     readonly bufferCap: number,
+    /** CONFLATE_TOPICS. */
+    private readonly conflate: PatternSet,
   ) {
     engine.onEvents((events) => this.dispatch(events))
     // Events this instance could not read are lost to its subscribers: each starts over from a snapshot.
@@ -37,6 +39,11 @@ export class Hub implements SubscriptionHost {
 
   async start(): Promise<void> {
     this.position = await this.engine.start()
+  }
+
+  /** An event serialised once for all its subscribers, with what is decided once per event: private, conflatable. */
+  prepare(e: FeedEvent): PreparedEvent {
+    return new PreparedEvent(e, this.access.isPrivate(e.topic), this.conflate.matches(e.topic))
   }
 
   subscribe(sink: Sink): Subscription {
@@ -71,7 +78,7 @@ export class Hub implements SubscriptionHost {
   private dispatch(events: FeedEvent[]): void {
     for (const e of events) {
       this.position = e.id
-      const prepared = new PreparedEvent(e, this.access.isPrivate(e.topic))
+      const prepared = this.prepare(e)
       const stamp = ++this.stampSeq
       let reached = false
       this.index.forEach(e.topic, (sub) => {

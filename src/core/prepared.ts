@@ -15,6 +15,8 @@ export class PreparedEvent {
     readonly event: FeedEvent,
     /** On a private topic: each subscriber's grant is checked before it gets it. */
     readonly isPrivate: boolean,
+    /** On a conflated topic (CONFLATE_TOPICS): a client that fell behind gets only the newest pending one. */
+    readonly conflatable = false,
   ) {
     this.json = JSON.stringify(event)
   }

@@ -4,7 +4,7 @@ import type { Access, Grant } from './access.ts'
 import type { Engine } from './engine.ts'
 import type { Stats } from './stats.ts'
 import { FeedError } from './errors.ts'
-import { PreparedEvent } from './prepared.ts'
+import type { PreparedEvent } from './prepared.ts'
 import { PatternSet, type TopicIndex } from './topic-index.ts'
 
 /** What a transport (WebSocket session, SSE stream, long poll) does with what a subscription yields. */
@@ -29,6 +29,8 @@ export interface SubscriptionHost {
   readonly access: Access
   readonly stats: Stats
   forget(sub: Subscription): void
+  /** An event as delivered: serialised once, its topic's private and conflated flags decided once. */
+  prepare(e: FeedEvent): PreparedEvent
   readonly index: TopicIndex<Subscription>
   readonly pageSize: number
   /** READ_BYTES: about this many bytes per replay page and snapshot page. */
@@ -203,7 +205,7 @@ export class Subscription {
       const r = await this.host.engine.read(after, set, this.host.pageSize, this.host.pageBytes)
       if (r.stale) return undefined
       if (this.closed) return r.cursor
-      for (const e of r.events) this.send(new PreparedEvent(e, this.host.access.isPrivate(e.topic)))
+      for (const e of r.events) this.send(this.host.prepare(e))
       after = parseCursor(r.cursor)!
       if (!r.more) {
         // Caught up, unless live events overflowed the buffer meanwhile: then read on.

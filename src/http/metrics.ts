@@ -86,6 +86,15 @@ export class Metrics {
       },
     })
     new client.Counter({
+      name: 'livefeed_conflated_total',
+      help: 'Events not sent to a client that fell behind because a newer one of their topic replaced them (CONFLATE_TOPICS).',
+      registers: [r],
+      collect() {
+        this.reset()
+        this.inc(stats.conflated)
+      },
+    })
+    new client.Counter({
       name: 'livefeed_rejections_total',
       help: 'Requests and frames refused, by error code.',
       labelNames: ['code'],

@@ -54,7 +54,8 @@ class Poll extends Connection {
     return this.answer
   }
 
-  event(p: PreparedEvent): void {
+  /** Never conflated: a poll holds no socket buffer, its answer is cut at READ_BYTES instead. */
+  protected deliver(p: PreparedEvent): void {
     if (!this.open) return
     this.events.push(p.event)
     this.bytes += p.json.length

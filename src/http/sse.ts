@@ -43,13 +43,14 @@ class SseStream extends Connection {
     this.subscribe(patterns, since === undefined ? undefined : requireCursor(since))
   }
 
-  event(p: PreparedEvent): void {
-    this.write(p.sseFrame)
+  protected deliver(p: PreparedEvent, conflated: number): void {
+    this.write(conflated === 0 ? p.sseFrame : sseFrames.conflated(p.event.id, p.json, conflated))
   }
   snapshot(events: FeedEvent[], cursor: string, more: boolean): void {
     this.write(sseFrames.snapshot(events, cursor, more))
   }
   reset(reason: ResetReason): void {
+    this.dropBacklog()
     this.write(sseFrames.reset(reason))
   }
 

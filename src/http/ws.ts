@@ -27,6 +27,8 @@ export interface SocketOps {
   /** Drops the connection without a closing handshake (it stopped answering). */
   terminate(raw: unknown): void
   bufferedAmount(raw: unknown): number
+  /** Writes an event's frame, built once for all sockets; absent where the runtime cannot (then `WSContext.send`). */
+  sendEvent?(raw: unknown, p: PreparedEvent): void
 }
 
 const encoder = new TextEncoder()
@@ -75,13 +77,18 @@ export class WsSession extends Connection {
   }
 
   // --- what the subscription yields, as frames ---
-  event(p: PreparedEvent): void {
-    this.send(p.wsFrame)
+  protected deliver(p: PreparedEvent, conflated: number): void {
+    if (conflated > 0) return this.send(wsFrames.conflated(p.json, conflated))
+    const { sendEvent } = this.ops
+    if (sendEvent === undefined) return this.send(p.wsFrame)
+    const ws = this.writable()
+    if (ws) sendEvent(ws.raw, p)
   }
   snapshot(events: FeedEvent[], cursor: string, more: boolean): void {
     this.send(wsFrames.snapshot(events, cursor, more))
   }
   reset(reason: ResetReason): void {
+    this.dropBacklog()
     this.send(wsFrames.reset(reason))
   }
 
@@ -191,9 +198,17 @@ export class WsSession extends Connection {
   }
 
   private send(frame: string): void {
+    this.writable()?.send(frame)
+  }
+
+  /** The socket, if it is open and not too far behind (past MAX_BUFFERED_BYTES it is closed, 4008). */
+  private writable(): WSContext | undefined {
     const ws = this.ws
-    if (!ws || ws.readyState !== 1) return
-    if (this.ops.bufferedAmount(ws.raw) > this.feed.limits.maxBufferedBytes) return this.end('slow')
-    ws.send(frame)
+    if (!ws || ws.readyState !== 1) return undefined
+    if (this.ops.bufferedAmount(ws.raw) > this.feed.limits.maxBufferedBytes) {
+      this.end('slow')
+      return undefined
+    }
+    return ws
   }
 }

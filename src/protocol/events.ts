@@ -28,6 +28,16 @@ export const feedEvent = v.object({
 })
 export type FeedEvent = v.InferOutput<typeof feedEvent>
 
+/**
+ * One event as delivered live. `conflated` appears only on a conflated topic (CONFLATE_TOPICS) for a
+ * client that fell behind: this event replaced that many older ones of its topic that were never sent.
+ */
+export const deliveredEvent = v.object({
+  ...feedEvent.entries,
+  conflated: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.description('How many older events of this topic this one replaced unsent (the client fell behind on a conflated topic).'))),
+})
+export type DeliveredEvent = v.InferOutput<typeof deliveredEvent>
+
 /** One event as a publisher sends it. */
 export const eventInput = v.object({ topic: topicSchema, data: jsonValue })
 export type EventInput = v.InferOutput<typeof eventInput>

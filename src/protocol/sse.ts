@@ -6,12 +6,12 @@
  */
 import * as v from 'valibot'
 import { errorDetail, type ErrorDetail } from './errors.ts'
-import { feedEvent, resetReason, snapshotSchema, type FeedEvent, type ResetReason } from './events.ts'
+import { deliveredEvent, resetReason, snapshotSchema, type FeedEvent, type ResetReason } from './events.ts'
 
 /** Each SSE event name and the JSON in its `data:` field. */
 export const SSE_EVENTS = {
-  /** One stored event; its `id:` is the event's cursor. */
-  message: feedEvent,
+  /** One stored event (with `conflated` when it replaced older ones); its `id:` is the event's cursor. */
+  message: deliveredEvent,
   /** Latest event of each subscribed topic; its `id:` is the head cursor, so a reconnect resumes after it. */
   snapshot: snapshotSchema,
   /** The `since` / `Last-Event-ID` cursor is gone: a snapshot follows. */
@@ -27,6 +27,8 @@ export const sseFrames = {
   heartbeat: ': heartbeat\n\n',
   /** From an event already serialised once for all subscribers. */
   event: (id: string, eventJson: string) => `id: ${id}\ndata: ${eventJson}\n\n`,
+  /** The same, saying how many older events of its topic it replaced (conflation). */
+  conflated: (id: string, eventJson: string, replaced: number) => `id: ${id}\ndata: ${eventJson.slice(0, -1)},"conflated":${replaced}}\n\n`,
   snapshot: (events: FeedEvent[], cursor: string, more = false) => `event: snapshot\nid: ${cursor}\ndata: ${JSON.stringify({ events, cursor, ...(more ? { more } : {}) })}\n\n`,
   reset: (reason: ResetReason) => `event: reset\ndata: ${JSON.stringify({ reason })}\n\n`,
   error: (e: ErrorDetail) => `event: feed-error\ndata: ${JSON.stringify({ code: e.code, message: e.message })}\n\n`,

@@ -4,7 +4,7 @@
  */
 import * as v from 'valibot'
 import { errorDetail, type ErrorDetail } from './errors.ts'
-import { cursorSchema, feedEvent, patternSchema, resetReason, snapshotSchema, type FeedEvent, type ResetReason } from './events.ts'
+import { cursorSchema, deliveredEvent, patternSchema, resetReason, snapshotSchema, type FeedEvent, type ResetReason } from './events.ts'
 
 // --- client → server ---
 
@@ -35,7 +35,7 @@ export const welcomeFrame = v.object({
 export const subscribedFrame = v.object({ type: v.literal('subscribed'), topics, cursor: cursorSchema })
 /** One page of the snapshot; pages but the last say `more`. */
 export const snapshotFrame = v.object({ type: v.literal('snapshot'), ...snapshotSchema.entries })
-export const eventFrame = v.object({ type: v.literal('event'), ...feedEvent.entries })
+export const eventFrame = v.object({ type: v.literal('event'), ...deliveredEvent.entries })
 export const resetFrame = v.object({ type: v.literal('reset'), reason: resetReason })
 export const unsubscribedFrame = v.object({ type: v.literal('unsubscribed'), topics })
 export const pongFrame = v.object({ type: v.literal('pong') })
@@ -53,6 +53,8 @@ export const wsFrames = {
   snapshot: (events: FeedEvent[], cursor: string, more = false) => JSON.stringify({ type: 'snapshot', events, cursor, ...(more ? { more } : {}) } satisfies ServerFrame),
   /** From an event already serialised once for all subscribers: `{"type":"event",…event}` without a second stringify. */
   event: (eventJson: string) => '{"type":"event",' + eventJson.slice(1),
+  /** The same, saying how many older events of its topic it replaced (conflation). */
+  conflated: (eventJson: string, replaced: number) => '{"type":"event",' + eventJson.slice(1, -1) + ',"conflated":' + replaced + '}',
   reset: (reason: ResetReason) => JSON.stringify({ type: 'reset', reason } satisfies ServerFrame),
   unsubscribed: (topics: string[]) => JSON.stringify({ type: 'unsubscribed', topics } satisfies ServerFrame),
   pong: '{"type":"pong"}',

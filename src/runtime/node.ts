@@ -7,6 +7,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { boot } from '../boot.ts'
 import { ConfigError, loadConfig, type Config } from '../config.ts'
 import { extensions } from '../extensions.ts'
+import { FrameWriter } from './node-frames.ts'
 
 function configOrExit(): Config {
   try {
@@ -21,6 +22,7 @@ function configOrExit(): Config {
 const config = configOrExit()
 const log = pino({ level: config.logLevel, base: { runtime: 'node' } })
 const sock = (raw: unknown) => raw as WebSocket
+const frames = new FrameWriter()
 
 // Our own ws server: our frame limit, and no per-message deflate (it costs CPU per subscriber and is a known memory sink).
 const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false })
@@ -39,6 +41,7 @@ const { feed, app } = await boot(
       },
       terminate: (raw) => sock(raw).terminate(),
       bufferedAmount: (raw) => sock(raw).bufferedAmount,
+      sendEvent: (raw, p) => frames.send(sock(raw), p),
     },
   },
   extensions,

@@ -86,9 +86,11 @@ frames('every server frame the encoders write fits the server frame schema', () 
     wsFrames.unsubscribed(['a/**']),
     wsFrames.pong,
     wsFrames.error({ code: 'invalid_json', message: 'no' }),
+    wsFrames.conflated(new PreparedEvent(event, false).json, 3),
   ]
   const types = written.map((text) => v.parse(serverFrame, JSON.parse(text)).type)
-  assert.equal(types, ['welcome', 'subscribed', 'snapshot', 'event', 'reset', 'unsubscribed', 'pong', 'error'])
+  assert.equal(types, ['welcome', 'subscribed', 'snapshot', 'event', 'reset', 'unsubscribed', 'pong', 'error', 'event'])
+  assert.equal(v.parse(serverFrame, JSON.parse(written.at(-1)!)), { type: 'event', ...event, conflated: 3 })
   const e = v.parse(serverFrame, JSON.parse(new PreparedEvent(event, false).wsFrame))
   assert.equal(e, { type: 'event', ...event })
 })
@@ -105,8 +107,9 @@ frames('every SSE message the encoders write parses as its event name says', () 
     const field = (name: string) => lines.find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2)
     return { event: field('event') ?? 'message', id: field('id'), data: JSON.parse(field('data') ?? 'null') as unknown }
   }
-  const messages = [new PreparedEvent(event, false).sseFrame, sseFrames.snapshot([event], 'e1-0001'), sseFrames.reset('stale_cursor'), sseFrames.error({ code: 'engine_unavailable', message: 'x' })].map(parse)
-  assert.equal(messages.map((m) => m.event), ['message', 'snapshot', 'reset', 'feed-error'])
+  const messages = [new PreparedEvent(event, false).sseFrame, sseFrames.snapshot([event], 'e1-0001'), sseFrames.reset('stale_cursor'), sseFrames.error({ code: 'engine_unavailable', message: 'x' }), sseFrames.conflated(event.id, JSON.stringify(event), 2)].map(parse)
+  assert.equal(messages.map((m) => m.event), ['message', 'snapshot', 'reset', 'feed-error', 'message'])
+  assert.equal(messages.at(-1)!.data, { ...event, conflated: 2 })
   for (const m of messages) {
     assert.ok(m.event in SSE_EVENTS)
     if (m.event === 'message' || m.event === 'snapshot' || m.event === 'reset' || m.event === 'feed-error') assert.ok(v.is(SSE_EVENTS[m.event], m.data), m.event)

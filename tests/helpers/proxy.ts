@@ -42,11 +42,16 @@ export async function startProxy(backends: () => number[], opts: ProxyOptions = 
     res.on('close', () => upstream.destroy())
     req.pipe(upstream)
   })
+  // Upgraded sockets are not the HTTP server's to close: kept here so close() can cut them, as a load balancer going away does.
+  const tunnels = new Set<net.Socket>()
   server.on('upgrade', (req, socket, head) => {
     if (opts.refuseUpgrade || refused(req.url ?? '')) {
       socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       return
     }
+    const client = socket as net.Socket
+    tunnels.add(client)
+    client.once('close', () => tunnels.delete(client))
     const up = net.connect(pick(req.url ?? ''), '127.0.0.1', () => {
       const lines = [`${req.method} ${req.url} HTTP/1.1`]
       for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`)
@@ -72,6 +77,7 @@ export async function startProxy(backends: () => number[], opts: ProxyOptions = 
     wsUrl: `ws://127.0.0.1:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
+        for (const t of tunnels) t.destroy()
         server.closeAllConnections()
         server.close(() => resolve())
       }),

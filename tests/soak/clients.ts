@@ -62,6 +62,8 @@ export abstract class Subscriber {
     this.open()
   }
   abstract open(): void
+  /** Whether a connection of this subscriber is still open or opening (after stop(), none must be). */
+  abstract connected(): boolean
   /** Drops the connection as a flaky network would; the subscriber resumes. */
   abstract cut(): void
   stop(): void {
@@ -95,6 +97,9 @@ export class WsSubscriber extends Subscriber {
   }
   cut(): void {
     this.ws?.terminate()
+  }
+  connected(): boolean {
+    return this.ws !== undefined && this.ws.readyState !== WebSocket.CLOSED
   }
 }
 
@@ -134,6 +139,9 @@ export class SseSubscriber extends Subscriber {
     } catch {
       // cut, or the instance went away: resume
     }
+  }
+  connected(): boolean {
+    return this.abort !== undefined && !this.abort.signal.aborted
   }
   private message(block: string): void {
     let event = 'message'
@@ -184,6 +192,9 @@ export class PollSubscriber extends Subscriber {
       this.cursor = body.cursor
     }
   }
+  connected(): boolean {
+    return this.abort !== undefined && !this.abort.signal.aborted
+  }
   cut(): void {
     // A cut poll resumes from the last event it took, not from a scan position it may not have kept.
     this.cursor = undefined
@@ -211,5 +222,8 @@ export class SdkSubscriber extends Subscriber {
   cut(): void {
     this.feed?.close()
     if (this.running) this.again()
+  }
+  connected(): boolean {
+    return this.feed !== undefined && this.feed.state !== 'closed'
   }
 }

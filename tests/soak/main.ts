@@ -1,5 +1,5 @@
 /**
- * `npm run soak [-- --minutes 10 --subscribers 2000 --rate 50]`: the soak of
+ * `npm run soak [-- --minutes 10 --subscribers 2000 --rate 20]`: the soak of
  * tests/soak/soak.ts at full length. Prints the summary table; exits 1 on any
  * loss, duplicate, reordering or other failed check.
  */
@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util'
 import { soak } from './soak.ts'
 
 const { values } = parseArgs({
-  options: { minutes: { type: 'string', default: '10' }, subscribers: { type: 'string', default: '2000' }, rate: { type: 'string', default: '50' } },
+  options: { minutes: { type: 'string', default: '10' }, subscribers: { type: 'string', default: '2000' }, rate: { type: 'string', default: '20' } },
 })
 const started = new Date()
 const r = await soak({

@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { request } from '../helpers/http.ts'
+import { metricSum, scrape as scrapeOne } from '../helpers/metrics.ts'
 import { startProxy } from '../helpers/proxy.ts'
 import { random, randomInt } from '../helpers/random.ts'
 import { startRedis } from '../helpers/redis.ts'
@@ -46,15 +47,6 @@ const rssOf = (pid: number): number => {
   } catch {
     return 0
   }
-}
-
-/** Sums a metric's samples over its labels, from the Prometheus text format. */
-export function metricSum(text: string, name: string): number {
-  let sum = 0
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
-  return sum
 }
 
 /** Resolves with `p`, or rejects once `ms` have passed first. */
@@ -193,8 +185,8 @@ export async function soak(opts: SoakOptions) {
 
     // /metrics against what the soak counts, over a quiet window on the instances as they now are.
     const scrape = async () => {
-      const texts = await Promise.all([...live.values()].map(async (i) => (await request<string>(`${i.server.url}/metrics`)).body))
-      return { published: texts.reduce((s, t) => s + metricSum(t, 'livefeed_events_published_total'), 0), deliveries: texts.reduce((s, t) => s + metricSum(t, 'livefeed_deliveries_total'), 0) }
+      const all = await Promise.all([...live.values()].map((i) => scrapeOne(i.server.url)))
+      return { published: all.reduce((s, m) => s + m.sum('livefeed_events_published_total'), 0), deliveries: all.reduce((s, m) => s + m.sum('livefeed_deliveries_total'), 0) }
     }
     const received = () => tallies.reduce((s, t) => s + t.received, 0)
     const m0 = await scrape()
@@ -210,6 +202,8 @@ export async function soak(opts: SoakOptions) {
 
     for (const s of subscribers) s.stop()
     for (const t of tallies) t.settle(last)
+    const lingering = subscribers.filter((s) => s.connected())
+    if (lingering.length) failures.push(`${lingering.length} subscribers still connected after stop(): ${[...new Set(lingering.map((s) => s.kind))].join(', ')}`)
 
     // Redis holds every 201 event once, in publish order.
     let cursor = start
@@ -231,8 +225,11 @@ export async function soak(opts: SoakOptions) {
 
     // Once the clients have gone: no connection left, and RSS back within the bound of each instance's start.
     for (const inc of live.values()) {
-      const open = async () => metricSum((await request<string>(`${inc.server.url}/metrics`)).body, 'livefeed_connections')
-      await until(`instance ${inc.slot}'s connections to close`, async () => ((await open()) === 0 ? true : undefined), 15_000).catch((err: Error) => failures.push(err.message))
+      const open = () => metricSum(inc.server.url, 'livefeed_connections')
+      await until(`instance ${inc.slot}'s connections to close`, async () => ((await open()) === 0 ? true : undefined), 15_000).catch(async (err: Error) => {
+        const m = await scrapeOne(inc.server.url)
+        failures.push(`${err.message}: ${['ws', 'sse', 'poll'].map((t) => `${m.sum('livefeed_connections', { transport: t })} ${t}`).join(', ')} open`)
+      })
       await until(`instance ${inc.slot}'s RSS back within bound`, () => ((inc.rss.after = rssOf(inc.server.proc.pid!)) <= inc.rss.before + RSS_BOUND_BYTES ? true : undefined), 30_000).catch(() =>
         failures.push(`instance ${inc.slot}: RSS ${(inc.rss.after / 2 ** 20).toFixed(0)} MiB after, over ${(inc.rss.before / 2 ** 20).toFixed(0)} + ${RSS_BOUND_BYTES / 2 ** 20} MiB`),
       )
@@ -255,6 +252,8 @@ export async function soak(opts: SoakOptions) {
 
     const mib = (b: number) => (b / 2 ** 20).toFixed(0)
     const lines = [
+      `${n} events in ${opts.seconds} s: ${(n / opts.seconds).toFixed(1)} events/s published (asked: ${opts.rate})`,
+      '',
       `| events | deliveries | lost | duplicated | reordered | resets | p50 ms | p99 ms | max ms | publish retries |`,
       `| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
       `| ${counts.events} | ${counts.deliveries} | ${counts.lost} | ${counts.duplicated} | ${counts.reordered} | ${counts.resets} | ${latency.quantile(0.5).toFixed(1)} | ${latency.quantile(0.99).toFixed(1)} | ${latency.max.toFixed(0)} | ${publishing.retries} (${[...publishing.statuses].map(([s, c]) => `${c}× ${s}`).join(', ') || 'none'}) |`,
@@ -270,7 +269,7 @@ export async function soak(opts: SoakOptions) {
       `| --- | --- | --- | --- | --- |`,
       ...incarnations.map((i) => `| ${i.slot} (pid ${i.server.proc.pid}) | ${i.ended} | ${mib(i.rss.before)} | ${mib(i.rss.peak)} | ${i.ended === 'running' ? mib(i.rss.after) : '—'} |`),
     ]
-    return { failures, counts, table: lines.join('\n') }
+    return { failures, counts, rate: n / opts.seconds, table: lines.join('\n') }
   } finally {
     clearInterval(sampler)
     for (const s of subscribers) s.stop()

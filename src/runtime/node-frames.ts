@@ -1,0 +1,61 @@
+/**
+ * @module
+ * Node's fan-out fast path: an event's whole WebSocket frame (header and
+ * payload) is built once, as one Buffer, and the same bytes are written to
+ * every socket, instead of `ws` encoding the string and framing it again for
+ * each subscriber (socket.io does the same through `ws`' `Sender.frame`, which
+ * @types/ws does not declare; an unmasked server frame is a 2-10 byte header).
+ *
+ * It writes to the TCP socket under a `ws` WebSocket (`_socket`, private to
+ * `ws`): safe because livefeed never uses permessage-deflate or Blob frames,
+ * the only cases in which `ws` queues frames itself. `ws` is pinned to an exact
+ * version in package.json; tests/fast/node-frames.test.ts reads the frames back
+ * with `ws`' own Receiver. Without a socket it falls back to `ws.send()`.
+ */
+import { Socket } from 'node:net'
+import type { WebSocket } from 'ws'
+import type { PreparedEvent } from '../core/prepared.ts'
+
+/** A complete unmasked final text frame (RFC 6455 §5.2), ready to write. */
+export function textFrame(text: string): Buffer {
+  const length = Buffer.byteLength(text)
+  const header = length < 126 ? 2 : length < 65_536 ? 4 : 10
+  const frame = Buffer.allocUnsafe(header + length)
+  frame[0] = 0x81 // FIN, opcode 1 (text)
+  if (header === 2) frame[1] = length
+  else if (header === 4) {
+    frame[1] = 126
+    frame.writeUInt16BE(length, 2)
+  } else {
+    frame[1] = 127
+    frame.writeBigUInt64BE(BigInt(length), 2)
+  }
+  frame.write(text, header, 'utf8')
+  return frame
+}
+
+/** The TCP socket under a `ws` WebSocket, or undefined if this `ws` does not have one where expected. */
+function socketOf(ws: WebSocket): Socket | undefined {
+  const s: unknown = Reflect.get(ws, '_socket')
+  return s instanceof Socket ? s : undefined
+}
+
+/**
+ * Writes events' frames to sockets, building each frame once. Dispatch hands
+ * one event to all its subscribers before the next, so remembering the last
+ * event is enough to build each frame once.
+ */
+export class FrameWriter {
+  private last: PreparedEvent | undefined
+  private frame: Buffer = Buffer.alloc(0)
+
+  send(ws: WebSocket, p: PreparedEvent): void {
+    const socket = socketOf(ws)
+    if (socket === undefined) return ws.send(p.wsFrame)
+    if (p !== this.last) {
+      this.frame = textFrame(p.wsFrame)
+      this.last = p
+    }
+    socket.write(this.frame)
+  }
+}
