@@ -166,7 +166,7 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
     await new Promise((r) => setTimeout(r, 300)) // let start-up work settle before the baseline reading
     const idle0 = stat(server.proc.pid!)
     const heap0 = await server.heapAfterGc()
-    const latencyEvents = Math.max(20, Math.round((Number(values['latency-rate']) / (n / topics)) * Number(values['latency-seconds'])))
+    const latencyEvents = Math.max(3, Math.round((Number(values['latency-rate']) / (n / topics)) * Number(values['latency-seconds'])))
     const gens: { proc: ChildProcess; rl: Interface }[] = []
     const count = Math.ceil(n / PER_GEN)
     for (let g = 0; g < count; g++) {

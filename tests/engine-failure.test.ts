@@ -4,6 +4,7 @@ import * as v from 'valibot'
 import { errorBody, type ErrorCode } from '../src/protocol/errors.ts'
 import { publish, request } from './helpers/http.ts'
 import { startRedis, type RedisServer } from './helpers/redis.ts'
+import { sdk } from './helpers/sdk.ts'
 import { startServer, type RuntimeName, type Server } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
 import { until } from './helpers/wait.ts'
@@ -87,6 +88,26 @@ for (const runtime of ['node', 'deno'] satisfies RuntimeName[]) {
     assert.is(e!.id, again.body.id)
     assert.match(s.output(), /the event store answers again/)
     ws.close()
+  })
+
+  test('the SDK whose WebSocket subscribe met the outage reconnects, and resumes from its cursor once the store answers', async ({ redis, s }) => {
+    const first = (await publish(s.url, { topic: 'g/a', data: 0 })).body.id as string
+    redis.pause()
+    let feed: ReturnType<typeof sdk> | undefined
+    try {
+      feed = sdk(s.url, { topics: ['g/**'], transports: ['websocket'], since: first })
+      const errors: string[] = []
+      feed.feed.on('error', (e) => errors.push(e.code))
+      await until('the subscribe to fail', () => (errors.includes('engine_unavailable') ? true : undefined), 10_000)
+      await until('the SDK to reconnect rather than sit on a socket that holds nothing', () => (feed!.statuses.some((x) => x.state === 'reconnecting') ? true : undefined), 5000)
+    } finally {
+      redis.resume()
+    }
+    await until('readiness', async () => ((await request(`${s.url}/readiness_check`)).status === 200 ? true : undefined), 15_000)
+    const sentinel = (await publish(s.url, { topic: 'g/a', data: 'sentinel' })).body.id as string
+    const got = await feed.waitId(sentinel, 15_000)
+    assert.equal(got.map((e) => e.id), [sentinel], 'nothing lost, nothing twice')
+    feed.feed.close()
   })
   test.run()
 }

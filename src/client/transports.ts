@@ -106,7 +106,11 @@ export function websocket(ctx: TransportContext): Transport {
       case 'reset':
         return ctx.on.reset(f.reason)
       case 'error':
-        return ctx.on.error(f.code, f.message)
+        ctx.on.error(f.code, f.message)
+        // The server could not serve the subscribe (its event store failed): this socket holds nothing.
+        // Reconnect, with backoff, and resume from the cursor, rather than sit open and silent.
+        if (f.code === 'engine_unavailable') ws.close(1000, 'subscribe failed; reconnecting')
+        return
       case 'welcome': {
         ctx.on.opened()
         // Browsers cannot see protocol pings: an application ping tells a dead link from a quiet feed.

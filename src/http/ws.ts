@@ -45,7 +45,7 @@ const HANDSHAKE_MS = 10_000
 export class WsSession extends Connection {
   private ws: WSContext | undefined
   /** A handshake that never completes gives its slot back (onClose never comes for it). */
-  private readonly handshake: ReturnType<typeof setTimeout>
+  private handshake: ReturnType<typeof setTimeout> | undefined
   /** CLIENT_FRAME_RATE: frames a second, burst twice that. */
   private readonly frames: Bucket
   private badFrames = 0
@@ -123,6 +123,7 @@ export class WsSession extends Connection {
 
   private opened(ws: WSContext): void {
     clearTimeout(this.handshake)
+    this.handshake = undefined // an idle socket keeps no timer object
     if (!this.open) return ws.close(END_CLOSE_CODE.draining, 'closed before it opened')
     this.ws = ws
     this.begin()

@@ -43,11 +43,19 @@ function socketOf(ws: WebSocket): Socket | undefined {
 /**
  * Writes events' frames to sockets, building each frame once. Dispatch hands
  * one event to all its subscribers before the next, so remembering the last
- * event is enough to build each frame once.
+ * event is enough to build each frame once. A socket written to is corked until
+ * the event loop's check phase, so all the frames due to it in one turn of the
+ * loop (the events of every publish read in that turn) leave in one write.
  */
 export class FrameWriter {
   private last: PreparedEvent | undefined
   private frame: Buffer = Buffer.alloc(0)
+  private corked: Socket[] = []
+  private readonly uncorkAll = (): void => {
+    const list = this.corked
+    this.corked = []
+    for (const socket of list) socket.uncork()
+  }
 
   send(ws: WebSocket, p: PreparedEvent): void {
     const socket = socketOf(ws)
@@ -55,6 +63,10 @@ export class FrameWriter {
     if (p !== this.last) {
       this.frame = textFrame(p.wsFrame)
       this.last = p
+    }
+    if (socket.writableCorked === 0) {
+      socket.cork()
+      if (this.corked.push(socket) === 1) setImmediate(this.uncorkAll)
     }
     socket.write(this.frame)
   }

@@ -50,11 +50,16 @@ export abstract class Subscriber {
     if (this.problems.length < 10) this.problems.push(p)
   }
 
-  /** Reconnects after a short, jittered pause (pacing, as a client's backoff; not synchronisation). */
+  private reopening = false
+  /** Reconnects after a short, jittered pause (pacing, as a client's backoff; not synchronisation); once, however often it is asked. */
   protected again(): void {
-    if (!this.running) return
+    if (!this.running || this.reopening) return
+    this.reopening = true
     this.tally.reconnects++
-    setTimeout(() => this.running && this.open(), 50 + Math.random() * 250)
+    setTimeout(() => {
+      this.reopening = false
+      if (this.running) this.open()
+    }, 50 + Math.random() * 250)
   }
 
   begin(): void {
@@ -64,6 +69,10 @@ export abstract class Subscriber {
   abstract open(): void
   /** Whether a connection of this subscriber is still open or opening (after stop(), none must be). */
   abstract connected(): boolean
+  /** A few words on its state, for a report. */
+  describe(): string {
+    return ''
+  }
   /** Drops the connection as a flaky network would; the subscriber resumes. */
   abstract cut(): void
   stop(): void {
@@ -99,7 +108,8 @@ export class WsSubscriber extends Subscriber {
     this.ws?.terminate()
   }
   connected(): boolean {
-    return this.ws !== undefined && this.ws.readyState !== WebSocket.CLOSED
+    // terminate() makes it CLOSING at once and CLOSED when the socket is gone: either is let go.
+    return this.ws !== undefined && (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING)
   }
 }
 
@@ -225,5 +235,8 @@ export class SdkSubscriber extends Subscriber {
   }
   connected(): boolean {
     return this.feed !== undefined && this.feed.state !== 'closed'
+  }
+  override describe(): string {
+    return this.feed ? `, ${this.feed.state} on ${this.feed.transport ?? 'nothing'}` : ''
   }
 }

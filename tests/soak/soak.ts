@@ -9,13 +9,14 @@
  * order, Redis holds every 201 event once, no error log but the documented
  * ones, RSS back near its start, and `/metrics` agreeing with what it counted.
  */
+import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { createInterface } from 'node:readline'
 import { request } from '../helpers/http.ts'
 import { metricSum, scrape as scrapeOne } from '../helpers/metrics.ts'
-import { startProxy } from '../helpers/proxy.ts'
 import { random, randomInt } from '../helpers/random.ts'
 import { startRedis } from '../helpers/redis.ts'
-import { startServer, type Server } from '../helpers/server.ts'
+import { ROOT, startServer, type Server } from '../helpers/server.ts'
 import { until } from '../helpers/wait.ts'
 import { PollSubscriber, SdkSubscriber, SseSubscriber, WsSubscriber, type Kind, type Subscriber } from './clients.ts'
 import { Histogram, Tally, TOPICS, topicOf, type Interest } from './tally.ts'
@@ -28,7 +29,12 @@ export interface SoakOptions {
   say?: (line: string) => void
 }
 
-/** RSS after the clients have gone may exceed the instance's start by at most this (V8 keeps some heap it grew into). */
+/**
+ * Once the clients have gone and a full gc has run: the heap in use may exceed the instance's start by at most
+ * HEAP_BOUND_BYTES (a leak of the soak's ~10^5 connections would be far over it), and RSS by at most
+ * RSS_BOUND_BYTES (V8 and the allocator keep some of the memory they grew into).
+ */
+export const HEAP_BOUND_BYTES = 16 * 1024 * 1024
 export const RSS_BOUND_BYTES = 64 * 1024 * 1024
 /** The only error-level lines a soak may log: the Redis outage it injects, once per instance. */
 const DOCUMENTED_ERRORS = new Set(['the event store failed'])
@@ -38,6 +44,7 @@ interface Incarnation {
   server: Server
   ended: 'running' | 'SIGTERM' | 'SIGKILL'
   rss: { before: number; peak: number; after: number }
+  heap: { before: number; after: number }
 }
 
 const rssOf = (pid: number): number => {
@@ -47,6 +54,14 @@ const rssOf = (pid: number): number => {
   } catch {
     return 0
   }
+}
+
+/** The instance's process.memoryUsage() after a full gc, from the test-only hook its NODE_OPTIONS preload. */
+async function memoryAfterGc(server: Server): Promise<{ rss: number; heapUsed: number }> {
+  const seen = server.output().length
+  server.proc.kill('SIGUSR2')
+  const line = await until('the gc hook to answer', () => /\{"rss":\d+[^\n]*\}/.exec(server.output().slice(seen))?.[0], 10_000)
+  return JSON.parse(line) as { rss: number; heapUsed: number }
 }
 
 /** Resolves with `p`, or rejects once `ms` have passed first. */
@@ -77,22 +92,34 @@ export async function soak(opts: SoakOptions) {
     MAX_CONNECTIONS_PER_IP: '1000000',
     DRAIN_SPREAD: '1',
     SHUTDOWN_GRACE: '5',
+    // Test-only: on SIGUSR2, a full gc and process.memoryUsage() on stderr (the memory checks at the end).
+    NODE_OPTIONS: `--expose-gc --import ${ROOT}bench/gc-hook.mjs`,
   }
   const incarnations: Incarnation[] = []
+  let rotate: (() => void) | undefined
   const live = new Map<number, Incarnation>()
   const launch = async (slot: number) => {
     const server = await startServer('node', env)
-    const inc: Incarnation = { slot, server, ended: 'running', rss: { before: rssOf(server.proc.pid!), peak: 0, after: 0 } }
+    const m = await memoryAfterGc(server)
+    const inc: Incarnation = { slot, server, ended: 'running', rss: { before: m.rss, peak: 0, after: 0 }, heap: { before: m.heapUsed, after: 0 } }
     incarnations.push(inc)
     live.set(slot, inc)
+    rotate?.()
     return inc
   }
   await Promise.all([0, 1, 2].map(launch))
   const sampler = setInterval(() => {
     for (const inc of live.values()) inc.rss.peak = Math.max(inc.rss.peak, rssOf(inc.server.proc.pid!))
   }, 250)
-  const proxy = await startProxy(() => [...live.values()].map((i) => i.server.port))
-  const base = proxy.url
+  const ports = () => JSON.stringify([...live.values()].map((i) => i.server.port))
+  const proxy = spawn(process.execPath, ['--import', 'tsx', 'tests/soak/proxy-main.ts', ports()], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
+  const proxyPort = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: proxy.stdout! }).once('line', (l) => resolve((JSON.parse(l) as { port: number }).port))
+    proxy.once('exit', (code) => reject(new Error(`the proxy exited with ${code}`)))
+  })
+  /** Tells the load balancer which instances are in rotation, after each change. */
+  rotate = () => proxy.stdin!.write(ports() + '\n')
+  const base = `http://127.0.0.1:${proxyPort}`
 
   const latency = new Histogram()
   const subscribers: Subscriber[] = []
@@ -152,6 +179,7 @@ export async function soak(opts: SoakOptions) {
       await at(0.25)
       const term = live.get(0)!
       live.delete(0) // as the load balancer does once readiness fails
+      rotate()
       say('SIGTERM instance 0')
       const code = await term.server.stop('SIGTERM')
       term.ended = 'SIGTERM'
@@ -162,6 +190,7 @@ export async function soak(opts: SoakOptions) {
       say('SIGKILL instance 1')
       kill.server.proc.kill('SIGKILL')
       live.delete(1)
+      rotate()
       kill.ended = 'SIGKILL'
       await kill.server.exited
       await launch(1)
@@ -180,7 +209,7 @@ export async function soak(opts: SoakOptions) {
     const tallies = subscribers.map((s) => s.tally)
     await until('every subscriber to reach the sentinel', () => (tallies.every((t) => t.done(final)) ? true : undefined), 60_000).catch((err: Error) => {
       const behind = subscribers.filter((s) => !s.tally.done(final))
-      failures.push(`${err.message}: ${behind.length} behind, e.g. ${behind.slice(0, 5).map((s) => `${s.kind} at n=${s.tally.last} of ${final} (${s.tally.reconnects} reconnects)`).join(', ')}`)
+      failures.push(`${err.message}: ${behind.length} behind, e.g. ${behind.slice(0, 5).map((s) => `${s.kind} at n=${s.tally.last} of ${final} (${s.tally.reconnects} reconnects${s.describe()})`).join(', ')}`)
     })
 
     // /metrics against what the soak counts, over a quiet window on the instances as they now are.
@@ -223,16 +252,19 @@ export async function soak(opts: SoakOptions) {
     }
     if (expect !== n) failures.push(`stored: ${expect} events read back, ${n} were answered 201`)
 
-    // Once the clients have gone: no connection left, and RSS back within the bound of each instance's start.
+    // Once the clients have gone: no connection left, and heap and RSS back within bounds of each instance's start.
     for (const inc of live.values()) {
       const open = () => metricSum(inc.server.url, 'livefeed_connections')
       await until(`instance ${inc.slot}'s connections to close`, async () => ((await open()) === 0 ? true : undefined), 15_000).catch(async (err: Error) => {
         const m = await scrapeOne(inc.server.url)
         failures.push(`${err.message}: ${['ws', 'sse', 'poll'].map((t) => `${m.sum('livefeed_connections', { transport: t })} ${t}`).join(', ')} open`)
       })
-      await until(`instance ${inc.slot}'s RSS back within bound`, () => ((inc.rss.after = rssOf(inc.server.proc.pid!)) <= inc.rss.before + RSS_BOUND_BYTES ? true : undefined), 30_000).catch(() =>
-        failures.push(`instance ${inc.slot}: RSS ${(inc.rss.after / 2 ** 20).toFixed(0)} MiB after, over ${(inc.rss.before / 2 ** 20).toFixed(0)} + ${RSS_BOUND_BYTES / 2 ** 20} MiB`),
-      )
+      const m = await memoryAfterGc(inc.server)
+      inc.rss.after = m.rss
+      inc.heap.after = m.heapUsed
+      const mb = (b: number) => (b / 2 ** 20).toFixed(1)
+      if (m.heapUsed > inc.heap.before + HEAP_BOUND_BYTES) failures.push(`instance ${inc.slot}: heap ${mb(m.heapUsed)} MiB after gc, over ${mb(inc.heap.before)} + ${mb(HEAP_BOUND_BYTES)} MiB`)
+      if (m.rss > inc.rss.before + RSS_BOUND_BYTES) failures.push(`instance ${inc.slot}: RSS ${mb(m.rss)} MiB after gc, over ${mb(inc.rss.before)} + ${mb(RSS_BOUND_BYTES)} MiB`)
     }
 
     for (const inc of incarnations) {
@@ -247,6 +279,8 @@ export async function soak(opts: SoakOptions) {
     const counts = { events: n, deliveries: received(), lost: sum((t) => t.lost), duplicated: sum((t) => t.duplicated), reordered: sum((t) => t.reordered), resets: sum((t) => t.resets) }
     if (counts.lost || counts.duplicated || counts.reordered || counts.resets) failures.push(`deliveries: ${counts.lost} lost, ${counts.duplicated} duplicated, ${counts.reordered} reordered, ${counts.resets} resets`)
     for (const s of subscribers) for (const p of s.problems) failures.push(`${s.kind} subscriber: ${p}`)
+    const doubled = subscribers.filter((s) => s.tally.firstDouble)
+    if (doubled.length) failures.push(`${doubled.length} subscribers got an event twice or out of order, e.g. ${doubled.slice(0, 5).map((s) => `${s.kind} ${s.tally.firstDouble}`).join('; ')}`)
     const gapped = subscribers.filter((s) => s.tally.firstGap)
     if (gapped.length) failures.push(`${gapped.length} subscribers missed events mid-stream, e.g. ${gapped.slice(0, 5).map((s) => `${s.kind} (${s.tally.interest.all ? 'all' : 'one topic'}) ${s.tally.firstGap}`).join('; ')}`)
 
@@ -258,22 +292,25 @@ export async function soak(opts: SoakOptions) {
       `| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
       `| ${counts.events} | ${counts.deliveries} | ${counts.lost} | ${counts.duplicated} | ${counts.reordered} | ${counts.resets} | ${latency.quantile(0.5).toFixed(1)} | ${latency.quantile(0.99).toFixed(1)} | ${latency.max.toFixed(0)} | ${publishing.retries} (${[...publishing.statuses].map(([s, c]) => `${c}× ${s}`).join(', ') || 'none'}) |`,
       '',
-      `| transport | subscribers | deliveries | reconnects | lost |`,
-      `| --- | --- | --- | --- | --- |`,
+      `| transport | subscribers | deliveries | reconnects | lost | duplicated | reordered |`,
+      `| --- | --- | --- | --- | --- | --- | --- |`,
       ...MIX.map(([kind]) => {
         const of = subscribers.filter((s) => s.kind === kind).map((s) => s.tally)
-        return `| ${kind} | ${of.length} | ${sum((t) => t.received, of)} | ${sum((t) => t.reconnects, of)} | ${sum((t) => t.lost, of)} |`
+        return `| ${kind} | ${of.length} | ${sum((t) => t.received, of)} | ${sum((t) => t.reconnects, of)} | ${sum((t) => t.lost, of)} | ${sum((t) => t.duplicated, of)} | ${sum((t) => t.reordered, of)} |`
       }),
       '',
-      `| instance | ended | RSS before MiB | peak | after |`,
-      `| --- | --- | --- | --- | --- |`,
-      ...incarnations.map((i) => `| ${i.slot} (pid ${i.server.proc.pid}) | ${i.ended} | ${mib(i.rss.before)} | ${mib(i.rss.peak)} | ${i.ended === 'running' ? mib(i.rss.after) : '—'} |`),
+      `| instance | ended | RSS before MiB | peak | after (gc) | heap before MiB | after (gc) |`,
+      `| --- | --- | --- | --- | --- | --- | --- |`,
+      ...incarnations.map((i) => {
+        const ran = i.ended === 'running'
+        return `| ${i.slot} (pid ${i.server.proc.pid}) | ${i.ended} | ${mib(i.rss.before)} | ${mib(i.rss.peak)} | ${ran ? mib(i.rss.after) : '—'} | ${(i.heap.before / 2 ** 20).toFixed(1)} | ${ran ? (i.heap.after / 2 ** 20).toFixed(1) : '—'} |`
+      }),
     ]
     return { failures, counts, rate: n / opts.seconds, table: lines.join('\n') }
   } finally {
     clearInterval(sampler)
     for (const s of subscribers) s.stop()
-    await proxy.close()
+    proxy.kill()
     await Promise.all([...live.values()].map((i) => i.server.stop()))
     await redis.stop()
   }

@@ -57,6 +57,8 @@ export class Tally {
   /** `reset` frames or answers: the server lost this subscriber's place (a failure in the soak). */
   resets = 0
   reconnects = 0
+  /** Where the first duplicate or out-of-order event was, for the report. */
+  firstDouble: string | undefined
   /** Where the first gap in delivery was, for the report. */
   firstGap: string | undefined
 
@@ -72,10 +74,12 @@ export class Tally {
   see(n: number, id: string, ts: number): void {
     this.received++
     this.latency.add(Date.now() - ts)
-    if (!this.matches(n)) this.reordered++ // not ours at all: count it as out of place
-    else if (n === this.last) this.duplicated++
-    else if (n < this.last) this.reordered++
-    else {
+    if (!this.matches(n) || n <= this.last) {
+      // Not ours at all counts as out of place.
+      if (this.matches(n) && n === this.last) this.duplicated++
+      else this.reordered++
+      this.firstDouble ??= `n=${n} after n=${this.last} (${this.reconnects} reconnects so far)`
+    } else {
       const missed = matchingBetween(this.interest, this.last, n)
       if (missed > 0) {
         this.lost += missed
