@@ -7,13 +7,13 @@
  * server's own CPU time is read from /proc/<pid>/stat, so the clients' cost is
  * not in the figure. Every cell runs in fresh processes, --runs times: median (range).
  *
- *   npm run bench:fanout [-- --sizes 1000,5000,10000 --runs 3 --events 300 --systems livefeed,deno,ws-buffer,ws-frame,socketio
+ *   npm run bench:fanout [-- --sizes 1000,5000,10000 --runs 3 --deliveries 400000 --systems livefeed,deno,ws-buffer,ws-frame,socketio
  *                           --spread --baseline /old/dist/server.mjs --sockets 19000]
  *
  * Per system and size: user and system CPU µs per delivery at saturation, deliveries/s, RSS and heap KB per
  * idle socket (heap after gc, Node only), connect + subscribe seconds, p50/p99/max publish→receive ms at a
  * fixed 20,000 deliveries/s, and lost/duplicated/reordered deliveries; then ratios to the frame-once `ws` server.
- * --spread adds cells with the subscribers spread over 1,000 topics (livefeed: half exact, half wildcard).
+ * --spread runs the cells with the subscribers spread over 1,000 topics instead (livefeed: half exact, half wildcard).
  * --sockets N runs only the largest cell: N sockets on livefeed and the frame-once `ws` server.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -26,7 +26,8 @@ const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '1000,5000,10000' },
     runs: { type: 'string', default: '3' },
-    events: { type: 'string', default: '300' },
+    deliveries: { type: 'string', default: '400000' },
+    events: { type: 'string' },
     systems: { type: 'string', default: 'livefeed,deno,ws-buffer,ws-frame,socketio' },
     spread: { type: 'boolean', default: false },
     baseline: { type: 'string' },
@@ -237,10 +238,9 @@ const cell = (xs: (number | undefined)[], digits: number) => {
 
 const sizes = values.sockets ? [Number(values.sockets)] : values.sizes.split(',').map(Number)
 const chosen = values.sockets ? ['livefeed', 'ws-frame'] : [...values.systems.split(','), ...Object.keys(SYSTEMS).filter((k) => k.startsWith('baseline'))]
-const events = Number(values.events)
 const REF = 'ws-frame'
 console.log(`fan-out, ${new Date().toISOString()}: server on core 0, load generator on core 1; ~200-byte events over HTTP; ${RUNS} runs per cell, median (range)`)
-for (const spread of values.spread ? [false, true] : [false]) {
+for (const spread of [values.spread]) {
   for (const n of sizes) {
     const results = new Map<string, Cell[]>()
     for (let run = 0; run < RUNS; run++) {
@@ -248,6 +248,8 @@ for (const spread of values.spread ? [false, true] : [false]) {
       for (const key of chosen) {
         const sys = SYSTEMS[key]
         if (!sys) throw new Error(`no system "${key}"; known: ${Object.keys(SYSTEMS).join(', ')}`)
+        // Enough events for about --deliveries at saturation (or exactly --events).
+        const events = values.events ? Number(values.events) : Math.max(20, Math.ceil(Number(values.deliveries) / (n / (spread ? 1000 : 1))))
         const r = await once(sys, n, spread, events)
         results.set(key, [...(results.get(key) ?? []), r])
       }

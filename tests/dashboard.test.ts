@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { curl, publish } from './helpers/http.ts'
-import { launchChromium, watchCsp } from './helpers/browser.ts'
+import { browserSuite, launchChromium, watchCsp } from './helpers/browser.ts'
 import { ROOT, startServer, type Server } from './helpers/server.ts'
 import { until } from './helpers/wait.ts'
 
@@ -41,15 +41,7 @@ const CONTRAST_SCRIPT = `(() => {
 const badge = (page: Page) => page.locator('#badge').getAttribute('data-transport')
 
 for (const runtime of ['node', 'deno'] as const) {
-  const test = suite<{ s: Server; browser: Browser }>(`dashboard in Chromium [${runtime}]`, {} as { s: Server; browser: Browser })
-  test.before(async (ctx) => {
-    ctx.browser = await launchChromium()
-    ctx.s = await startServer(runtime)
-  })
-  test.after(async ({ s, browser }) => {
-    await browser.close()
-    await s.stop()
-  })
+  const test = browserSuite(`dashboard in Chromium [${runtime}]`, runtime)
 
   test('the snapshot is on screen before any new event; curl-published scores and quotes show within a second', async ({ s, browser }) => {
     await postScore(s, score('snap-game', 10, 7))

@@ -1,26 +1,18 @@
 import { mkdirSync } from 'node:fs'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { launchChromium, watchCsp } from './helpers/browser.ts'
+import { browserSuite, launchChromium, watchCsp } from './helpers/browser.ts'
 import { publish } from './helpers/http.ts'
 import { startProxy } from './helpers/proxy.ts'
-import { ROOT, startServer, type Server } from './helpers/server.ts'
+import { ROOT, startServer } from './helpers/server.ts'
 import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
 
 const tile = (page: Page, id: string) => page.locator(`#tile-${id}`).textContent()
 
 for (const runtime of ['node', 'deno'] as const) {
-  const test = suite<{ s: Server; browser: Browser }>(`operators' page in Chromium [${runtime}]`, {} as { s: Server; browser: Browser })
-  test.before(async (ctx) => {
-    ctx.browser = await launchChromium()
-    ctx.s = await startServer(runtime)
-  })
-  test.after(async ({ s, browser }) => {
-    await browser.close()
-    await s.stop()
-  })
+  const test = browserSuite(`operators' page in Chromium [${runtime}]`, runtime)
 
   test('charts and figures follow /metrics live: connections by transport, events and deliveries per second', async ({ s, browser }) => {
     const page = await browser.newPage()

@@ -23,15 +23,29 @@ export function assertDepth(text: string, max: number): void {
   }
 }
 
-/** Throws 400 validation_failed naming the first number that parsed to ±Infinity. Depth is already bounded. */
-export function assertFinite(value: unknown, path = ''): void {
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new FeedError('validation_failed', `${path || 'the body'}: a number too large for JSON to carry (not a finite double)`)
-  } else if (Array.isArray(value)) {
-    value.forEach((v, i) => assertFinite(v, `${path}[${i}]`))
-  } else if (typeof value === 'object' && value !== null) {
-    for (const [k, v] of Object.entries(value)) assertFinite(v, path ? `${path}.${k}` : k)
+/** True when every number in the value is finite. Depth is already bounded. */
+function allFinite(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isFinite(value)
+  if (typeof value !== 'object' || value === null) return true
+  return Object.values(value).every(allFinite)
+}
+
+/** Where the first non-finite number is, for the error message: only walked when there is one. */
+function pathOfInfinite(value: unknown, path: string): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : path
+  if (typeof value !== 'object' || value === null) return undefined
+  for (const [k, v] of Object.entries(value)) {
+    const found = pathOfInfinite(v, Array.isArray(value) ? `${path}[${k}]` : path ? `${path}.${k}` : k)
+    if (found !== undefined) return found
   }
+  return undefined
+}
+
+/** Throws 400 validation_failed naming the first number that parsed to ±Infinity. Builds no path unless one did. */
+export function assertFinite(value: unknown): void {
+  if (allFinite(value)) return
+  const path = pathOfInfinite(value, '')
+  throw new FeedError('validation_failed', `${path || 'the body'}: a number too large for JSON to carry (not a finite double)`)
 }
 
 /** Parses client JSON: depth first, then the parse (400 invalid_json), then finite numbers. */

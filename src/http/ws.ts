@@ -27,9 +27,16 @@ export interface SocketOps {
   /** Drops the connection without a closing handshake (it stopped answering). */
   terminate(raw: unknown): void
   bufferedAmount(raw: unknown): number
-  /** Writes an event's frame, built once for all sockets; absent where the runtime cannot (then `WSContext.send`). */
-  sendEvent?(raw: unknown, p: PreparedEvent): void
+  /**
+   * A writer of events' frames for one socket, made once when it opens: each frame is built once for all
+   * sockets. It answers false, writing nothing, when more than `maxBuffered` bytes already wait for the
+   * client. Absent (or undefined for a socket) where the runtime cannot: then `WSContext.send`.
+   */
+  eventWriter?(raw: unknown): EventWriter | undefined
 }
+
+/** Writes one event's frame to one socket; false when the client is too far behind (nothing is written). */
+export type EventWriter = (p: PreparedEvent, maxBuffered: number) => boolean
 
 const encoder = new TextEncoder()
 function overLimit(data: string | ArrayBuffer | Blob, max: number): boolean {
@@ -44,6 +51,8 @@ const HANDSHAKE_MS = 10_000
 /** One WebSocket connection: its frames, its heartbeat and its bad-frame budget. */
 export class WsSession extends Connection {
   private ws: WSContext | undefined
+  /** The runtime's frame writer for this socket, while it is open. */
+  private writer: EventWriter | undefined
   /** A handshake that never completes gives its slot back (onClose never comes for it). */
   private handshake: ReturnType<typeof setTimeout> | undefined
   /** CLIENT_FRAME_RATE: frames a second, burst twice that. */
@@ -79,10 +88,10 @@ export class WsSession extends Connection {
   // --- what the subscription yields, as frames ---
   protected deliver(p: PreparedEvent, conflated: number): void {
     if (conflated > 0) return this.send(wsFrames.conflated(p.json, conflated))
-    const { sendEvent } = this.ops
-    if (sendEvent === undefined) return this.send(p.wsFrame)
-    const ws = this.writable()
-    if (ws) sendEvent(ws.raw, p)
+    // The hot path: per delivery, one call to a writer made when the socket opened.
+    const writer = this.writer
+    if (writer === undefined) return this.send(p.wsFrame)
+    if (!writer(p, this.feed.limits.maxBufferedBytes)) this.end('slow')
   }
   snapshot(events: FeedEvent[], cursor: string, more: boolean): void {
     this.send(wsFrames.snapshot(events, cursor, more))
@@ -117,6 +126,7 @@ export class WsSession extends Connection {
   protected finish(reason: EndReason): void {
     const ws = this.ws
     this.ws = undefined
+    this.writer = undefined
     const code = END_CLOSE_CODE[reason]
     if (ws && code !== undefined) ws.close(code, CLOSE_REASON[code])
   }
@@ -126,6 +136,7 @@ export class WsSession extends Connection {
     this.handshake = undefined // an idle socket keeps no timer object
     if (!this.open) return ws.close(END_CLOSE_CODE.draining, 'closed before it opened')
     this.ws = ws
+    this.writer = this.ops.eventWriter?.(ws.raw)
     this.begin()
     this.send(wsFrames.welcome(this.feed.hub.position, this.feed.limits.heartbeatMs))
     const { topics, since } = this.initial

@@ -15,6 +15,7 @@
 import { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import type { PreparedEvent } from '../core/prepared.ts'
+import type { EventWriter } from '../http/ws.ts'
 
 /** A complete unmasked final text frame (RFC 6455 §5.2), ready to write. */
 export function textFrame(text: string): Buffer {
@@ -57,9 +58,20 @@ export class FrameWriter {
     for (const socket of list) socket.uncork()
   }
 
-  send(ws: WebSocket, p: PreparedEvent): void {
+  /** The writer of one open WebSocket (see `SocketOps.eventWriter`); undefined if `ws` has no socket where expected. */
+  writerFor(ws: WebSocket): EventWriter | undefined {
     const socket = socketOf(ws)
-    if (socket === undefined) return ws.send(p.wsFrame)
+    if (socket === undefined) return undefined
+    return (p, maxBuffered) => {
+      // Nothing after ws' close frame; ws' own queue is empty without deflate or Blobs, so the socket's is all.
+      if (ws.readyState !== 1) return true
+      if (socket.writableLength > maxBuffered) return false
+      this.write(socket, p)
+      return true
+    }
+  }
+
+  private write(socket: Socket, p: PreparedEvent): void {
     if (p !== this.last) {
       this.frame = textFrame(p.wsFrame)
       this.last = p

@@ -41,7 +41,7 @@ const { feed, app } = await boot(
       },
       terminate: (raw) => sock(raw).terminate(),
       bufferedAmount: (raw) => sock(raw).bufferedAmount,
-      sendEvent: (raw, p) => frames.send(sock(raw), p),
+      eventWriter: (raw) => frames.writerFor(sock(raw)),
     },
   },
   extensions,

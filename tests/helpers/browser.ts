@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs'
 import { chromium, type Browser, type Page } from 'playwright-core'
+import { suite } from 'uvu'
+import { startServer, type RuntimeName, type Server } from './server.ts'
 
 /** Debian's chromium package; `npx playwright install` cannot download a browser here. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/lib/chromium/chromium'].find((p) => existsSync(p))
@@ -21,4 +23,18 @@ export async function watchCsp(page: Page): Promise<() => Promise<string[]>> {
     document.addEventListener('securitypolicyviolation', (e) => seen.push(`${e.violatedDirective} ${e.blockedURI}`))
   })
   return () => page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations)
+}
+
+/** A suite with a real server and Debian's Chromium, both started before its tests and stopped after. */
+export function browserSuite(name: string, runtime: RuntimeName) {
+  const test = suite<{ s: Server; browser: Browser }>(name, {} as { s: Server; browser: Browser })
+  test.before(async (ctx) => {
+    ctx.browser = await launchChromium()
+    ctx.s = await startServer(runtime)
+  })
+  test.after(async ({ s, browser }) => {
+    await browser.close()
+    await s.stop()
+  })
+  return test
 }

@@ -12,6 +12,14 @@ import { patternOf, Tally } from './tally.ts'
 
 export type Kind = 'ws' | 'sse' | 'poll' | 'sdk'
 
+/** The share of the soak's subscribers of each kind. */
+export const MIX: [Kind, number][] = [
+  ['ws', 0.5],
+  ['sse', 0.2],
+  ['poll', 0.15],
+  ['sdk', 0.15],
+]
+
 /** An event as every transport carries it; the soak's `data` is `{ n }`. */
 interface Wire {
   id: string

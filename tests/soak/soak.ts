@@ -10,7 +10,6 @@
  * ones, RSS back near its start, and `/metrics` agreeing with what it counted.
  */
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { request } from '../helpers/http.ts'
 import { metricSum, scrape as scrapeOne } from '../helpers/metrics.ts'
@@ -18,7 +17,8 @@ import { random, randomInt } from '../helpers/random.ts'
 import { startRedis } from '../helpers/redis.ts'
 import { ROOT, startServer, type Server } from '../helpers/server.ts'
 import { until } from '../helpers/wait.ts'
-import { PollSubscriber, SdkSubscriber, SseSubscriber, WsSubscriber, type Kind, type Subscriber } from './clients.ts'
+import { MIX, PollSubscriber, SdkSubscriber, SseSubscriber, WsSubscriber, type Subscriber } from './clients.ts'
+import { errorLines, HEAP_BOUND_BYTES, memoryAfterGc, readBack, rssOf, RSS_BOUND_BYTES, summary, type Incarnation } from './report.ts'
 import { Histogram, Tally, TOPICS, topicOf, type Interest } from './tally.ts'
 
 export interface SoakOptions {
@@ -29,41 +29,6 @@ export interface SoakOptions {
   say?: (line: string) => void
 }
 
-/**
- * Once the clients have gone and a full gc has run: the heap in use may exceed the instance's start by at most
- * HEAP_BOUND_BYTES (a leak of the soak's ~10^5 connections would be far over it), and RSS by at most
- * RSS_BOUND_BYTES (V8 and the allocator keep some of the memory they grew into).
- */
-export const HEAP_BOUND_BYTES = 16 * 1024 * 1024
-export const RSS_BOUND_BYTES = 64 * 1024 * 1024
-/** The only error-level lines a soak may log: the Redis outage it injects, once per instance. */
-const DOCUMENTED_ERRORS = new Set(['the event store failed'])
-
-interface Incarnation {
-  slot: number
-  server: Server
-  ended: 'running' | 'SIGTERM' | 'SIGKILL'
-  rss: { before: number; peak: number; after: number }
-  heap: { before: number; after: number }
-}
-
-const rssOf = (pid: number): number => {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m ? Number(m[1]) * 1024 : 0
-  } catch {
-    return 0
-  }
-}
-
-/** The instance's process.memoryUsage() after a full gc, from the test-only hook its NODE_OPTIONS preload. */
-async function memoryAfterGc(server: Server): Promise<{ rss: number; heapUsed: number }> {
-  const seen = server.output().length
-  server.proc.kill('SIGUSR2')
-  const line = await until('the gc hook to answer', () => /\{"rss":\d+[^\n]*\}/.exec(server.output().slice(seen))?.[0], 10_000)
-  return JSON.parse(line) as { rss: number; heapUsed: number }
-}
-
 /** Resolves with `p`, or rejects once `ms` have passed first. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -71,12 +36,6 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, late]).finally(() => clearTimeout(timer))
 }
 
-const MIX: [Kind, number][] = [
-  ['ws', 0.5],
-  ['sse', 0.2],
-  ['poll', 0.15],
-  ['sdk', 0.15],
-]
 
 export async function soak(opts: SoakOptions) {
   const say = opts.say ?? (() => {})
@@ -234,23 +193,7 @@ export async function soak(opts: SoakOptions) {
     const lingering = subscribers.filter((s) => s.connected())
     if (lingering.length) failures.push(`${lingering.length} subscribers still connected after stop(): ${[...new Set(lingering.map((s) => s.kind))].join(', ')}`)
 
-    // Redis holds every 201 event once, in publish order.
-    let cursor = start
-    let expect = 0
-    for (;;) {
-      const r = await request(`${base}/api/events?topics=soak/**&since=${cursor}&limit=1000`)
-      const events = r.body.events as { data: { n: number } }[]
-      for (const e of events) {
-        if (e.data.n !== expect) {
-          failures.push(`stored: event n=${e.data.n} where n=${expect} was due`)
-          break
-        }
-        expect++
-      }
-      cursor = r.body.cursor
-      if (events.length === 0 || failures.some((f) => f.startsWith('stored:'))) break
-    }
-    if (expect !== n) failures.push(`stored: ${expect} events read back, ${n} were answered 201`)
+    failures.push(...(await readBack(base, start, n)))
 
     // Once the clients have gone: no connection left, and heap and RSS back within bounds of each instance's start.
     for (const inc of live.values()) {
@@ -267,13 +210,7 @@ export async function soak(opts: SoakOptions) {
       if (m.rss > inc.rss.before + RSS_BOUND_BYTES) failures.push(`instance ${inc.slot}: RSS ${mb(m.rss)} MiB after gc, over ${mb(inc.rss.before)} + ${mb(RSS_BOUND_BYTES)} MiB`)
     }
 
-    for (const inc of incarnations) {
-      for (const line of inc.server.output().split('\n')) {
-        if (!line.startsWith('{')) continue
-        const entry = JSON.parse(line) as { level: number; msg: string }
-        if (entry.level >= 50 && !DOCUMENTED_ERRORS.has(entry.msg)) failures.push(`instance ${inc.slot} logged at error: ${line.slice(0, 300)}`)
-      }
-    }
+    failures.push(...errorLines(incarnations))
 
     const sum = (f: (t: Tally) => number, list = tallies) => list.reduce((s, t) => s + f(t), 0)
     const counts = { events: n, deliveries: received(), lost: sum((t) => t.lost), duplicated: sum((t) => t.duplicated), reordered: sum((t) => t.reordered), resets: sum((t) => t.resets) }
@@ -284,29 +221,8 @@ export async function soak(opts: SoakOptions) {
     const gapped = subscribers.filter((s) => s.tally.firstGap)
     if (gapped.length) failures.push(`${gapped.length} subscribers missed events mid-stream, e.g. ${gapped.slice(0, 5).map((s) => `${s.kind} (${s.tally.interest.all ? 'all' : 'one topic'}) ${s.tally.firstGap}`).join('; ')}`)
 
-    const mib = (b: number) => (b / 2 ** 20).toFixed(0)
-    const lines = [
-      `${n} events in ${opts.seconds} s: ${(n / opts.seconds).toFixed(1)} events/s published (asked: ${opts.rate})`,
-      '',
-      `| events | deliveries | lost | duplicated | reordered | resets | p50 ms | p99 ms | max ms | publish retries |`,
-      `| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
-      `| ${counts.events} | ${counts.deliveries} | ${counts.lost} | ${counts.duplicated} | ${counts.reordered} | ${counts.resets} | ${latency.quantile(0.5).toFixed(1)} | ${latency.quantile(0.99).toFixed(1)} | ${latency.max.toFixed(0)} | ${publishing.retries} (${[...publishing.statuses].map(([s, c]) => `${c}× ${s}`).join(', ') || 'none'}) |`,
-      '',
-      `| transport | subscribers | deliveries | reconnects | lost | duplicated | reordered |`,
-      `| --- | --- | --- | --- | --- | --- | --- |`,
-      ...MIX.map(([kind]) => {
-        const of = subscribers.filter((s) => s.kind === kind).map((s) => s.tally)
-        return `| ${kind} | ${of.length} | ${sum((t) => t.received, of)} | ${sum((t) => t.reconnects, of)} | ${sum((t) => t.lost, of)} | ${sum((t) => t.duplicated, of)} | ${sum((t) => t.reordered, of)} |`
-      }),
-      '',
-      `| instance | ended | RSS before MiB | peak | after (gc) | heap before MiB | after (gc) |`,
-      `| --- | --- | --- | --- | --- | --- | --- |`,
-      ...incarnations.map((i) => {
-        const ran = i.ended === 'running'
-        return `| ${i.slot} (pid ${i.server.proc.pid}) | ${i.ended} | ${mib(i.rss.before)} | ${mib(i.rss.peak)} | ${ran ? mib(i.rss.after) : '—'} | ${(i.heap.before / 2 ** 20).toFixed(1)} | ${ran ? (i.heap.after / 2 ** 20).toFixed(1) : '—'} |`
-      }),
-    ]
-    return { failures, counts, rate: n / opts.seconds, table: lines.join('\n') }
+    const table = summary({ n, seconds: opts.seconds, rate: opts.rate, counts, latency, publishing, subscribers, incarnations })
+    return { failures, counts, rate: n / opts.seconds, table }
   } finally {
     clearInterval(sampler)
     for (const s of subscribers) s.stop()
