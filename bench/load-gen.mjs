@@ -227,7 +227,8 @@ rl.on('line', async (line) => {
       waiting = undefined
       report(cmd, t, missing)
     }, cmd.timeoutMs)
-    for (const c of clients) c.inRange = 0
+    // Events of this phase may have arrived before this line was read: count them from the bitset.
+    for (const c of clients) c.inRange = c.expected(cmd.lo, cmd.hi) - c.missing(cmd.lo, cmd.hi)
     await new Promise((resolve) => {
       waiting = { lo: cmd.lo, hi: cmd.hi, resolve }
       // Checked a few times a second, not per delivery: that would be O(clients) per delivery.
