@@ -3,7 +3,7 @@ import type { Page } from 'playwright-core'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { curl, publish } from './helpers/http.ts'
-import { browserSuite, launchChromium, watchCsp } from './helpers/browser.ts'
+import { launchChromium, watchCsp, withBrowser, type BrowserContext } from './helpers/browser.ts'
 import { ROOT, startServer, type Server } from './helpers/server.ts'
 import { until } from './helpers/wait.ts'
 
@@ -41,7 +41,8 @@ const CONTRAST_SCRIPT = `(() => {
 const badge = (page: Page) => page.locator('#badge').getAttribute('data-transport')
 
 for (const runtime of ['node', 'deno'] as const) {
-  const test = browserSuite(`dashboard in Chromium [${runtime}]`, runtime)
+  const test = suite<BrowserContext>(`dashboard in Chromium [${runtime}]`, {} as BrowserContext)
+  withBrowser(test, runtime)
 
   test('the snapshot is on screen before any new event; curl-published scores and quotes show within a second', async ({ s, browser }) => {
     await postScore(s, score('snap-game', 10, 7))

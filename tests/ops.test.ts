@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import type { Page } from 'playwright-core'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { browserSuite, launchChromium, watchCsp } from './helpers/browser.ts'
+import { launchChromium, watchCsp, withBrowser, type BrowserContext } from './helpers/browser.ts'
 import { publish } from './helpers/http.ts'
 import { startProxy } from './helpers/proxy.ts'
 import { ROOT, startServer } from './helpers/server.ts'
@@ -12,7 +12,8 @@ import { WsClient } from './helpers/ws.ts'
 const tile = (page: Page, id: string) => page.locator(`#tile-${id}`).textContent()
 
 for (const runtime of ['node', 'deno'] as const) {
-  const test = browserSuite(`operators' page in Chromium [${runtime}]`, runtime)
+  const test = suite<BrowserContext>(`operators' page in Chromium [${runtime}]`, {} as BrowserContext)
+  withBrowser(test, runtime)
 
   test('charts and figures follow /metrics live: connections by transport, events and deliveries per second', async ({ s, browser }) => {
     const page = await browser.newPage()

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { suite } from 'uvu'
 import { startServer, type RuntimeName, type Server } from './server.ts'
 
 /** Debian's chromium package; `npx playwright install` cannot download a browser here. */
@@ -25,9 +24,14 @@ export async function watchCsp(page: Page): Promise<() => Promise<string[]>> {
   return () => page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations)
 }
 
-/** A suite with a real server and Debian's Chromium, both started before its tests and stopped after. */
-export function browserSuite(name: string, runtime: RuntimeName) {
-  const test = suite<{ s: Server; browser: Browser }>(name, {} as { s: Server; browser: Browser })
+/** What a browser suite's tests get: a real server and Debian's Chromium. */
+export interface BrowserContext {
+  s: Server
+  browser: Browser
+}
+
+/** Starts the server and Chromium before a suite's tests and stops both after (a uvu suite's before/after). */
+export function withBrowser(test: { before(fn: (ctx: BrowserContext) => Promise<void>): void; after(fn: (ctx: BrowserContext) => Promise<void>): void }, runtime: RuntimeName): void {
   test.before(async (ctx) => {
     ctx.browser = await launchChromium()
     ctx.s = await startServer(runtime)
@@ -36,5 +40,4 @@ export function browserSuite(name: string, runtime: RuntimeName) {
     await browser.close()
     await s.stop()
   })
-  return test
 }
