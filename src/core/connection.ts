@@ -33,6 +33,9 @@ export abstract class Connection implements Sink {
   requestId: string | undefined
   /** Gives back the client address's connection slot. */
   private release: (() => void) | undefined
+  /** Events held while the client is behind on a conflated topic; drained as its socket empties. */
+  private backlog: Backlog | undefined
+  private flushTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor(
     protected readonly feed: Feed,
@@ -40,10 +43,6 @@ export abstract class Connection implements Sink {
   ) {
     this.sub = feed.hub.subscribe(this)
   }
-
-  /** Events held while the client is behind on a conflated topic; drained as its socket empties. */
-  private backlog: Backlog | undefined
-  private flushTimer: ReturnType<typeof setTimeout> | undefined
 
   // --- what a transport writes ---
   /** Writes one event; `conflated` is how many older events of its topic it replaced (0: none). */
