@@ -2,6 +2,7 @@
 // npm runs it on install (prepare), so `npm install && npm start` works on a fresh clone;
 // `--static-only` builds just the browser code, which the Deno run also serves.
 import { existsSync } from 'node:fs'
+import { patchDependencies } from './patches.mjs'
 
 let esbuild
 try {
@@ -38,6 +39,8 @@ await Promise.all([
         banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
         // Optional native speed-ups of ws; it falls back to JS without them.
         external: ['bufferutil', 'utf-8-validate'],
+        // scripts/patches.mjs: what each edit of a dependency fixes.
+        plugins: [patchDependencies()],
         logLevel: 'warning',
       }),
 ])

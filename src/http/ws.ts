@@ -135,6 +135,7 @@ export class WsSession extends Connection {
     clearTimeout(this.handshake)
     this.handshake = undefined // an idle socket keeps no timer object
     if (!this.open) return ws.close(END_CLOSE_CODE.draining, 'closed before it opened')
+    ws.url = null // the upgrade's URL, kept by the WSContext for the socket's life and never read
     this.ws = ws
     this.writer = this.ops.eventWriter?.(ws.raw)
     this.begin()

@@ -1,13 +1,12 @@
 /**
  * @module
  * The soak's checks of what the instances hold and say, and its summary
- * tables: memory after a full gc, every answered event read back from Redis,
+ * tables: every answered event read back from Redis,
  * error-level log lines, and the report.
  */
 import { readFileSync } from 'node:fs'
 import { request } from '../helpers/http.ts'
 import type { Server } from '../helpers/server.ts'
-import { until } from '../helpers/wait.ts'
 import { MIX, type Subscriber } from './clients.ts'
 import type { Histogram, Tally } from './tally.ts'
 
@@ -37,14 +36,6 @@ export const rssOf = (pid: number): number => {
   } catch {
     return 0
   }
-}
-
-/** The instance's process.memoryUsage() after a full gc, from the test-only hook its NODE_OPTIONS preload. */
-export async function memoryAfterGc(server: Server): Promise<{ rss: number; heapUsed: number }> {
-  const seen = server.output().length
-  server.proc.kill('SIGUSR2')
-  const line = await until('the gc hook to answer', () => /\{"rss":\d+[^\n]*\}/.exec(server.output().slice(seen))?.[0], 10_000)
-  return JSON.parse(line) as { rss: number; heapUsed: number }
 }
 
 /** Redis holds every event answered 201 exactly once, in publish order: n = 0, 1, 2, … read back through the API. */

@@ -18,7 +18,8 @@ import { startRedis } from '../helpers/redis.ts'
 import { ROOT, startServer, type Server } from '../helpers/server.ts'
 import { until } from '../helpers/wait.ts'
 import { MIX, PollSubscriber, SdkSubscriber, SseSubscriber, WsSubscriber, type Subscriber } from './clients.ts'
-import { errorLines, HEAP_BOUND_BYTES, memoryAfterGc, readBack, rssOf, RSS_BOUND_BYTES, summary, type Incarnation } from './report.ts'
+import { GC_HOOK, memoryAfterGc } from '../helpers/memory.ts'
+import { errorLines, HEAP_BOUND_BYTES, readBack, rssOf, RSS_BOUND_BYTES, summary, type Incarnation } from './report.ts'
 import { Histogram, Tally, TOPICS, topicOf, type Interest } from './tally.ts'
 
 export interface SoakOptions {
@@ -52,7 +53,7 @@ export async function soak(opts: SoakOptions) {
     DRAIN_SPREAD: '1',
     SHUTDOWN_GRACE: '5',
     // Test-only: on SIGUSR2, a full gc and process.memoryUsage() on stderr (the memory checks at the end).
-    NODE_OPTIONS: `--expose-gc --import ${ROOT}bench/gc-hook.mjs`,
+    NODE_OPTIONS: GC_HOOK,
   }
   const incarnations: Incarnation[] = []
   let rotate: (() => void) | undefined
