@@ -7,7 +7,7 @@
  * server's own CPU time is read from /proc/<pid>/stat, so the clients' cost is
  * not in the figure. Every cell runs in fresh processes, --runs times: median (range).
  *
- *   npm run bench:fanout [-- --sizes 1000,5000,10000 --runs 3 --deliveries 400000 --systems livefeed,deno,ws-buffer,ws-frame,socketio
+ *   npm run bench:fanout [-- --sizes 1000,5000,10000 --runs 3 --deliveries 300000 --systems livefeed,deno,ws-buffer,ws-frame,socketio
  *                           --spread --baseline /old/dist/server.mjs --sockets 19000]
  *
  * Per system and size: user and system CPU µs per delivery at saturation, deliveries/s, RSS and heap KB per
@@ -26,14 +26,14 @@ const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '1000,5000,10000' },
     runs: { type: 'string', default: '3' },
-    deliveries: { type: 'string', default: '400000' },
+    deliveries: { type: 'string', default: '300000' },
     events: { type: 'string' },
     systems: { type: 'string', default: 'livefeed,deno,ws-buffer,ws-frame,socketio' },
     spread: { type: 'boolean', default: false },
     baseline: { type: 'string' },
     sockets: { type: 'string' },
     'latency-rate': { type: 'string', default: '20000' },
-    'latency-seconds': { type: 'string', default: '3' },
+    'latency-seconds': { type: 'string', default: '2' },
   },
 })
 const RUNS = Number(values.runs)

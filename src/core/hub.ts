@@ -78,17 +78,16 @@ export class Hub implements SubscriptionHost {
   private dispatch(events: FeedEvent[]): void {
     for (const e of events) {
       this.position = e.id
-      const prepared = this.prepare(e)
+      // Prepared (serialised) for the first subscriber it reaches: an event nobody here wants costs nothing more.
+      let prepared: PreparedEvent | undefined
       const stamp = ++this.stampSeq
-      let reached = false
       this.index.forEach(e.topic, (sub) => {
         if (sub.stamp === stamp) return
         sub.stamp = stamp
-        sub.deliver(prepared)
-        reached = true
+        sub.deliver((prepared ??= this.prepare(e)))
       })
       // Once per event, not per delivery: from its timestamp to its frames handed to the sockets.
-      if (reached) this.stats.observeLatency((Date.now() - e.ts) / 1000)
+      if (prepared !== undefined) this.stats.observeLatency((Date.now() - e.ts) / 1000)
     }
     if (this.waiters.length > 0) {
       const still: typeof this.waiters = []

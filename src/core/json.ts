@@ -7,20 +7,37 @@
  */
 import { FeedError } from './errors.ts'
 
-/** Throws 400 too_deep when arrays and objects nest deeper than `max`; one pass over the text, strings skipped. */
-export function assertDepth(text: string, max: number): void {
+/** Digits in a row that cannot overflow: a 309-digit integer may be over the largest double (about 1.8e308). */
+const MAX_PLAIN_DIGITS = 308
+
+/**
+ * One pass over the text, strings skipped: throws 400 too_deep when arrays and objects nest deeper than
+ * `max`, and answers whether a number in it could parse to ±Infinity (it has an exponent, or more than
+ * MAX_PLAIN_DIGITS digits in a row), so the walk for non-finite numbers runs only then.
+ */
+function scan(text: string, max: number): boolean {
   let depth = 0
   let inString = false
+  let digits = 0
+  let mayOverflow = false
   for (let i = 0; i < text.length; i++) {
     const ch = text.charCodeAt(i)
     if (inString) {
       if (ch === 92 /* \ */) i++
       else if (ch === 34 /* " */) inString = false
-    } else if (ch === 34) inString = true
-    else if (ch === 91 /* [ */ || ch === 123 /* { */) {
-      if (++depth > max) throw new FeedError('too_deep', `the JSON nests deeper than ${max} levels (MAX_JSON_DEPTH)`)
-    } else if (ch === 93 /* ] */ || ch === 125 /* } */) depth--
+    } else if (ch >= 48 && ch <= 57) {
+      if (++digits > MAX_PLAIN_DIGITS) mayOverflow = true
+    } else {
+      // Outside strings an e follows a digit only as an exponent (true and false have theirs after letters).
+      if ((ch === 101 /* e */ || ch === 69) /* E */ && digits > 0) mayOverflow = true
+      digits = 0
+      if (ch === 34) inString = true
+      else if (ch === 91 /* [ */ || ch === 123 /* { */) {
+        if (++depth > max) throw new FeedError('too_deep', `the JSON nests deeper than ${max} levels (MAX_JSON_DEPTH)`)
+      } else if (ch === 93 /* ] */ || ch === 125 /* } */) depth--
+    }
   }
+  return mayOverflow
 }
 
 /** True when every number in the value is finite. Depth is already bounded. */
@@ -42,21 +59,21 @@ function pathOfInfinite(value: unknown, path: string): string | undefined {
 }
 
 /** Throws 400 validation_failed naming the first number that parsed to ±Infinity. Builds no path unless one did. */
-export function assertFinite(value: unknown): void {
+function assertFinite(value: unknown): void {
   if (allFinite(value)) return
   const path = pathOfInfinite(value, '')
   throw new FeedError('validation_failed', `${path || 'the body'}: a number too large for JSON to carry (not a finite double)`)
 }
 
-/** Parses client JSON: depth first, then the parse (400 invalid_json), then finite numbers. */
+/** Parses client JSON: depth first, then the parse (400 invalid_json), then finite numbers where one could overflow. */
 export function parseClientJson(text: string, maxDepth: number): unknown {
-  assertDepth(text, maxDepth)
+  const mayOverflow = scan(text, maxDepth)
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch (err) {
     throw new FeedError('invalid_json', `not valid JSON: ${err instanceof Error ? err.message : String(err)}`)
   }
-  assertFinite(value)
+  if (mayOverflow) assertFinite(value)
   return value
 }

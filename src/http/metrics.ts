@@ -137,14 +137,24 @@ export class Metrics {
     this.durations = new client.Histogram({ name: 'livefeed_http_request_duration_seconds', help: 'HTTP request duration, by route.', labelNames: ['route'], registers: [r] })
   }
 
+  /** prom-client's children by route and status, made once: a labelled inc() hashes its labels on every call. */
+  private readonly children = new Map<string, { count: client.Counter.Internal; time: client.Histogram.Internal<'route'> }>()
+
   /** Counts every request by its route pattern (never its path: bounded), status and duration. */
   readonly http: MiddlewareHandler = async (c, next) => {
     const t0 = performance.now()
     await next()
     const handlers = matchedRoutes(c).filter((r) => r.method !== 'ALL')
-    const route = handlers.at(-1)?.path ?? (c.res.status < 400 ? 'static' : 'unmatched')
-    this.requests.inc({ route, status: String(c.res.status) })
-    this.durations.observe({ route }, (performance.now() - t0) / 1000)
+    const status = c.res.status
+    const route = handlers.at(-1)?.path ?? (status < 400 ? 'static' : 'unmatched')
+    const key = `${status} ${route}`
+    let child = this.children.get(key)
+    if (child === undefined) {
+      child = { count: this.requests.labels({ route, status: String(status) }), time: this.durations.labels({ route }) }
+      this.children.set(key, child)
+    }
+    child.count.inc()
+    child.time.observe((performance.now() - t0) / 1000)
   }
 }
 
