@@ -3,18 +3,20 @@
  * server that sends one Buffer per event, one that builds the frame once and
  * writes it to every socket, and socket.io 4. The server runs pinned to core 0;
  * the load generator (bench/load-gen.mjs, minimal frame readers on net.Socket,
- * one process or several with their own 127.0.0.x addresses) to core 1; the
+ * one process or several, each cell from its own 127.B.0.x addresses) to core 1; the
  * server's own CPU time is read from /proc/<pid>/stat, so the clients' cost is
  * not in the figure. Every cell runs in fresh processes, --runs times: median (range).
  *
  *   npm run bench:fanout [-- --sizes 1000,5000,10000 --runs 3 --deliveries 300000 --systems livefeed,deno,ws-buffer,ws-frame,socketio
- *                           --spread --baseline /old/dist/server.mjs --sockets 19000]
+ *                           --spread --baseline /old/dist/server.mjs --sockets 19000 --profile DIR]
  *
  * Per system and size: user and system CPU µs per delivery at saturation, deliveries/s, RSS and heap KB per
  * idle socket (heap after gc, Node only), connect + subscribe seconds, p50/p99/max publish→receive ms at a
  * fixed 20,000 deliveries/s, and lost/duplicated/reordered deliveries; then ratios to the frame-once `ws` server.
  * --spread runs the cells with the subscribers spread over 1,000 topics instead (livefeed: half exact, half wildcard).
  * --sockets N runs only the largest cell: N sockets on livefeed and the frame-once `ws` server.
+ * --profile DIR writes a V8 CPU profile of each livefeed (Node) server run into DIR (`--cpu-prof`; the
+ * server is stopped with SIGINT so that it writes it). Profiled figures are slower: compare profiles, not rows.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     sockets: { type: 'string' },
     'latency-rate': { type: 'string', default: '20000' },
     'latency-seconds': { type: 'string', default: '2' },
+    profile: { type: 'string' },
   },
 })
 const RUNS = Number(values.runs)
@@ -98,8 +101,12 @@ interface Running {
   heapAfterGc(): Promise<number | undefined>
 }
 
+/** Whether this system's runs are profiled (--profile): livefeed's Node builds, which write the profile on SIGINT. */
+const profiled = (sys: System) => values.profile !== undefined && sys.kind === 'livefeed' && sys.node
+
 async function startServer(sys: System): Promise<Running> {
-  const proc = spawn('taskset', ['-c', '0', ...sys.argv], {
+  const argv = profiled(sys) ? [sys.argv[0]!, '--cpu-prof', `--cpu-prof-dir=${values.profile}`, ...sys.argv.slice(1)] : sys.argv
+  const proc = spawn('taskset', ['-c', '0', ...argv], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test', ...sys.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -160,8 +167,17 @@ function quantiles(hists: [number, number][][]): { p50: number; p99: number; max
   return { p50: at(0.5), p99: at(0.99), max: (sorted.at(-1)?.[0] ?? 0) / 10 }
 }
 
+/**
+ * Each cell's clients come from their own block of loopback addresses (127.B.0.x). Clients close first, so
+ * their ports sit in TIME_WAIT for a minute; a client bound to an address whose ports are held that way waits
+ * in the kernel's port search, which made connect+subscribe up to 5x slower in the cells after the first.
+ */
+let cells = 0
+const addressBlock = () => 1 + (cells++ % 250)
+
 async function once(sys: System, n: number, spread: boolean, events: number): Promise<Cell> {
   const topics = spread ? 1000 : 1
+  const block = addressBlock()
   const server = await startServer(sys)
   try {
     await new Promise((r) => setTimeout(r, 300)) // let start-up work settle before the baseline reading
@@ -181,7 +197,7 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
         paths: sys.paths(spread),
         topicName: 'bench/t{t}/q',
         maxEvents: events + latencyEvents,
-        localAddress: `127.0.0.${g + 2}`,
+        localAddress: `127.${block}.0.${g + 2}`,
         publish: g === 0 ? { path: sys.publishPath } : null,
         realWs: g === 0,
       }
@@ -226,7 +242,11 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
       faults,
     }
   } finally {
-    server.proc.kill('SIGKILL')
+    if (profiled(sys)) {
+      const exited = new Promise((resolve) => server.proc.once('exit', resolve))
+      server.proc.kill('SIGINT')
+      await exited
+    } else server.proc.kill('SIGKILL')
   }
 }
 

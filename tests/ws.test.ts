@@ -1,3 +1,4 @@
+import net from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { publish, request } from './helpers/http.ts'
@@ -142,3 +143,42 @@ for (const runtime of RUNTIMES) {
 
   test.run()
 }
+
+/** The text frames in one chunk read from the socket (server frames are unmasked; only short ones here). */
+function textFrames(chunk: Buffer): string[] {
+  const out: string[] = []
+  for (let off = 0; off + 2 <= chunk.length; ) {
+    let len = chunk[off + 1]! & 0x7f
+    let h = 2
+    if (len === 126) [len, h] = [chunk.readUInt16BE(off + 2), 4]
+    if (off + h + len > chunk.length) break
+    if ((chunk[off]! & 0x0f) === 1) out.push(chunk.toString('utf8', off + h, off + h + len))
+    off += h + len
+  }
+  return out
+}
+
+const node = suite<{ s: Server }>('WebSocket writes [node]', {} as { s: Server })
+node.before(async (ctx) => {
+  ctx.s = await startServer('node')
+})
+node.after(async ({ s }) => void (await s.stop()))
+
+node('on open, welcome, subscribed and the snapshot leave in one write (one read for the client), after the 101', async ({ s }) => {
+  await publish(s.url, { topic: 'one/write', data: 1 })
+  const sock = net.connect(s.port, '127.0.0.1')
+  const chunks: Buffer[] = []
+  sock.on('data', (d: Buffer) => chunks.push(d))
+  sock.write(`GET /ws?topics=one/write HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`)
+  const all = () => Buffer.concat(chunks).toString('latin1')
+  await until('the snapshot frame', () => (all().includes('"type":"snapshot"') ? true : undefined))
+  // The 101 is written by ws before the session exists; what follows it must come as one chunk.
+  const head = chunks.findIndex((c) => c.includes('\r\n\r\n'))
+  const first = chunks[head]!
+  const rest = [first.subarray(first.indexOf('\r\n\r\n') + 4), ...chunks.slice(head + 1)].filter((c) => c.length > 0)
+  assert.is(rest.length, 1, `the open's frames came in ${rest.length} reads`)
+  assert.equal(textFrames(rest[0]!).map((f) => (JSON.parse(f) as { type: string }).type), ['welcome', 'subscribed', 'snapshot'])
+  sock.destroy()
+})
+
+node.run()

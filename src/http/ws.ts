@@ -33,6 +33,11 @@ export interface SocketOps {
    * client. Absent (or undefined for a socket) where the runtime cannot: then `WSContext.send`.
    */
   eventWriter?(raw: unknown): EventWriter | undefined
+  /**
+   * Holds the socket's writes until the end of this turn of the event loop, so that frames written in one
+   * turn leave in one write (on open: welcome, subscribed and the snapshot, one segment instead of three).
+   */
+  coalesce?(raw: unknown): void
 }
 
 /** Writes one event's frame to one socket; false when the client is too far behind (nothing is written). */
@@ -138,6 +143,7 @@ export class WsSession extends Connection {
     ws.url = null // the upgrade's URL, kept by the WSContext for the socket's life and never read
     this.ws = ws
     this.writer = this.ops.eventWriter?.(ws.raw)
+    this.ops.coalesce?.(ws.raw)
     this.begin()
     this.send(wsFrames.welcome(this.feed.hub.position, this.feed.limits.heartbeatMs))
     const { topics, since } = this.initial

@@ -71,15 +71,24 @@ export class FrameWriter {
     }
   }
 
+  /** Holds a WebSocket's writes until the loop's check phase (see `SocketOps.coalesce`). */
+  coalesce(ws: WebSocket): void {
+    const socket = socketOf(ws)
+    if (socket !== undefined) this.cork(socket)
+  }
+
   private write(socket: Socket, p: PreparedEvent): void {
     if (p !== this.last) {
       this.frame = textFrame(p.wsFrame)
       this.last = p
     }
-    if (socket.writableCorked === 0) {
-      socket.cork()
-      if (this.corked.push(socket) === 1) setImmediate(this.uncorkAll)
-    }
+    this.cork(socket)
     socket.write(this.frame)
+  }
+
+  private cork(socket: Socket): void {
+    if (socket.writableCorked > 0) return
+    socket.cork()
+    if (this.corked.push(socket) === 1) setImmediate(this.uncorkAll)
   }
 }

@@ -42,6 +42,7 @@ const { feed, app } = await boot(
       terminate: (raw) => sock(raw).terminate(),
       bufferedAmount: (raw) => sock(raw).bufferedAmount,
       eventWriter: (raw) => frames.writerFor(sock(raw)),
+      coalesce: (raw) => frames.coalesce(sock(raw)),
     },
   },
   extensions,
