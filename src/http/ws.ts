@@ -60,8 +60,8 @@ export class WsSession extends Connection {
   private writer: EventWriter | undefined
   /** A handshake that never completes gives its slot back (onClose never comes for it). */
   private handshake: ReturnType<typeof setTimeout> | undefined
-  /** CLIENT_FRAME_RATE: frames a second, burst twice that. */
-  private readonly frames: Bucket
+  /** CLIENT_FRAME_RATE: frames a second, burst twice that; made at the first frame (most sockets send none). */
+  private frames: Bucket | undefined
   private badFrames = 0
   private alive = true
   private lastPing = Date.now()
@@ -71,23 +71,18 @@ export class WsSession extends Connection {
     private readonly ops: SocketOps,
     private readonly tokens: Tokens,
     /** `?topics=` and `?since=` of the upgrade request: subscribe on open, for websocat and wscat users. */
-    private readonly initial: { topics: string | undefined; since: string | undefined },
+    private initial: { topics: string | undefined; since: string | undefined } | undefined,
     /** What the upgrade request's token grants (checked before the upgrade). */
     grant: Grant | undefined,
   ) {
     super(feed, 'ws')
     this.authorize(grant)
     this.handshake = setTimeout(() => this.ws === undefined && this.end('client'), HANDSHAKE_MS)
-    this.frames = new Bucket(feed.limits.clientFrameRate, feed.limits.clientFrameRate * 2, Date.now())
   }
 
   events(): WSEvents {
-    return {
-      onOpen: (_e, ws) => this.opened(ws),
-      onMessage: (e) => this.message(e.data),
-      onClose: () => this.end('client'),
-      onError: () => this.end('client'),
-    }
+    const gone = () => this.end('client')
+    return { onOpen: (_e, ws) => this.opened(ws), onMessage: (e) => this.message(e.data), onClose: gone, onError: gone }
   }
 
   // --- what the subscription yields, as frames ---
@@ -146,14 +141,17 @@ export class WsSession extends Connection {
     this.ops.coalesce?.(ws.raw)
     this.begin()
     this.send(wsFrames.welcome(this.feed.hub.position, this.feed.limits.heartbeatMs))
-    const { topics, since } = this.initial
-    if (topics !== undefined) this.subscribeTo(topics, since)
+    const initial = this.initial
+    this.initial = undefined // an idle socket keeps nothing of its request
+    if (initial?.topics !== undefined) this.subscribeTo(initial.topics, initial.since)
   }
 
   private message(data: unknown): void {
     this.alive = true
     // Over the rate, a frame is refused unread; each refusal counts towards MAX_BAD_FRAMES (then 1008).
-    if (this.frames.take(Date.now()) > 0) return this.fail(new FeedError('rate_limited', 'too many frames (CLIENT_FRAME_RATE): slow down'))
+    const now = Date.now()
+    this.frames ??= new Bucket(this.feed.limits.clientFrameRate, this.feed.limits.clientFrameRate * 2, now)
+    if (this.frames.take(now) > 0) return this.fail(new FeedError('rate_limited', 'too many frames (CLIENT_FRAME_RATE): slow down'))
     if (typeof data !== 'string' && !(data instanceof ArrayBuffer) && !(data instanceof Blob)) return
     // ws enforces maxPayload on Node; Deno has no such option, so it is checked here for both.
     if (overLimit(data, this.feed.limits.maxFrameBytes)) return this.end('too_big')
