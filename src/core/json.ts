@@ -29,7 +29,7 @@ function scan(text: string, max: number): boolean {
       if (++digits > MAX_PLAIN_DIGITS) mayOverflow = true
     } else {
       // Outside strings an e follows a digit only as an exponent (true and false have theirs after letters).
-      if ((ch === 101 /* e */ || ch === 69) /* E */ && digits > 0) mayOverflow = true
+      if ((ch === 101 || ch === 69) /* e, E */ && digits > 0) mayOverflow = true
       digits = 0
       if (ch === 34) inString = true
       else if (ch === 91 /* [ */ || ch === 123 /* { */) {

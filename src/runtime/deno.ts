@@ -29,16 +29,6 @@ const { feed, app } = await boot(
     socket: {
       terminate: (raw) => sock(raw).close(),
       bufferedAmount: (raw) => sock(raw).bufferedAmount,
-      // Straight to Deno's socket: Deno frames and encodes each send itself, so a frame cannot be built once here.
-      eventWriter: (raw) => {
-        const ws = sock(raw)
-        return (p, maxBuffered) => {
-          if (ws.readyState !== 1) return true
-          if (ws.bufferedAmount > maxBuffered) return false
-          ws.send(p.wsFrame)
-          return true
-        }
-      },
     },
   },
   extensions,
