@@ -30,14 +30,11 @@ export interface SocketOps {
   /**
    * A writer of events' frames for one socket, made once when it opens: each frame is built once for all
    * sockets. It answers false, writing nothing, when more than `maxBuffered` bytes already wait for the
-   * client. Absent (or undefined for a socket) where the runtime cannot: then `WSContext.send`.
+   * client. Absent (or undefined for a socket) where the runtime cannot: then `WSContext.send`. Where it
+   * exists, the socket's writes are held to the end of each turn of the event loop, from the turn it opens
+   * in: the open's welcome, subscribed and snapshot frames leave in one write, as do the events of one turn.
    */
   eventWriter?(raw: unknown): EventWriter | undefined
-  /**
-   * Holds the socket's writes until the end of this turn of the event loop, so that frames written in one
-   * turn leave in one write (on open: welcome, subscribed and the snapshot, one segment instead of three).
-   */
-  coalesce?(raw: unknown): void
 }
 
 /** Writes one event's frame to one socket; false when the client is too far behind (nothing is written). */
@@ -138,7 +135,6 @@ export class WsSession extends Connection {
     ws.url = null // the upgrade's URL, kept by the WSContext for the socket's life and never read
     this.ws = ws
     this.writer = this.ops.eventWriter?.(ws.raw)
-    this.ops.coalesce?.(ws.raw)
     this.begin()
     this.send(wsFrames.welcome(this.feed.hub.position, this.feed.limits.heartbeatMs))
     const initial = this.initial

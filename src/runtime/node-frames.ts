@@ -58,10 +58,14 @@ export class FrameWriter {
     for (const socket of list) socket.uncork()
   }
 
-  /** The writer of one open WebSocket (see `SocketOps.eventWriter`); undefined if `ws` has no socket where expected. */
+  /**
+   * The writer of a WebSocket that just opened (see `SocketOps.eventWriter`); undefined if `ws` has no socket
+   * where expected. The socket is corked for the rest of this turn too: what the open sends leaves in one write.
+   */
   writerFor(ws: WebSocket): EventWriter | undefined {
     const socket = socketOf(ws)
     if (socket === undefined) return undefined
+    this.cork(socket)
     return (p, maxBuffered) => {
       // Nothing after ws' close frame; ws' own queue is empty without deflate or Blobs, so the socket's is all.
       if (ws.readyState !== 1) return true
@@ -69,12 +73,6 @@ export class FrameWriter {
       this.write(socket, p)
       return true
     }
-  }
-
-  /** Holds a WebSocket's writes until the loop's check phase (see `SocketOps.coalesce`). */
-  coalesce(ws: WebSocket): void {
-    const socket = socketOf(ws)
-    if (socket !== undefined) this.cork(socket)
   }
 
   private write(socket: Socket, p: PreparedEvent): void {

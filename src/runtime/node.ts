@@ -42,7 +42,6 @@ const { feed, app } = await boot(
       terminate: (raw) => sock(raw).terminate(),
       bufferedAmount: (raw) => sock(raw).bufferedAmount,
       eventWriter: (raw) => frames.writerFor(sock(raw)),
-      coalesce: (raw) => frames.coalesce(sock(raw)),
     },
   },
   extensions,
