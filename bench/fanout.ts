@@ -17,6 +17,8 @@
  * --sockets N runs only the largest cell: N sockets on livefeed and the frame-once `ws` server.
  * --profile DIR writes a V8 CPU profile of each livefeed (Node) server run into DIR (`--cpu-prof`; the
  * server is stopped with SIGINT so that it writes it). Profiled figures are slower: compare profiles, not rows.
+ * --connect-only stops each cell after the connects: connect + subscribe seconds, the server's CPU µs per
+ * connect (handshake, subscribe, snapshot) and memory per idle socket, without the delivery phases.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -37,8 +39,10 @@ const { values } = parseArgs({
     'latency-rate': { type: 'string', default: '20000' },
     'latency-seconds': { type: 'string', default: '2' },
     profile: { type: 'string' },
+    'connect-only': { type: 'boolean', default: false },
   },
 })
+const CONNECT_ONLY = values['connect-only']
 const RUNS = Number(values.runs)
 const TICK_US = 1e6 / 100 // USER_HZ: /proc counts CPU time in 10 ms ticks
 const DENO = `${ROOT}node_modules/deno/deno`
@@ -208,6 +212,15 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
     const connectS = Math.max(...ready.map((r) => Number(r.connectMs))) / 1000
     const idle1 = stat(server.proc.pid!)
     const heap1 = await server.heapAfterGc()
+    const memory = {
+      rssKB: (idle1.rss - idle0.rss) / n / 1024,
+      heapKB: heap0 !== undefined && heap1 !== undefined ? (heap1 - heap0) / n / 1024 : undefined,
+    }
+    if (CONNECT_ONLY) {
+      for (const g of gens) g.proc.stdin!.write('{"do":"exit"}\n')
+      const cpu = { user: (idle1.user - idle0.user) / n, system: (idle1.system - idle0.system) / n }
+      return { ...cpu, rate: 0, ...memory, connectS, p50: 0, p99: 0, max: 0, faults: 0 }
+    }
 
     const phase = async (lo: number, hi: number, publish: Record<string, unknown>) => {
       const waits = gens.map((g) => nextJson(g.rl, g.proc, 'done', 'deliveries'))
@@ -235,8 +248,7 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
       user: sat.user / delivered,
       system: sat.system / delivered,
       rate: delivered / sat.seconds,
-      rssKB: (idle1.rss - idle0.rss) / n / 1024,
-      heapKB: heap0 !== undefined && heap1 !== undefined ? (heap1 - heap0) / n / 1024 : undefined,
+      ...memory,
       connectS,
       ...q,
       faults,
@@ -276,6 +288,15 @@ for (const spread of [values.spread]) {
     }
     const ref = results.get(REF)
     console.log(`\n### ${n} subscribers, ${spread ? '1,000 topics (livefeed: half exact, half wildcard patterns)' : 'one topic'}\n`)
+    if (CONNECT_ONLY) {
+      console.log('| server | connect+subscribe s | user CPU µs/connect | system CPU µs/connect | RSS KB/socket | heap KB/socket | connect ÷ ws frame-once |')
+      console.log('| --- | --- | --- | --- | --- | --- | --- |')
+      for (const [key, rs] of results) {
+        const ratio = ref ? (median(rs.map((r) => r.connectS)) / median(ref.map((r) => r.connectS))).toFixed(2) : '—'
+        console.log(`| ${SYSTEMS[key]!.name} | ${cell(rs.map((r) => r.connectS), 2)} | ${cell(rs.map((r) => r.user), 0)} | ${cell(rs.map((r) => r.system), 0)} | ${cell(rs.map((r) => r.rssKB), 1)} | ${cell(rs.map((r) => r.heapKB), 1)} | ${ratio} |`)
+      }
+      continue
+    }
     console.log('| server | user CPU µs/delivery | system CPU µs/delivery | deliveries/s | RSS KB/socket | heap KB/socket | connect+subscribe s | p50 / p99 / max ms | lost+dup+reordered | user ÷ ws frame-once |')
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
     for (const [key, rs] of results) {

@@ -164,7 +164,7 @@ node.before(async (ctx) => {
 })
 node.after(async ({ s }) => void (await s.stop()))
 
-node('on open, welcome, subscribed and the snapshot leave in one write (one read for the client), after the 101', async ({ s }) => {
+node('the 101, welcome, subscribed and the snapshot leave in one write (one read for the client)', async ({ s }) => {
   await publish(s.url, { topic: 'one/write', data: 1 })
   const sock = net.connect(s.port, '127.0.0.1')
   const chunks: Buffer[] = []
@@ -172,13 +172,39 @@ node('on open, welcome, subscribed and the snapshot leave in one write (one read
   sock.write(`GET /ws?topics=one/write HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`)
   const all = () => Buffer.concat(chunks).toString('latin1')
   await until('the snapshot frame', () => (all().includes('"type":"snapshot"') ? true : undefined))
-  // The 101 is written by ws before the session exists; what follows it must come as one chunk.
-  const head = chunks.findIndex((c) => c.includes('\r\n\r\n'))
-  const first = chunks[head]!
-  const rest = [first.subarray(first.indexOf('\r\n\r\n') + 4), ...chunks.slice(head + 1)].filter((c) => c.length > 0)
-  assert.is(rest.length, 1, `the open's frames came in ${rest.length} reads`)
-  assert.equal(textFrames(rest[0]!).map((f) => (JSON.parse(f) as { type: string }).type), ['welcome', 'subscribed', 'snapshot'])
+  // ws writes the 101 before the session exists; the socket is corked from then to the end of the turn.
+  assert.is(chunks.length, 1, `the 101 and the open's frames came in ${chunks.length} reads`)
+  const first = chunks[0]!
+  assert.ok(first.subarray(0, 16).toString().includes(' 101 '))
+  assert.equal(textFrames(first.subarray(first.indexOf('\r\n\r\n') + 4)).map((f) => (JSON.parse(f) as { type: string }).type), ['welcome', 'subscribed', 'snapshot'])
   sock.destroy()
+})
+
+/** The status line the server answers a raw upgrade request with. */
+function statusOf(port: number, head: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1')
+    let got = ''
+    sock.on('data', (d: Buffer) => {
+      got += d.toString('latin1')
+      if (got.includes('\r\n')) {
+        sock.destroy()
+        resolve(got.slice(0, got.indexOf('\r\n')))
+      }
+    })
+    sock.on('error', reject)
+    sock.on('close', () => resolve(got || '(closed without an answer)'))
+    sock.write(`${head}Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`)
+  })
+}
+
+// Upgrades reach the app as node-server's lazy request (scripts/patches.mjs): the same answers as a full one.
+node('an upgrade without Host is served; a Host that makes no URL is a 400, not a 500', async ({ s }) => {
+  assert.is(await statusOf(s.port, 'GET /ws?topics=a HTTP/1.1\r\n'), 'HTTP/1.1 101 Switching Protocols')
+  assert.is(await statusOf(s.port, 'GET http://example.com/ws?topics=a HTTP/1.1\r\nHost: example.com\r\n'), 'HTTP/1.1 101 Switching Protocols')
+  assert.is(await statusOf(s.port, 'GET /ws?topics=a HTTP/1.1\r\nHost: a b\r\n'), 'HTTP/1.1 400 Bad Request')
+  assert.is(await statusOf(s.port, 'GET http://exa mple.com/ws HTTP/1.1\r\nHost: x\r\n'), 'HTTP/1.1 400 Bad Request')
+  assert.is(await statusOf(s.port, 'GET /nowhere HTTP/1.1\r\nHost: x\r\n'), 'HTTP/1.1 404 Not Found')
 })
 
 node.run()

@@ -84,7 +84,11 @@ export class FrameWriter {
     socket.write(this.frame)
   }
 
-  private cork(socket: Socket): void {
+  /**
+   * Corks a socket until this turn's check phase. Called as `ws` writes the 101 of an upgrade (its `headers`
+   * event), so the 101 and what the open sends leave in one write: the session opens in the same turn.
+   */
+  cork(socket: Socket): void {
     if (socket.writableCorked > 0) return
     socket.cork()
     if (this.corked.push(socket) === 1) setImmediate(this.uncorkAll)

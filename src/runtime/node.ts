@@ -26,6 +26,8 @@ const frames = new FrameWriter()
 
 // Our own ws server: our frame limit, and no per-message deflate (it costs CPU per subscriber and is a known memory sink).
 const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false })
+// The 101 and the open's frames (welcome, subscribed, snapshot) in one write instead of two.
+wss.on('headers', (_headers, req) => frames.cork(req.socket))
 
 const { feed, app } = await boot(
   config,
