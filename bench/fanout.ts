@@ -15,7 +15,7 @@
  * fixed 20,000 deliveries/s, and lost/duplicated/reordered deliveries; then ratios to the frame-once `ws` server.
  * --spread runs the cells with the subscribers spread over 1,000 topics instead (livefeed: half exact, half wildcard).
  * --sockets N runs only the largest cell: N sockets on livefeed and the frame-once `ws` server.
- * --profile DIR writes a V8 CPU profile of each livefeed (Node) server run into DIR (`--cpu-prof`; the
+ * --profile DIR writes a V8 CPU profile of each Node server run into DIR/<system> (`--cpu-prof`; the
  * server is stopped with SIGINT so that it writes it). Profiled figures are slower: compare profiles, not rows.
  * --connect-only stops each cell after the connects: connect + subscribe seconds, the server's CPU µs per
  * connect (handshake, subscribe, snapshot) and memory per idle socket, without the delivery phases.
@@ -105,11 +105,12 @@ interface Running {
   heapAfterGc(): Promise<number | undefined>
 }
 
-/** Whether this system's runs are profiled (--profile): livefeed's Node builds, which write the profile on SIGINT. */
-const profiled = (sys: System) => values.profile !== undefined && sys.kind === 'livefeed' && sys.node
+/** Whether this system's runs are profiled (--profile): the Node servers, which write the profile on SIGINT. */
+const profiled = (sys: System) => values.profile !== undefined && sys.node
 
 async function startServer(sys: System): Promise<Running> {
-  const argv = profiled(sys) ? [sys.argv[0]!, '--cpu-prof', `--cpu-prof-dir=${values.profile}`, ...sys.argv.slice(1)] : sys.argv
+  const dir = `${values.profile}/${sys.name.replace(/[^A-Za-z0-9]+/g, '-').replace(/-$/, '')}`
+  const argv = profiled(sys) ? [sys.argv[0]!, '--cpu-prof', `--cpu-prof-dir=${dir}`, ...sys.argv.slice(1)] : sys.argv
   const proc = spawn('taskset', ['-c', '0', ...argv], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test', ...sys.env },

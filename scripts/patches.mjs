@@ -10,18 +10,31 @@ export const PATCHES = [
     module: '@hono/node-server',
     version: '2.1.9',
     file: 'dist/index.mjs',
-    // Measured by `npm run bench:heap`: 11.8 KB of heap per idle WebSocket before, 6.1 KB after.
+    // Measured by `npm run bench:heap`: 11.8 KB of heap per idle WebSocket before, 6.1 KB after the first two
+    // edits; the context as a class, see bench/README.md.
     why:
       "upgradeWebSocket's socket handlers close over the request's Hono Context and its env, so every open " +
       'WebSocket keeps the Context, its HonoRequest, the undici Request, the IncomingMessage, their Headers and ' +
       'URLs for its whole life. Read the URL and start the wait before the closures are made: they then capture ' +
-      'a string and a promise instead.',
+      'a string and a promise instead. And what the socket keeps for its life should be small: its WSContext ' +
+      'becomes a class instance instead of an object literal with a getter and three closures.',
     edits: [
       [
         '\tenv[CONNECTION_SYMBOL_KEY] = connectionSymbol;\n\t(async () => {\n\t\tlet ws;\n\t\ttry {\n\t\t\tws = await waitForWebSocket(env.incoming, connectionSymbol);',
         '\tenv[CONNECTION_SYMBOL_KEY] = connectionSymbol;\n\tconst href = c.req.url;\n\tconst waiting = waitForWebSocket(env.incoming, connectionSymbol);\n\t(async () => {\n\t\tlet ws;\n\t\ttry {\n\t\t\tws = await waiting;',
       ],
-      ['\t\t\turl: new URL(c.req.url)\n\t\t};', '\t\t\turl: new URL(href)\n\t\t};'],
+      [
+        // An object literal with a getter is a dictionary-mode object in V8, and its three methods are closures:
+        // ~650 bytes per socket. The same context as a class: ~90 (the getter and methods on the prototype).
+        '\t\tconst ctx = {\n\t\t\tbinaryType: "arraybuffer",\n\t\t\tclose(code, reason) {\n\t\t\t\tws.close(code, reason);\n\t\t\t},\n\t\t\tprotocol: ws.protocol,\n\t\t\traw: ws,\n\t\t\tget readyState() {\n\t\t\t\treturn ws.readyState;\n\t\t\t},\n\t\t\tsend(source, opts) {\n\t\t\t\tws.send(source, { compress: opts?.compress });\n\t\t\t},\n\t\t\turl: new URL(c.req.url)\n\t\t};',
+        '\t\tconst ctx = new UpgradedContext(ws, href);',
+      ],
+      [
+        'const upgradeWebSocket = defineWebSocketHelper(async (c, events, options) => {',
+        'class UpgradedContext {\n\tconstructor(ws, href) {\n\t\tthis.binaryType = "arraybuffer";\n\t\tthis.protocol = ws.protocol;\n\t\tthis.raw = ws;\n\t\tthis.url = new URL(href);\n\t}\n\tclose(code, reason) {\n\t\tthis.raw.close(code, reason);\n\t}\n\tget readyState() {\n\t\treturn this.raw.readyState;\n\t}\n\tsend(source, opts) {\n\t\tthis.raw.send(source, { compress: opts?.compress });\n\t}\n}\nconst upgradeWebSocket = defineWebSocketHelper(async (c, events, options) => {',
+      ],
+      // The message listener was a closure around handleMessage: handleMessage itself does.
+      ['\t\tws.on("message", (data, isBinary) => {\n\t\t\thandleMessage(data, isBinary);\n\t\t});', '\t\tws.on("message", handleMessage);'],
     ],
   },
   {

@@ -35,4 +35,5 @@ const server = http.createServer((req, res) => {
 })
 server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)))
 server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port, msg: 'listening' })))
-process.on('SIGTERM', () => process.exit(0))
+// SIGINT too: bench:fanout --profile stops servers with it, and --cpu-prof writes only on a normal exit.
+for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0))

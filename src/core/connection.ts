@@ -13,6 +13,7 @@ import type { Grant } from './access.ts'
 import { Backlog } from './backlog.ts'
 import type { FeedError } from './errors.ts'
 import type { Feed } from './feed.ts'
+import type { Slot } from './limits.ts'
 import type { PreparedEvent } from './prepared.ts'
 import type { TransportName } from './stats.ts'
 import type { Sink, Subscription } from './subscription.ts'
@@ -32,7 +33,7 @@ export abstract class Connection implements Sink {
   /** The id of the request that opened it: every log line about the connection carries it. */
   requestId: string | undefined
   /** Gives back the client address's connection slot. */
-  private release: (() => void) | undefined
+  private slot: Slot | undefined
   /** Events held while the client is behind on a conflated topic; drained as its socket empties. */
   private backlog: Backlog | undefined
   private flushTimer: ReturnType<typeof setTimeout> | undefined
@@ -111,9 +112,9 @@ export abstract class Connection implements Sink {
   }
 
   /** Holds a connection slot of the client's address (MAX_CONNECTIONS_PER_IP) until the end. */
-  hold(release: () => void): void {
-    if (this.ended) return release()
-    this.release = release
+  hold(slot: Slot): void {
+    if (this.ended) return slot.release()
+    this.slot = slot
   }
 
   /** Sets (or, on a refresh, replaces) what the connection's token grants, and when it expires. */
@@ -194,7 +195,7 @@ export abstract class Connection implements Sink {
     this.backlog = undefined
     this.sub.close()
     this.feed.clients.delete(this)
-    this.release?.()
+    this.slot?.release()
     this.feed.stats.deliveries[this.transport] += this.sub.delivered
     this.feed.stats.disconnect(this.transport, reason)
     this.finish(reason)

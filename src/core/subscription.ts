@@ -64,21 +64,24 @@ export class Subscription {
   /** Last event id sent; nothing at or before it is sent again. */
   private last: string | undefined
   private buffering = false
-  private buffer: PreparedEvent[] = []
+  /** Live events held during a seam; none (not even an empty array) at other times. */
+  private buffer: PreparedEvent[] | undefined
   /** A replay re-reads the engine until caught up, so only while replaying may the buffer be dropped. */
   private replaying = false
   private overflowed = false
-  private queue: Promise<unknown> = Promise.resolve()
+  /** The tail of the adds and resyncs still to run; undefined when none is (an idle consumer keeps no promise). */
+  private queue: Promise<void> | undefined
   private closed = false
 
   constructor(private readonly host: SubscriptionHost, private readonly sink: Sink) {}
 
   deliver(p: PreparedEvent): void {
     if (!this.buffering) return this.send(p)
-    if (this.replaying && this.buffer.length >= this.host.bufferCap) {
-      this.buffer = []
+    if (this.replaying && this.buffer !== undefined && this.buffer.length >= this.host.bufferCap) {
+      this.buffer = undefined
       this.overflowed = true
     }
+    this.buffer ??= []
     this.buffer.push(p)
   }
 
@@ -88,9 +91,16 @@ export class Subscription {
    * without, sends the snapshot of the new patterns. Calls run one at a time.
    */
   add(patterns: string[], since?: Cursor): Promise<void> {
-    const run = this.queue.then(() => this.seam(patterns, since))
-    this.queue = run.catch(() => {})
+    const run = (this.queue ?? Promise.resolve()).then(() => this.seam(patterns, since))
+    this.enqueue(run.catch(() => {}))
     return run
+  }
+
+  private enqueue(work: Promise<void>): void {
+    const tail: Promise<void> = work.then(() => {
+      if (this.queue === tail) this.queue = undefined
+    })
+    this.queue = tail
   }
 
   remove(patterns: string[]): void {
@@ -103,7 +113,7 @@ export class Subscription {
   close(): void {
     this.closed = true
     this.remove([...this.patterns])
-    this.buffer = []
+    this.buffer = undefined
     this.host.forget(this)
   }
 
@@ -113,7 +123,7 @@ export class Subscription {
    * again, through the same seam as a subscribe. Never silence.
    */
   resync(): void {
-    this.queue = this.queue.then(() => this.reseed()).catch((err: unknown) => this.sink.crashed(err))
+    this.enqueue((this.queue ?? Promise.resolve()).then(() => this.reseed()).catch((err: unknown) => this.sink.crashed(err)))
   }
 
   private async reseed(): Promise<void> {
@@ -125,7 +135,7 @@ export class Subscription {
       if (covered !== undefined) await this.goLive(covered)
     } finally {
       this.buffering = false
-      this.buffer = []
+      this.buffer = undefined
     }
   }
 
@@ -155,7 +165,7 @@ export class Subscription {
       throw err
     } finally {
       this.buffering = false
-      this.buffer = []
+      this.buffer = undefined
     }
   }
 
@@ -168,8 +178,8 @@ export class Subscription {
   private async goLive(covered: string, old?: PatternSet): Promise<void> {
     await this.host.reached(covered)
     if (this.closed) return
-    const buffered = this.buffer
-    this.buffer = []
+    const buffered = this.buffer ?? []
+    this.buffer = undefined
     for (const p of buffered) {
       if ((compareCursors(p.event.id, covered) ?? 1) > 0 || old?.matches(p.event.topic)) this.send(p)
     }

@@ -10,6 +10,7 @@ import type { Config } from '../config.ts'
 import type { Vars } from './auth.ts'
 import type { Tokens } from './tokens.ts'
 import type { Feed } from '../core/feed.ts'
+import type { Slot } from '../core/limits.ts'
 import type { ErrorCode } from '../protocol/errors.ts'
 import type { EventInput } from '../protocol/events.ts'
 
@@ -75,9 +76,9 @@ export interface MountContext {
   /**
    * Admits a long-lived connection (WebSocket, SSE stream, held poll): not
    * while draining, and within MAX_CONNECTIONS_PER_IP (429). Returns the
-   * release of the address's slot, for `Connection.hold`.
+   * address's slot, for `Connection.hold`.
    */
-  admit(c: Context): () => void
+  admit(c: Context): Slot
   /** The client's address (behind TRUST_PROXY proxies, the one they appended). */
   clientAddress(c: Context): string
   /**

@@ -82,15 +82,15 @@ function wsRoute({ api, feed, config, tokens, checkOrigin, admit }: MountContext
       if (!config.websocket) throw new FeedError('websocket_disabled', 'WebSocket is disabled here; use /sse or /poll')
       checkOrigin(c)
       c.set('grant', await tokens.fromRequest(c))
-      c.set('release', admit(c))
+      c.set('slot', admit(c))
       return next()
     },
     runtime.upgradeWebSocket((c: Context<Vars>) => {
       const session = new WsSession(feed, runtime.socket, tokens, { topics: c.req.query('topics'), since: c.req.query('since') || undefined }, c.get('grant'))
-      const release = c.get('release')
-      if (release) session.hold(release)
+      const slot = c.get('slot')
+      if (slot) session.hold(slot)
       session.requestId = c.get('requestId')
-      return session.events()
+      return session
     }),
     () => {
       throw new FeedError('upgrade_required', 'GET /ws needs a WebSocket upgrade')

@@ -9,7 +9,7 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import { FULL_GRANT, type Grant } from '../core/access.ts'
 import { FeedError } from '../core/errors.ts'
-import { RateLimited, type RateLimiter } from '../core/limits.ts'
+import { RateLimited, type RateLimiter, type Slot } from '../core/limits.ts'
 import { sameOrigin } from './client.ts'
 import type { Tokens } from './tokens.ts'
 
@@ -19,7 +19,7 @@ export function isLoopback(address: string | undefined): boolean {
 }
 
 /** Hono context variables this app sets: the grant of the request's token, resolved by a guard. */
-export type Vars = { Variables: { grant: Grant | undefined; release: (() => void) | undefined; requestId: string } }
+export type Vars = { Variables: { grant: Grant | undefined; slot: Slot | undefined; requestId: string } }
 
 /** The publisher's grant, set by `publishAuth` before the handler runs. */
 export function publishGrant(c: Context<Vars>): Grant {

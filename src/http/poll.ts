@@ -133,9 +133,9 @@ export function mountPoll({ api, feed, tokens, checkOrigin, admit }: MountContex
       if (raw === undefined) return c.json(await feed.read(patterns, undefined, limit, grant))
       const since = requireCursor(raw)
       feed.access.assertMaySubscribe(grant, patterns)
-      const release = admit(c)
+      const slot = admit(c)
       const poll = new Poll(feed, raw, wait, limit, grant)
-      poll.hold(release)
+      poll.hold(slot)
       poll.requestId = c.get('requestId')
       const answer = await poll.start(patterns, since, c.req.raw.signal)
       // Already mapped and logged by the connection: answered here, not rethrown to be logged again.

@@ -108,10 +108,10 @@ export function mountSse({ api, feed, tokens, checkOrigin, admit }: MountContext
       // As are a bad token and a forbidden subscription: HTTP errors, before the stream starts.
       const grant = await tokens.fromRequest(c)
       feed.access.assertMaySubscribe(grant, patterns)
-      const release = admit(c)
+      const slot = admit(c)
       const res = streamSSE(c, async (stream) => {
         const sse = new SseStream(feed, stream, grant)
-        sse.hold(release)
+        sse.hold(slot)
         sse.requestId = c.get('requestId')
         sse.start(patterns, since)
         await sse.done

@@ -37,8 +37,11 @@ export interface SocketOps {
   eventWriter?(raw: unknown): EventWriter | undefined
 }
 
-/** Writes one event's frame to one socket; false when the client is too far behind (nothing is written). */
-export type EventWriter = (p: PreparedEvent, maxBuffered: number) => boolean
+/** One socket's writer of events' frames. */
+export interface EventWriter {
+  /** Writes one event's frame; false when the client is too far behind (nothing is written). */
+  write(p: PreparedEvent, maxBuffered: number): boolean
+}
 
 const encoder = new TextEncoder()
 function overLimit(data: string | ArrayBuffer | Blob, max: number): boolean {
@@ -50,8 +53,11 @@ function overLimit(data: string | ArrayBuffer | Blob, max: number): boolean {
 const isKnownType = (type: unknown): boolean => CLIENT_FRAME_TYPES.some((t) => t === type)
 const HANDSHAKE_MS = 10_000
 
-/** One WebSocket connection: its frames, its heartbeat and its bad-frame budget. */
-export class WsSession extends Connection {
+/**
+ * One WebSocket connection: its frames, its heartbeat and its bad-frame budget. It is its own `WSEvents`
+ * (the adapters call them as methods): no events object and closures per socket for its whole life.
+ */
+export class WsSession extends Connection implements WSEvents {
   private ws: WSContext | undefined
   /** The runtime's frame writer for this socket, while it is open. */
   private writer: EventWriter | undefined
@@ -77,9 +83,17 @@ export class WsSession extends Connection {
     this.handshake = setTimeout(() => this.ws === undefined && this.end('client'), HANDSHAKE_MS)
   }
 
-  events(): WSEvents {
-    const gone = () => this.end('client')
-    return { onOpen: (_e, ws) => this.opened(ws), onMessage: (e) => this.message(e.data), onClose: gone, onError: gone }
+  onOpen(_e: Event, ws: WSContext): void {
+    this.opened(ws)
+  }
+  onMessage(e: MessageEvent): void {
+    this.message(e.data)
+  }
+  onClose(): void {
+    this.end('client')
+  }
+  onError(): void {
+    this.end('client')
   }
 
   // --- what the subscription yields, as frames ---
@@ -88,7 +102,7 @@ export class WsSession extends Connection {
     // The hot path: per delivery, one call to a writer made when the socket opened.
     const writer = this.writer
     if (writer === undefined) return this.send(p.wsFrame)
-    if (!writer(p, this.feed.limits.maxBufferedBytes)) this.end('slow')
+    if (!writer.write(p, this.feed.limits.maxBufferedBytes)) this.end('slow')
   }
   snapshot(events: FeedEvent[], cursor: string, more: boolean): void {
     this.send(wsFrames.snapshot(events, cursor, more))
