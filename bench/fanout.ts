@@ -19,9 +19,12 @@
  * server is stopped with SIGINT so that it writes it). Profiled figures are slower: compare profiles, not rows.
  * --connect-only stops each cell after the connects: connect + subscribe seconds, the server's CPU µs per
  * connect (handshake, subscribe, snapshot) and memory per idle socket, without the delivery phases.
+ * --warmup N (default 2000): before the baseline reading, N sockets connect and close, so that the server's
+ * code is compiled and V8's young generation has grown (a fixed ~30 MB, the same whatever the socket count):
+ * then memory per socket is what each socket adds, not start-up costs spread over the sockets.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createInterface, type Interface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { ROOT } from '../tests/helpers/server.ts'
@@ -40,6 +43,7 @@ const { values } = parseArgs({
     'latency-seconds': { type: 'string', default: '2' },
     profile: { type: 'string' },
     'connect-only': { type: 'boolean', default: false },
+    warmup: { type: 'string', default: '2000' },
   },
 })
 const CONNECT_ONLY = values['connect-only']
@@ -135,6 +139,7 @@ async function startServer(sys: System): Promise<Running> {
       proc.kill('SIGUSR2')
       for (let i = 0; i < 500 && !err.slice(before).includes('\n'); i++) await new Promise((r) => setTimeout(r, 10)) // the hook answers on stderr
       const m = /"heapUsed":(\d+)/.exec(err.slice(before))
+      if (process.env.BENCH_MEMORY_DEBUG) console.error(sys.name, err.slice(before).trim())
       return m ? Number(m[1]) : undefined
     },
   }
@@ -180,14 +185,36 @@ function quantiles(hists: [number, number][][]): { p50: number; p99: number; max
 let cells = 0
 const addressBlock = () => 1 + (cells++ % 250)
 
+/** Open files of a process: the sockets it still holds. */
+const openFiles = (pid: number) => readdirSync(`/proc/${pid}/fd`).length
+
+/** --warmup: N sockets connect and close; resolves once the server has closed them too. */
+async function warmUp(server: Running, sys: System, spread: boolean, block: number): Promise<void> {
+  const n = Number(values.warmup)
+  if (n === 0) return
+  const before = openFiles(server.proc.pid!)
+  const cfg = { port: server.port, kind: sys.kind, first: 0, count: n, topics: spread ? 1000 : 1, paths: sys.paths(spread), topicName: 'bench/t{t}/q', maxEvents: 1, localAddress: `127.${block}.1.2`, publish: null, realWs: false }
+  const proc = spawn('taskset', ['-c', '1', process.execPath, 'bench/load-gen.mjs', JSON.stringify(cfg)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
+  await nextJson(lines(proc), proc, 'ready', 'the warm-up sockets to connect')
+  const exited = new Promise((resolve) => proc.once('exit', resolve))
+  proc.stdin!.write('{"do":"exit"}\n')
+  await exited
+  for (let i = 0; openFiles(server.proc.pid!) > before + 8; i++) {
+    if (i > 3000) throw new Error(`${sys.name} still holds ${openFiles(server.proc.pid!) - before} warm-up sockets after 30 s`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
 async function once(sys: System, n: number, spread: boolean, events: number): Promise<Cell> {
   const topics = spread ? 1000 : 1
   const block = addressBlock()
   const server = await startServer(sys)
   try {
+    await warmUp(server, sys, spread, block)
     await new Promise((r) => setTimeout(r, 300)) // let start-up work settle before the baseline reading
-    const idle0 = stat(server.proc.pid!)
+    // RSS and heap are read after a full gc (Node), as the connects' garbage is not what an idle socket costs.
     const heap0 = await server.heapAfterGc()
+    const idle0 = stat(server.proc.pid!)
     const latencyEvents = Math.max(3, Math.round((Number(values['latency-rate']) / (n / topics)) * Number(values['latency-seconds'])))
     const gens: { proc: ChildProcess; rl: Interface }[] = []
     const count = Math.ceil(n / PER_GEN)
@@ -213,8 +240,9 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
     const connectS = Math.max(...ready.map((r) => Number(r.connectMs))) / 1000
     const idle1 = stat(server.proc.pid!)
     const heap1 = await server.heapAfterGc()
+    const rss1 = stat(server.proc.pid!).rss
     const memory = {
-      rssKB: (idle1.rss - idle0.rss) / n / 1024,
+      rssKB: (rss1 - idle0.rss) / n / 1024,
       heapKB: heap0 !== undefined && heap1 !== undefined ? (heap1 - heap0) / n / 1024 : undefined,
     }
     if (CONNECT_ONLY) {

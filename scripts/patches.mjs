@@ -15,14 +15,17 @@ export const PATCHES = [
     why:
       "upgradeWebSocket's socket handlers close over the request's Hono Context and its env, so every open " +
       'WebSocket keeps the Context, its HonoRequest, the undici Request, the IncomingMessage, their Headers and ' +
-      'URLs for its whole life. Read the URL and start the wait before the closures are made: they then capture ' +
-      'a string and a promise instead. And what the socket keeps for its life should be small: its WSContext ' +
+      'URLs for its whole life. Read the URL and start the wait before, and hand them to the async function ' +
+      'that makes the closures, as arguments. And what the socket keeps for its life should be small: its WSContext ' +
       'becomes a class instance instead of an object literal with a getter and three closures.',
     edits: [
       [
         '\tenv[CONNECTION_SYMBOL_KEY] = connectionSymbol;\n\t(async () => {\n\t\tlet ws;\n\t\ttry {\n\t\t\tws = await waitForWebSocket(env.incoming, connectionSymbol);',
-        '\tenv[CONNECTION_SYMBOL_KEY] = connectionSymbol;\n\tconst href = c.req.url;\n\tconst waiting = waitForWebSocket(env.incoming, connectionSymbol);\n\t(async () => {\n\t\tlet ws;\n\t\ttry {\n\t\t\tws = await waiting;',
+        // As arguments, the URL and the wait live in the async function's frame, gone once it is done, not in
+        // the context its closures keep.
+        '\tenv[CONNECTION_SYMBOL_KEY] = connectionSymbol;\n\t(async (href, waiting) => {\n\t\tlet ws;\n\t\ttry {\n\t\t\tws = await waiting;',
       ],
+      ['\t})();\n\treturn new Response();\n});', '\t})(c.req.url, waitForWebSocket(env.incoming, connectionSymbol));\n\treturn new Response();\n});'],
       [
         // An object literal with a getter is a dictionary-mode object in V8, and its three methods are closures:
         // ~650 bytes per socket. The same context as a class: ~90 (the getter and methods on the prototype).

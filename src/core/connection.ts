@@ -149,7 +149,7 @@ export abstract class Connection implements Sink {
 
   /** Patterns held, for the subscriptions gauge. */
   get patternCount(): number {
-    return this.sub.patterns.size
+    return this.sub.patterns.length
   }
 
   /** Writing to this client threw: the others go on; this one ends, logged once. */

@@ -54,7 +54,11 @@ export interface SubscriptionHost {
  * buffer, or both, and never sent twice.
  */
 export class Subscription {
-  readonly patterns = new Set<string>()
+  /**
+   * The patterns, each once. An array, not a Set: every socket keeps one for its life, mostly of one pattern
+   * (a Set of one costs ~150 bytes more); the rare bulk operations make a Set for the moment.
+   */
+  private list: string[] = []
   /** What the consumer's token grants; private events it does not cover are never sent. Replaced on a token refresh. */
   grant: Grant | undefined
   /** Hub-internal: dedupes an event matched by two patterns of this subscription. */
@@ -103,16 +107,23 @@ export class Subscription {
     this.queue = tail
   }
 
-  remove(patterns: string[]): void {
-    for (const p of patterns) {
-      if (this.patterns.delete(p)) this.host.index.remove(p, this)
-    }
-    if (this.patterns.size === 0) this.last = undefined
+  get patterns(): readonly string[] {
+    return this.list
+  }
+
+  remove(patterns: readonly string[]): void {
+    const drop = new Set(patterns)
+    this.list = this.list.filter((p) => {
+      if (!drop.has(p)) return true
+      this.host.index.remove(p, this)
+      return false
+    })
+    if (this.list.length === 0) this.last = undefined
   }
 
   close(): void {
     this.closed = true
-    this.remove([...this.patterns])
+    this.remove(this.list)
     this.buffer = undefined
     this.host.forget(this)
   }
@@ -127,11 +138,11 @@ export class Subscription {
   }
 
   private async reseed(): Promise<void> {
-    if (this.closed || this.patterns.size === 0) return
+    if (this.closed || this.list.length === 0) return
     this.buffering = true
     try {
       this.sink.reset('stale_cursor')
-      const covered = await this.sendSnapshot(this.host.access.readable([...this.patterns], this.grant))
+      const covered = await this.sendSnapshot(this.host.access.readable([...this.list], this.grant))
       if (covered !== undefined) await this.goLive(covered)
     } finally {
       this.buffering = false
@@ -141,13 +152,14 @@ export class Subscription {
 
   private async seam(requested: string[], since?: Cursor): Promise<void> {
     // Checked here, in turn, not when add() is called: an earlier add may still be queued.
-    if (since && this.patterns.size > 0) throw new FeedError('since_not_first', '"since" is only accepted while nothing else is subscribed')
-    const fresh = requested.filter((p) => !this.patterns.has(p))
+    if (since && this.list.length > 0) throw new FeedError('since_not_first', '"since" is only accepted while nothing else is subscribed')
+    const have = new Set(this.list)
+    const fresh = requested.filter((p) => !have.has(p))
     if (fresh.length === 0 || this.closed) return
-    const old = new PatternSet([...this.patterns])
+    const old = new PatternSet([...this.list])
     this.buffering = true
     for (const p of fresh) {
-      this.patterns.add(p)
+      this.list.push(p)
       this.host.index.add(p, this)
     }
     try {
