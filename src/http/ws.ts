@@ -31,16 +31,18 @@ export interface SocketOps {
    * A writer of events' frames for one socket, made once when it opens: each frame is built once for all
    * sockets. It answers false, writing nothing, when more than `maxBuffered` bytes already wait for the
    * client. Absent (or undefined for a socket) where the runtime cannot: then `WSContext.send`. Where it
-   * exists, the socket's writes are held to the end of each turn of the event loop, from the turn it opens
+   * exists, every frame of the session goes through it, and the socket's writes are held to the end of each turn of the event loop, from the turn it opens
    * in: the open's welcome, subscribed and snapshot frames leave in one write, as do the events of one turn.
    */
   eventWriter?(raw: unknown): EventWriter | undefined
 }
 
-/** One socket's writer of events' frames. */
+/** One socket's writer of frames, beside the runtime's own `send`. */
 export interface EventWriter {
   /** Writes one event's frame; false when the client is too far behind (nothing is written). */
   write(p: PreparedEvent, maxBuffered: number): boolean
+  /** Writes one frame made for this socket alone (welcome, snapshot, error…); false as for `write`. */
+  text(frame: string, maxBuffered: number): boolean
 }
 
 const encoder = new TextEncoder()
@@ -225,7 +227,9 @@ export class WsSession extends Connection implements WSEvents {
   }
 
   private send(frame: string): void {
-    this.writable()?.send(frame)
+    const writer = this.writer
+    if (writer === undefined) return void this.writable()?.send(frame)
+    if (!writer.text(frame, this.feed.limits.maxBufferedBytes)) this.end('slow')
   }
 
   /** The socket, if it is open and not too far behind (past MAX_BUFFERED_BYTES it is closed, 4008). */

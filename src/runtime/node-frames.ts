@@ -56,6 +56,13 @@ class SocketWriter implements EventWriter {
     this.frames.write(this.socket, p)
     return true
   }
+
+  text(frame: string, maxBuffered: number): boolean {
+    if (this.ws.readyState !== 1) return true
+    if (this.socket.writableLength > maxBuffered) return false
+    this.frames.writeText(this.socket, frame)
+    return true
+  }
 }
 
 /**
@@ -94,6 +101,12 @@ export class FrameWriter {
     }
     this.cork(socket)
     socket.write(this.frame)
+  }
+
+  /** Writes a frame made for one socket (not an event's: nothing to share), corked like the events'. */
+  writeText(socket: Socket, text: string): void {
+    this.cork(socket)
+    socket.write(textFrame(text))
   }
 
   /**
