@@ -22,12 +22,14 @@
  * --warmup N (default 2000): before the baseline reading, N sockets connect and close, so that the server's
  * code is compiled and V8's young generation has grown (a fixed ~30 MB, the same whatever the socket count):
  * then memory per socket is what each socket adds, not start-up costs spread over the sockets.
+ * BENCH_MEMORY_DEBUG=1 prints each server's process.memoryUsage() readings and warm-up time on stderr.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { createInterface, type Interface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { ROOT } from '../tests/helpers/server.ts'
+import { printTable, quantiles, type Cell } from './fanout-report.ts'
 
 const { values } = parseArgs({
   options: {
@@ -151,32 +153,6 @@ function stat(pid: number): { user: number; system: number; rss: number } {
   return { user: Number(fields[11]) * TICK_US, system: Number(fields[12]) * TICK_US, rss: rssPages * 4096 }
 }
 
-interface Cell {
-  user: number
-  system: number
-  rate: number
-  rssKB: number
-  heapKB: number | undefined
-  connectS: number
-  p50: number
-  p99: number
-  max: number
-  faults: number
-}
-
-function quantiles(hists: [number, number][][]): { p50: number; p99: number; max: number } {
-  const merged = new Map<number, number>()
-  for (const h of hists) for (const [b, n] of h) merged.set(b, (merged.get(b) ?? 0) + n)
-  const sorted = [...merged].sort((a, b) => a[0] - b[0])
-  const total = sorted.reduce((n, [, c]) => n + c, 0)
-  const at = (q: number) => {
-    let want = Math.ceil(total * q)
-    for (const [b, c] of sorted) if ((want -= c) <= 0) return b / 10
-    return 0
-  }
-  return { p50: at(0.5), p99: at(0.99), max: (sorted.at(-1)?.[0] ?? 0) / 10 }
-}
-
 /**
  * Each cell's clients come from their own block of loopback addresses (127.B.0.x). Clients close first, so
  * their ports sit in TIME_WAIT for a minute; a client bound to an address whose ports are held that way waits
@@ -195,6 +171,7 @@ async function warmUp(server: Running, sys: System, spread: boolean, block: numb
   const before = openFiles(server.proc.pid!)
   const cfg = { port: server.port, kind: sys.kind, first: 0, count: n, topics: spread ? 1000 : 1, paths: sys.paths(spread), topicName: 'bench/t{t}/q', maxEvents: 1, localAddress: `127.${block}.1.2`, publish: null, realWs: false }
   const proc = spawn('taskset', ['-c', '1', process.execPath, 'bench/load-gen.mjs', JSON.stringify(cfg)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
+  const t0 = performance.now()
   await nextJson(lines(proc), proc, 'ready', 'the warm-up sockets to connect')
   const exited = new Promise((resolve) => proc.once('exit', resolve))
   proc.stdin!.write('{"do":"exit"}\n')
@@ -203,6 +180,7 @@ async function warmUp(server: Running, sys: System, spread: boolean, block: numb
     if (i > 3000) throw new Error(`${sys.name} still holds ${openFiles(server.proc.pid!) - before} warm-up sockets after 30 s`)
     await new Promise((r) => setTimeout(r, 10))
   }
+  if (process.env.BENCH_MEMORY_DEBUG) console.error(`${sys.name}: warm-up ${((performance.now() - t0) / 1000).toFixed(1)} s`)
 }
 
 async function once(sys: System, n: number, spread: boolean, events: number): Promise<Cell> {
@@ -291,12 +269,6 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
-const cell = (xs: (number | undefined)[], digits: number) => {
-  const ys = xs.filter((x): x is number => x !== undefined)
-  return ys.length ? `${median(ys).toFixed(digits)} (${Math.min(...ys).toFixed(digits)}–${Math.max(...ys).toFixed(digits)})` : '—'
-}
-
 const sizes = values.sockets ? [Number(values.sockets)] : values.sizes.split(',').map(Number)
 const chosen = values.sockets ? ['livefeed', 'ws-frame'] : [...values.systems.split(','), ...Object.keys(SYSTEMS).filter((k) => k.startsWith('baseline'))]
 const REF = 'ws-frame'
@@ -315,25 +287,8 @@ for (const spread of [values.spread]) {
         results.set(key, [...(results.get(key) ?? []), r])
       }
     }
-    const ref = results.get(REF)
     console.log(`\n### ${n} subscribers, ${spread ? '1,000 topics (livefeed: half exact, half wildcard patterns)' : 'one topic'}\n`)
-    if (CONNECT_ONLY) {
-      console.log('| server | connect+subscribe s | user CPU µs/connect | system CPU µs/connect | RSS KB/socket | heap KB/socket | connect ÷ ws frame-once |')
-      console.log('| --- | --- | --- | --- | --- | --- | --- |')
-      for (const [key, rs] of results) {
-        const ratio = ref ? (median(rs.map((r) => r.connectS)) / median(ref.map((r) => r.connectS))).toFixed(2) : '—'
-        console.log(`| ${SYSTEMS[key]!.name} | ${cell(rs.map((r) => r.connectS), 2)} | ${cell(rs.map((r) => r.user), 0)} | ${cell(rs.map((r) => r.system), 0)} | ${cell(rs.map((r) => r.rssKB), 1)} | ${cell(rs.map((r) => r.heapKB), 1)} | ${ratio} |`)
-      }
-      continue
-    }
-    console.log('| server | user CPU µs/delivery | system CPU µs/delivery | deliveries/s | RSS KB/socket | heap KB/socket | connect+subscribe s | p50 / p99 / max ms | lost+dup+reordered | user ÷ ws frame-once |')
-    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
-    for (const [key, rs] of results) {
-      const ratio = ref ? (median(rs.map((r) => r.user)) / median(ref.map((r) => r.user))).toFixed(2) : '—'
-      console.log(
-        `| ${SYSTEMS[key]!.name} | ${cell(rs.map((r) => r.user), 2)} | ${cell(rs.map((r) => r.system), 2)} | ${cell(rs.map((r) => r.rate), 0)} | ${cell(rs.map((r) => r.rssKB), 1)} | ${cell(rs.map((r) => r.heapKB), 1)} | ${cell(rs.map((r) => r.connectS), 2)} | ${median(rs.map((r) => r.p50)).toFixed(1)} / ${median(rs.map((r) => r.p99)).toFixed(1)} / ${median(rs.map((r) => r.max)).toFixed(0)} | ${rs.reduce((s, r) => s + r.faults, 0)} | ${ratio} |`,
-      )
-    }
+    printTable(results, (key) => SYSTEMS[key]!.name, REF, CONNECT_ONLY)
   }
 }
 process.exit(0)
