@@ -8,7 +8,7 @@
  * not in the figure. Every cell runs in fresh processes, --runs times: median (range).
  *
  *   npm run bench:fanout [-- --sizes 1000,5000,10000 --runs 3 --deliveries 300000 --systems livefeed,deno,ws-buffer,ws-frame,socketio
- *                           --spread --baseline /old/dist/server.mjs --sockets 19000 --profile DIR]
+ *                           --spread --baseline /old/dist/server.mjs --sockets 19000 --profile DIR --connect-only --warmup 2000]
  *
  * Per system and size: user and system CPU µs per delivery at saturation, deliveries/s, RSS and heap KB per
  * idle socket (heap after gc, Node only), connect + subscribe seconds, p50/p99/max publish→receive ms at a
@@ -164,15 +164,27 @@ const addressBlock = () => 1 + (cells++ % 250)
 /** Open files of a process: the sockets it still holds. */
 const openFiles = (pid: number) => readdirSync(`/proc/${pid}/fd`).length
 
+interface LoadGen {
+  proc: ChildProcess
+  rl: Interface
+}
+
+/** One load-generator process on core 1, with clients first..first+count of this cell (see bench/load-gen.mjs). */
+function loadGen(server: Running, sys: System, spread: boolean, part: { first: number; count: number; maxEvents: number; localAddress: string; publisher: boolean }): LoadGen {
+  const { publisher, ...rest } = part
+  const cfg = { port: server.port, kind: sys.kind, topics: spread ? 1000 : 1, paths: sys.paths(spread), topicName: 'bench/t{t}/q', ...rest, publish: publisher ? { path: sys.publishPath } : null, realWs: publisher }
+  const proc = spawn('taskset', ['-c', '1', process.execPath, 'bench/load-gen.mjs', JSON.stringify(cfg)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
+  return { proc, rl: lines(proc) }
+}
+
 /** --warmup: N sockets connect and close; resolves once the server has closed them too. */
 async function warmUp(server: Running, sys: System, spread: boolean, block: number): Promise<void> {
   const n = Number(values.warmup)
   if (n === 0) return
   const before = openFiles(server.proc.pid!)
-  const cfg = { port: server.port, kind: sys.kind, first: 0, count: n, topics: spread ? 1000 : 1, paths: sys.paths(spread), topicName: 'bench/t{t}/q', maxEvents: 1, localAddress: `127.${block}.1.2`, publish: null, realWs: false }
-  const proc = spawn('taskset', ['-c', '1', process.execPath, 'bench/load-gen.mjs', JSON.stringify(cfg)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
   const t0 = performance.now()
-  await nextJson(lines(proc), proc, 'ready', 'the warm-up sockets to connect')
+  const { proc, rl } = loadGen(server, sys, spread, { first: 0, count: n, maxEvents: 1, localAddress: `127.${block}.1.2`, publisher: false })
+  await nextJson(rl, proc, 'ready', 'the warm-up sockets to connect')
   const exited = new Promise((resolve) => proc.once('exit', resolve))
   proc.stdin!.write('{"do":"exit"}\n')
   await exited
@@ -194,25 +206,11 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
     const heap0 = await server.heapAfterGc()
     const idle0 = stat(server.proc.pid!)
     const latencyEvents = Math.max(3, Math.round((Number(values['latency-rate']) / (n / topics)) * Number(values['latency-seconds'])))
-    const gens: { proc: ChildProcess; rl: Interface }[] = []
-    const count = Math.ceil(n / PER_GEN)
-    for (let g = 0; g < count; g++) {
+    const gens: LoadGen[] = []
+    for (let g = 0; g * PER_GEN < n; g++) {
       const first = g * PER_GEN
-      const cfg = {
-        port: server.port,
-        kind: sys.kind,
-        first,
-        count: Math.min(PER_GEN, n - first),
-        topics,
-        paths: sys.paths(spread),
-        topicName: 'bench/t{t}/q',
-        maxEvents: events + latencyEvents,
-        localAddress: `127.${block}.0.${g + 2}`,
-        publish: g === 0 ? { path: sys.publishPath } : null,
-        realWs: g === 0,
-      }
-      const proc = spawn('taskset', ['-c', '1', process.execPath, 'bench/load-gen.mjs', JSON.stringify(cfg)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
-      gens.push({ proc, rl: lines(proc) })
+      // Process 0 also publishes, and has the one real `ws` client of the check.
+      gens.push(loadGen(server, sys, spread, { first, count: Math.min(PER_GEN, n - first), maxEvents: events + latencyEvents, localAddress: `127.${block}.0.${g + 2}`, publisher: g === 0 }))
     }
     const ready = await Promise.all(gens.map((g) => nextJson(g.rl, g.proc, 'ready', 'the load generator to connect')))
     const connectS = Math.max(...ready.map((r) => Number(r.connectMs))) / 1000

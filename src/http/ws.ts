@@ -31,8 +31,9 @@ export interface SocketOps {
    * A writer of events' frames for one socket, made once when it opens: each frame is built once for all
    * sockets. It answers false, writing nothing, when more than `maxBuffered` bytes already wait for the
    * client. Absent (or undefined for a socket) where the runtime cannot: then `WSContext.send`. Where it
-   * exists, every frame of the session goes through it, and the socket's writes are held to the end of each turn of the event loop, from the turn it opens
-   * in: the open's welcome, subscribed and snapshot frames leave in one write, as do the events of one turn.
+   * exists, every frame of the session goes through it, and the socket's writes are held to the end of each
+   * turn of the event loop, from the turn it opens in: the open's welcome, subscribed and snapshot frames
+   * leave in one write, as do the events of one turn.
    */
   eventWriter?(raw: unknown): EventWriter | undefined
 }

@@ -50,17 +50,19 @@ class SocketWriter implements EventWriter {
   ) {}
 
   write(p: PreparedEvent, maxBuffered: number): boolean {
-    // Nothing after ws' close frame; ws' own queue is empty without deflate or Blobs, so the socket's is all.
-    if (this.ws.readyState !== 1) return true
-    if (this.socket.writableLength > maxBuffered) return false
-    this.frames.write(this.socket, p)
-    return true
+    return this.put(this.frames.frameOf(p), maxBuffered)
   }
 
   text(frame: string, maxBuffered: number): boolean {
+    return this.put(textFrame(frame), maxBuffered)
+  }
+
+  private put(frame: Buffer, maxBuffered: number): boolean {
+    // Nothing after ws' close frame; ws' own queue is empty without deflate or Blobs, so the socket's is all.
     if (this.ws.readyState !== 1) return true
     if (this.socket.writableLength > maxBuffered) return false
-    this.frames.writeText(this.socket, frame)
+    this.frames.cork(this.socket)
+    this.socket.write(frame)
     return true
   }
 }
@@ -93,20 +95,13 @@ export class FrameWriter {
     return new SocketWriter(this, ws, socket)
   }
 
-  /** Writes the event's frame (built once for all sockets) to a socket, corked to the end of this turn. */
-  write(socket: Socket, p: PreparedEvent): void {
+  /** The event's frame, built once for all the sockets it goes to. */
+  frameOf(p: PreparedEvent): Buffer {
     if (p !== this.last) {
       this.frame = textFrame(p.wsFrame)
       this.last = p
     }
-    this.cork(socket)
-    socket.write(this.frame)
-  }
-
-  /** Writes a frame made for one socket (not an event's: nothing to share), corked like the events'. */
-  writeText(socket: Socket, text: string): void {
-    this.cork(socket)
-    socket.write(textFrame(text))
+    return this.frame
   }
 
   /**
