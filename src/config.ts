@@ -58,6 +58,7 @@ export const LIMITS = {
   maxConnectionAgeMs: seconds('MAX_CONNECTION_AGE', 3300, 0.1, DAY, 'jittered down by up to 10%; also bounds SSE streams and held polls'),
   drainSpreadMs: seconds('DRAIN_SPREAD', 2, 0, 600, 'on SIGTERM, socket closes are spread over this window'),
   shutdownGraceMs: seconds('SHUTDOWN_GRACE', 10, 0.1, 3600, 'the process exits 0 by then whatever is left'),
+  workerRestarts: count('WORKER_RESTARTS', 10, 0, 1000, 'WORKERS: crashed workers replaced per minute; one more and the instance exits 1'),
   readLimit: count('READ_LIMIT', 1000, 1, 100_000, 'events per read, replay page or poll answer'),
   sseHeartbeatMs: seconds('SSE_HEARTBEAT', 15, 0.05, 3600, 'SSE heartbeat comment interval'),
   sseRetryMs: seconds('SSE_RETRY', 1, 0, 3600, 'the `retry:` hint sent to EventSource'),
@@ -101,6 +102,8 @@ export interface Config {
   conflateTopics: string[]
   /** Origins whose pages may open /ws, /sse and /poll; `*` (the default) is any. */
   allowedOrigins: '*' | string[]
+  /** Node: processes serving the port (cluster), or `auto`, one per core; more than one needs REDIS_URL. */
+  workers: number | 'auto'
   limits: Limits
 }
 
@@ -122,6 +125,7 @@ function numberSchema(s: NumberSetting) {
   )
 }
 
+const WORKERS = 'auto, or a whole number from 1 to 256'
 const BOOLEAN = /^(1|0|true|false|yes|no|on|off)$/i
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -141,6 +145,7 @@ const OTHER = {
     v.transform((s) => (s.trim() === '*' ? ('*' as const) : s.split(',').map((o) => o.trim().replace(/\/$/, '')).filter((o) => o !== ''))),
     v.check((o) => o === '*' || (o.length > 0 && o.every((x) => /^https?:\/\/[^/\s]+$/.test(x))), '* or comma-separated origins such as https://example.com'),
   ),
+  WORKERS: v.union([v.literal('auto'), v.pipe(v.string(), v.regex(/^[0-9]{1,3}$/, WORKERS), v.transform(Number), v.minValue(1, WORKERS), v.maxValue(256, WORKERS))], WORKERS),
   PRIVATE_TOPICS: patternList('comma-separated topic patterns, such as private/**'),
   CONFLATE_TOPICS: v.union([v.pipe(v.literal('none'), v.transform((): string[] => [])), patternList('none, or comma-separated topic patterns, such as stocks/**')]),
 }
@@ -214,12 +219,18 @@ function mapLimits(value: (s: NumberSetting, key: keyof Limits) => number): Limi
 export function loadConfig(env: Env): Config {
   const limits = mapLimits((s) => read(env, s.env, numberSchema(s)) ?? s.default)
   relate(env, limits)
+  const redisUrl = read(env, 'REDIS_URL', OTHER.REDIS_URL)
+  const workers = read(env, 'WORKERS', OTHER.WORKERS) ?? 1
+  if (workers !== 1 && redisUrl === undefined) {
+    // The memory engine lives in one process: its workers would each hold a different feed.
+    throw new ConfigError(`WORKERS="${env.WORKERS}" is not allowed without REDIS_URL: workers share events through Redis, the memory engine keeps them in one process`)
+  }
   return {
     port: read(env, 'PORT', OTHER.PORT) ?? 8080,
     host: read(env, 'HOST', OTHER.HOST) ?? '0.0.0.0',
     nodeEnv: read(env, 'NODE_ENV', OTHER.NODE_ENV) ?? 'development',
     publishToken: read(env, 'PUBLISH_TOKEN', OTHER.PUBLISH_TOKEN),
-    redisUrl: read(env, 'REDIS_URL', OTHER.REDIS_URL),
+    redisUrl,
     redisPrefix: read(env, 'REDIS_PREFIX', OTHER.REDIS_PREFIX) ?? 'livefeed:',
     websocket: read(env, 'WEBSOCKET', OTHER.WEBSOCKET) ?? true,
     staticDir: read(env, 'STATIC_DIR', OTHER.STATIC_DIR) ?? './static',
@@ -229,6 +240,7 @@ export function loadConfig(env: Env): Config {
     conflateTopics: read(env, 'CONFLATE_TOPICS', OTHER.CONFLATE_TOPICS) ?? ['stocks/**'],
     allowedOrigins: read(env, 'ALLOWED_ORIGINS', OTHER.ALLOWED_ORIGINS) ?? '*',
     metricsToken: env.METRICS_TOKEN || undefined,
+    workers,
     limits,
   }
 }

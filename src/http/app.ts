@@ -8,6 +8,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { secureHeaders } from 'hono/secure-headers'
 import type { WSEvents } from 'hono/ws'
+import type { Registry } from 'prom-client'
 import type { Config } from '../config.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
@@ -31,6 +32,8 @@ export interface Runtime {
   serveStatic(root: string): MiddlewareHandler
   clientAddress(c: Context): string | undefined
   socket: SocketOps
+  /** One of several processes on an instance (Node's WORKERS): given this process's registry, what `GET /metrics` answers for all of them. */
+  instanceMetrics?(own: Registry): () => Promise<string>
 }
 
 /**
@@ -144,7 +147,7 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
   for (const path of ['/api/*', '/sse', '/poll', '/openapi.json']) app.use(path, headers)
 
   for (const mount of [healthRoutes, publishRoutes, readRoutes, ...mounts]) mount(ctx)
-  metricsRoute(ctx, metrics)
+  metricsRoute(ctx, metrics, runtime.instanceMetrics?.(metrics.registry))
 
   let doc: string | undefined
   api.get(

@@ -129,6 +129,8 @@ export class Metrics {
       name: 'livefeed_engine_lag_seconds',
       help: 'Redis: age of the oldest event this instance has not yet dispatched (0 when caught up).',
       registers: [r],
+      // Several workers (WORKERS): the instance lags as much as its slowest process.
+      aggregator: 'max',
       collect() {
         this.set(feed.engine.lagSeconds?.() ?? 0)
       },
@@ -158,8 +160,11 @@ export class Metrics {
   }
 }
 
-/** GET /metrics: loopback clients, or `Authorization: Bearer $METRICS_TOKEN` (401; 403 when no token is configured). */
-export function metricsRoute({ api, config, clientAddress }: MountContext, metrics: Metrics): void {
+/**
+ * GET /metrics: loopback clients, or `Authorization: Bearer $METRICS_TOKEN` (401; 403 when no token is
+ * configured). `text` gives the instance's metrics when this process is one of several (WORKERS).
+ */
+export function metricsRoute({ api, config, clientAddress }: MountContext, metrics: Metrics, text = () => metrics.registry.metrics()): void {
   const guard = async (c: Context) => {
     if (isLoopback(clientAddress(c))) return
     const token = config.metricsToken
@@ -175,7 +180,7 @@ export function metricsRoute({ api, config, clientAddress }: MountContext, metri
     { summary: 'Prometheus metrics', tags: ['meta'], responses: { 200: { description: 'The Prometheus text format', mediaType: 'text/plain' } }, errors: ['unauthorized', 'forbidden'] },
     async (c) => {
       await guard(c)
-      return c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType })
+      return c.body(await text(), 200, { 'Content-Type': metrics.registry.contentType })
     },
   )
 }

@@ -6,7 +6,10 @@ import { extensions } from '../extensions.ts'
 
 function configOrExit(): Config {
   try {
-    return loadConfig(Deno.env.toObject())
+    const config = loadConfig(Deno.env.toObject())
+    // Node's cluster shares one port between processes; Deno has no such primary to hand connections out.
+    if (config.workers !== 1) throw new ConfigError(`WORKERS="${config.workers}" is not allowed on Deno: run one Deno process per core, each a separate instance on Redis`)
+    return config
   } catch (err) {
     // One line naming the variable, the value and what is allowed; no stack for a user's typo.
     if (!(err instanceof ConfigError)) throw err

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import type { AddressInfo } from 'node:net'
 import { createAdaptorServer, upgradeWebSocket } from '@hono/node-server'
 import { getConnInfo } from '@hono/node-server/conninfo'
@@ -7,6 +8,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { boot } from '../boot.ts'
 import { ConfigError, loadConfig, type Config } from '../config.ts'
 import { extensions } from '../extensions.ts'
+import { instanceMetrics, supervise, workerCount } from './node-cluster.ts'
 import { FrameWriter } from './node-frames.ts'
 
 function configOrExit(): Config {
@@ -20,60 +22,69 @@ function configOrExit(): Config {
   }
 }
 const config = configOrExit()
-const log = pino({ level: config.logLevel, base: { runtime: 'node' } })
-const sock = (raw: unknown) => raw as WebSocket
-const frames = new FrameWriter()
+const workers = workerCount(config.workers)
+if (cluster.isPrimary && workers > 1) supervise(workers, config.limits, pino({ level: config.logLevel, base: { runtime: 'node', role: 'primary', pid: process.pid } }))
+else await serve(config)
 
-// Our own ws server: our frame limit, and no per-message deflate (it costs CPU per subscriber and is a known memory sink).
-const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false })
-// The 101 and the open's frames (welcome, subscribed, snapshot) in one write instead of two.
-wss.on('headers', (_headers, req) => frames.cork(req.socket))
+/** One process serving the port: the whole instance, or one of its WORKERS. */
+async function serve(config: Config): Promise<void> {
+  const worker = cluster.worker?.id
+  const log = pino({ level: config.logLevel, base: worker === undefined ? { runtime: 'node' } : { runtime: 'node', worker, pid: process.pid } })
+  const sock = (raw: unknown) => raw as WebSocket
+  const frames = new FrameWriter()
 
-const { feed, app } = await boot(
-  config,
-  log,
-  {
-    upgradeWebSocket: (create) => upgradeWebSocket(create),
-    serveStatic: (root) => serveStatic({ root }),
-    clientAddress: (c) => getConnInfo(c).remote.address,
-    socket: {
-      ping: (raw, onPong) => {
-        sock(raw).once('pong', onPong)
-        sock(raw).ping()
+  // Our own ws server: our frame limit, and no per-message deflate (it costs CPU per subscriber and is a known memory sink).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false })
+  // The 101 and the open's frames (welcome, subscribed, snapshot) in one write instead of two.
+  wss.on('headers', (_headers, req) => frames.cork(req.socket))
+
+  const { feed, app } = await boot(
+    config,
+    log,
+    {
+      upgradeWebSocket: (create) => upgradeWebSocket(create),
+      serveStatic: (root) => serveStatic({ root }),
+      clientAddress: (c) => getConnInfo(c).remote.address,
+      socket: {
+        ping: (raw, onPong) => {
+          sock(raw).once('pong', onPong)
+          sock(raw).ping()
+        },
+        terminate: (raw) => sock(raw).terminate(),
+        bufferedAmount: (raw) => sock(raw).bufferedAmount,
+        eventWriter: (raw) => frames.writerFor(sock(raw)),
       },
-      terminate: (raw) => sock(raw).terminate(),
-      bufferedAmount: (raw) => sock(raw).bufferedAmount,
-      eventWriter: (raw) => frames.writerFor(sock(raw)),
+      instanceMetrics: worker === undefined ? undefined : instanceMetrics,
     },
-  },
-  extensions,
-).catch((err: unknown) => {
-  log.fatal({ err }, 'could not start')
-  process.exit(1)
-})
+    extensions,
+  ).catch((err: unknown) => {
+    log.fatal({ err }, 'could not start')
+    return process.exit(1)
+  })
 
-const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: wss } })
-server.listen(config.port, config.host, () => {
-  log.info({ port: (server.address() as AddressInfo).port, engine: feed.engine.name }, 'listening')
-})
+  const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: wss } })
+  server.listen(config.port, config.host, () => {
+    log.info({ port: (server.address() as AddressInfo).port, engine: feed.engine.name }, 'listening')
+  })
 
-let stopping = false
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return
-  stopping = true
-  log.info({ signal, connections: feed.clients.size }, 'draining')
-  setTimeout(() => {
-    log.warn({}, 'shutdown grace period over; exiting')
+  let stopping = false
+  async function shutdown(signal: string): Promise<void> {
+    if (stopping) return
+    stopping = true
+    log.info({ signal, connections: feed.clients.size }, 'draining')
+    setTimeout(() => {
+      log.warn({}, 'shutdown grace period over; exiting')
+      process.exit(0)
+    }, config.limits.shutdownGraceMs).unref()
+    await feed.drain()
+    // server.close() neither closes upgraded sockets nor returns while they are open: end what is left.
+    for (const ws of wss.clients) ws.terminate()
+    server.close()
+    if ('closeAllConnections' in server) server.closeAllConnections()
+    await feed.close()
+    log.info({}, 'stopped')
     process.exit(0)
-  }, config.limits.shutdownGraceMs).unref()
-  await feed.drain()
-  // server.close() neither closes upgraded sockets nor returns while they are open: end what is left.
-  for (const ws of wss.clients) ws.terminate()
-  server.close()
-  if ('closeAllConnections' in server) server.closeAllConnections()
-  await feed.close()
-  log.info({}, 'stopped')
-  process.exit(0)
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  process.on('SIGINT', () => void shutdown('SIGINT'))
 }
-process.on('SIGTERM', () => void shutdown('SIGTERM'))
-process.on('SIGINT', () => void shutdown('SIGINT'))

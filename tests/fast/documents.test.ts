@@ -52,6 +52,16 @@ config('defaults, units and good values', () => {
   // A default gives way to the setting it depends on.
   assert.is(loadConfig({ POLL_WAIT_MAX: '5' }).limits.pollWaitDefaultS, 5)
 })
+config('WORKERS: auto or 1-256, and more than one only with REDIS_URL', () => {
+  assert.is(loadConfig({}).workers, 1)
+  assert.is(loadConfig({ WORKERS: 'auto', REDIS_URL: 'redis://127.0.0.1:6379' }).workers, 'auto')
+  assert.is(loadConfig({ WORKERS: '4', REDIS_URL: 'redis://127.0.0.1:6379' }).workers, 4)
+  assert.is(loadConfig({ WORKERS: '1' }).workers, 1)
+  for (const bad of ['0', '257', 'two', '1.5']) {
+    assert.throws(() => loadConfig({ WORKERS: bad, REDIS_URL: 'redis://127.0.0.1:6379' }), (e: Error) => e instanceof ConfigError && e.message === `WORKERS="${bad}" is not allowed: it must be auto, or a whole number from 1 to 256`)
+  }
+  assert.throws(() => loadConfig({ WORKERS: 'auto' }), (e: Error) => e instanceof ConfigError && /^WORKERS="auto" is not allowed without REDIS_URL/.test(e.message))
+})
 config('TOKEN_SECRET: each secret at least 32 bytes; the error line never shows a secret', () => {
   assert.equal(loadConfig({ TOKEN_SECRET: `${'a'.repeat(32)},${'b'.repeat(40)}` }).tokenSecrets, ['a'.repeat(32), 'b'.repeat(40)])
   try {

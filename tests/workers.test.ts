@@ -1,0 +1,163 @@
+import { createServer } from 'node:net'
+import { availableParallelism } from 'node:os'
+import { spawn } from 'node:child_process'
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { publish, request, type FeedEvent } from './helpers/http.ts'
+import { metricSum } from './helpers/metrics.ts'
+import { sharedRedis } from './helpers/redis.ts'
+import { ROOT, startServer, type Server } from './helpers/server.ts'
+import { until } from './helpers/wait.ts'
+import { WsClient } from './helpers/ws.ts'
+
+/** The JSON log lines a server printed so far. */
+const logLines = (s: Server): Record<string, unknown>[] =>
+  s.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+
+/** The pids of the workers that logged "listening", by worker id, once `n` have. */
+async function listening(s: Server, n: number): Promise<Map<number, number>> {
+  return until(`${n} workers listening`, () => {
+    const m = new Map(logLines(s).filter((l) => l.msg === 'listening').map((l) => [Number(l.worker), Number(l.pid)]))
+    return m.size >= n ? m : undefined
+  }, 15_000)
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+const ids = (list: readonly { id: string }[]) => list.map((e) => e.id)
+
+const test = suite('WORKERS: one process per core on one instance, on Redis')
+
+test('WORKERS=auto: one worker per core; sockets spread over them; every client gets every event once, in order; /metrics is the whole instance', async () => {
+  const s = await startServer('node+redis', { WORKERS: 'auto' })
+  try {
+    const cores = availableParallelism()
+    assert.is(logLines(s).find((l) => l.msg === 'starting workers')?.workers, cores)
+    await listening(s, cores)
+    const start = (await request(`${s.url}/api/snapshot?topics=x`)).body.cursor as string
+    const clients = await Promise.all([1, 2, 3, 4, 5, 6].map(() => WsClient.open(`${s.wsUrl}/ws?topics=w/**&since=${start}`)))
+    await Promise.all(clients.map((c) => c.nth('subscribed')))
+    // /healthz is one process's view, /metrics the instance's: no process holds all six, together they do.
+    const seen = await Promise.all([1, 2, 3, 4].map(async () => (await request(`${s.url}/healthz`)).body.connections as number))
+    if (cores > 1) assert.ok(Math.max(...seen) < 6, `each worker holds some of the sockets: ${seen}`)
+    assert.is(await metricSum(s.url, 'livefeed_connections', { transport: 'ws' }), 6)
+
+    const published: FeedEvent[] = []
+    for (let i = 0; i < 20; i++) published.push(...(await publish(s.url, [{ topic: `w/${i % 3}`, data: i }])).body.events)
+    const sentinel = (await publish(s.url, { topic: 'w/end', data: 'sentinel' })).body as FeedEvent
+    const want = ids([...published, sentinel].sort((a, b) => (a.id < b.id ? -1 : 1)))
+    for (const c of clients) assert.equal(ids(await c.waitId(sentinel.id)), want)
+    assert.is(await metricSum(s.url, 'livefeed_events_published_total'), 21, 'published counts summed over the workers')
+    clients.forEach((c) => c.close())
+  } finally {
+    await s.stop()
+  }
+})
+
+test('a worker that dies is replaced; its clients resume on another from their cursors and miss nothing', async () => {
+  const s = await startServer('node+redis', { WORKERS: '2' })
+  try {
+    const pids = await listening(s, 2)
+    const start = (await request(`${s.url}/api/snapshot?topics=x`)).body.cursor as string
+    const clients = await Promise.all([1, 2, 3, 4].map(() => WsClient.open(`${s.wsUrl}/ws?topics=k/*&since=${start}`)))
+    await Promise.all(clients.map((c) => c.nth('subscribed')))
+    const before = (await publish(s.url, [1, 2, 3].map((i) => ({ topic: 'k/a', data: i })))).body.events as FeedEvent[]
+    await Promise.all(clients.map((c) => c.waitId(before.at(-1)!.id)))
+
+    process.kill(pids.get(1)!, 'SIGKILL')
+    const cut = await until('the killed worker\'s sockets to close', () => (clients.some((c) => c.closeCode !== undefined) ? clients.filter((c) => c.closeCode !== undefined) : undefined))
+    assert.ok(cut.length < clients.length, 'the other worker\'s sockets stay open')
+    const exited = await until('the primary to report the exit', () => logLines(s).find((l) => l.msg === 'worker exited; starting another'))
+    assert.is(exited.worker, 1)
+    assert.is(exited.signal, 'SIGKILL')
+    const replaced = await listening(s, 3)
+    assert.ok(alive(replaced.get(3)!), 'a new worker runs')
+
+    const during = (await publish(s.url, [4, 5].map((i) => ({ topic: 'k/b', data: i })))).body.events as FeedEvent[]
+    // Each cut client resumes from the last event it got, wherever the primary sends it.
+    const resumed = await Promise.all(cut.map((c) => WsClient.open(`${s.wsUrl}/ws?topics=k/*&since=${c.events().at(-1)!.id}`)))
+    const sentinel = (await publish(s.url, { topic: 'k/end', data: 'sentinel' })).body as FeedEvent
+    const want = ids([...before, ...during, sentinel])
+    for (const c of clients.filter((c) => !cut.includes(c))) assert.equal(ids(await c.waitId(sentinel.id)), want)
+    for (const [i, r] of resumed.entries()) assert.equal([...ids(cut[i]!.events()), ...ids(await r.waitId(sentinel.id))], want)
+    ;[...clients, ...resumed].forEach((c) => c.close())
+  } finally {
+    await s.stop()
+  }
+})
+
+test('SIGTERM to the primary: every worker drains its sockets with 1001, then all exit 0', async () => {
+  const s = await startServer('node+redis', { WORKERS: '2', DRAIN_SPREAD: '0.5' })
+  const pids = await listening(s, 2)
+  const clients = await Promise.all([1, 2, 3, 4].map(() => WsClient.open(`${s.wsUrl}/ws?topics=t`)))
+  await Promise.all(clients.map((c) => c.nth('snapshot')))
+  s.proc.kill('SIGTERM')
+  assert.equal(await Promise.all(clients.map((c) => c.waitClose(5000))), [1001, 1001, 1001, 1001])
+  assert.is(await s.exited, 0)
+  assert.equal([...pids.values()].filter(alive), [], 'no worker outlives the primary')
+  const drained = logLines(s).filter((l) => l.msg === 'draining' && l.worker !== undefined).map((l) => l.worker)
+  assert.equal(drained.sort(), [1, 2])
+})
+
+test('a primary that is killed takes its workers with it: no orphan holds sockets it cannot drain', async () => {
+  const s = await startServer('node+redis', { WORKERS: '2' })
+  const pids = await listening(s, 2)
+  const clients = await Promise.all([1, 2].map(() => WsClient.open(`${s.wsUrl}/ws?topics=t`)))
+  await Promise.all(clients.map((c) => c.nth('snapshot')))
+  s.proc.kill('SIGKILL')
+  // Node's cluster ends a worker at once when its primary goes: the sockets are cut (1006) and resume elsewhere.
+  assert.equal(await Promise.all(clients.map((c) => c.waitClose(5000))), [1006, 1006])
+  await until('the workers to exit', () => ([...pids.values()].some(alive) ? undefined : true))
+})
+
+test('WORKER_RESTARTS=1: the second crash within a minute stops the instance with 1', async () => {
+  const s = await startServer('node+redis', { WORKERS: '2', WORKER_RESTARTS: '1' })
+  const pids = await listening(s, 2)
+  process.kill(pids.get(1)!, 'SIGKILL')
+  const third = (await listening(s, 3)).get(3)!
+  process.kill(third, 'SIGKILL')
+  assert.is(await s.exited, 1)
+  assert.ok(logLines(s).some((l) => l.msg === 'workers keep crashing (WORKER_RESTARTS); stopping the instance'))
+  assert.is(alive(pids.get(2)!), false, 'the healthy worker was stopped too')
+})
+
+test('a worker that cannot start (its port is taken) stops the instance with 1', async () => {
+  const blocker = createServer()
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r))
+  const port = (blocker.address() as { port: number }).port
+  try {
+    const code = await run(process.execPath, ['dist/server.mjs'], { WORKERS: '2', REDIS_URL: (await sharedRedis()).url, PORT: String(port) })
+    assert.is(code.status, 1, code.out)
+    assert.ok(code.out.includes('a worker could not start; stopping the others'), code.out)
+  } finally {
+    blocker.close()
+  }
+})
+
+test('WORKERS needs REDIS_URL, and Deno refuses it: exit 1 with one line', async () => {
+  const node = await run(process.execPath, ['dist/server.mjs'], { WORKERS: '2' })
+  assert.is(node.status, 1)
+  assert.match(node.out, /^livefeed: WORKERS="2" is not allowed without REDIS_URL/)
+  const deno = await run(`${ROOT}node_modules/deno/deno`, ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'src/runtime/deno.ts'], { WORKERS: '2', REDIS_URL: (await sharedRedis()).url })
+  assert.is(deno.status, 1)
+  assert.match(deno.out, /^livefeed: WORKERS="2" is not allowed on Deno/)
+})
+
+/** Runs a command to its end: exit status and everything it printed. */
+function run(cmd: string, args: string[], env: Record<string, string>): Promise<{ status: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'test', ...env } })
+    let out = ''
+    p.stdout.on('data', (d) => (out += d))
+    p.stderr.on('data', (d) => (out += d))
+    p.on('exit', (status) => resolve({ status, out }))
+  })
+}
+
+test.run()
