@@ -8,13 +8,17 @@
  * not in the figure. Every cell runs in fresh processes, --runs times: median (range).
  *
  *   npm run bench:fanout [-- --sizes 1000,5000,10000 --runs 3 --deliveries 300000 --systems livefeed,deno,ws-buffer,ws-frame,socketio
- *                           --spread --baseline /old/dist/server.mjs --sockets 19000 --profile DIR --connect-only --warmup 2000]
+ *                           --spread --baseline /old/dist/server.mjs --sockets 19000 --profile DIR --connect-only --warmup 2000 --workers 3]
  *
  * Per system and size: user and system CPU µs per delivery at saturation, deliveries/s, RSS and heap KB per
  * idle socket (heap after gc, Node only), connect + subscribe seconds, p50/p99/max publish→receive ms at a
  * fixed 20,000 deliveries/s, and lost/duplicated/reordered deliveries; then ratios to the frame-once `ws` server.
  * --spread runs the cells with the subscribers spread over 1,000 topics instead (livefeed: half exact, half wildcard).
- * --sockets N runs only the largest cell: N sockets on livefeed and the frame-once `ws` server.
+ * --sockets N runs only the largest cell: N sockets on livefeed and the frame-once `ws` server (one process
+ * each, so at most 19,000 here), and on the --workers server.
+ * --workers N adds livefeed with WORKERS=N on a Redis of its own (Redis on core 1, beside the load): one
+ * server of N + 1 processes, all on core 0, its figures summed over them. It holds more sockets than one
+ * process may open. The system "redis" (--systems livefeed,redis) is one livefeed process on that Redis.
  * --profile DIR writes a V8 CPU profile of each Node server run into DIR/<system> (`--cpu-prof`; the
  * server is stopped with SIGINT so that it writes it). Profiled figures are slower: compare profiles, not rows.
  * --connect-only stops each cell after the connects: connect + subscribe seconds, the server's CPU µs per
@@ -24,11 +28,12 @@
  * then memory per socket is what each socket adds, not start-up costs spread over the sockets.
  * BENCH_MEMORY_DEBUG=1 prints each server's process.memoryUsage() readings and warm-up time on stderr.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
-import { createInterface, type Interface } from 'node:readline'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import type { Interface } from 'node:readline'
 import { parseArgs } from 'node:util'
+import { startRedis } from '../tests/helpers/redis.ts'
 import { ROOT } from '../tests/helpers/server.ts'
+import { lines, nextJson, openFiles, startServer, stat, type Running, type System } from './fanout-procs.ts'
 import { printTable, quantiles, type Cell } from './fanout-report.ts'
 
 const { values } = parseArgs({
@@ -46,28 +51,14 @@ const { values } = parseArgs({
     profile: { type: 'string' },
     'connect-only': { type: 'boolean', default: false },
     warmup: { type: 'string', default: '2000' },
+    workers: { type: 'string' },
   },
 })
 const CONNECT_ONLY = values['connect-only']
 const RUNS = Number(values.runs)
-const TICK_US = 1e6 / 100 // USER_HZ: /proc counts CPU time in 10 ms ticks
 const DENO = `${ROOT}node_modules/deno/deno`
 /** Sockets per load-generator process: under its 20,000 open files, and spread over source addresses. */
 const PER_GEN = 5000
-
-type Kind = 'livefeed' | 'ws' | 'socketio'
-interface System {
-  name: string
-  kind: Kind
-  /** The command, run under `taskset -c 0`. */
-  argv: string[]
-  env?: Record<string, string>
-  /** Node processes are started with a gc hook: heap per socket after gc. */
-  node: boolean
-  publishPath: string
-  /** Client paths for topic {t}, taken in turn by the clients; `spread`: clients on 1,000 topics. */
-  paths(spread: boolean): string[]
-}
 
 // All clients come from loopback, and a benchmark measures delivery, not the abuse limits.
 const LIVEFEED_ENV = { MAX_BUFFERED_BYTES: String(64 * 1024 * 1024), MAX_CONNECTIONS_PER_IP: '1000000', OUTBOUND_BYTES: String(8 * 1024 ** 3), PUBLISH_RATE: '0', LOG_LEVEL: 'info' }
@@ -86,72 +77,23 @@ if (values.baseline) {
   })
 }
 
-const lines = (proc: ChildProcess): Interface => createInterface({ input: proc.stdout! })
-/** The next JSON line of a load generator that says it reached `phase`. */
-function nextJson(rl: Interface, proc: ChildProcess, phase: string, what: string, timeoutMs = 300_000): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs)
-    const onLine = (l: string) => {
-      if (!l.startsWith('{')) return
-      const msg = JSON.parse(l) as Record<string, unknown>
-      if (msg.phase !== phase) return
-      clearTimeout(timer)
-      rl.off('line', onLine)
-      resolve(msg)
-    }
-    rl.on('line', onLine)
-    proc.once('exit', (code) => reject(new Error(`${what}: the process exited with ${code}`)))
-  })
-}
-
-interface Running {
-  proc: ChildProcess
-  port: number
-  /** Resolves with process.memoryUsage() after two gc() calls (Node systems only). */
-  heapAfterGc(): Promise<number | undefined>
+if (values.workers || values.systems.split(',').includes('redis')) {
+  // livefeed on Redis: one process ("redis"), or one instance of several processes (--workers), which share
+  // events through Redis. Redis runs on core 1, beside the load generators: the server's figures are its own
+  // processes', on core 0.
+  const redis = await startRedis()
+  spawnSync('taskset', ['-pc', '1', String(redis.pid)], { stdio: 'ignore' })
+  const env = { ...LIVEFEED_ENV, REDIS_URL: redis.url }
+  SYSTEMS.redis = { ...SYSTEMS.livefeed!, name: 'livefeed (Node) on Redis', env }
+  const n = Number(values.workers ?? 2)
+  SYSTEMS.workers = { ...SYSTEMS.livefeed!, name: `livefeed (Node), ${n} workers on Redis`, env: { ...env, WORKERS: String(n) }, workers: n }
 }
 
 /** Whether this system's runs are profiled (--profile): the Node servers, which write the profile on SIGINT. */
 const profiled = (sys: System) => values.profile !== undefined && sys.node
 
-async function startServer(sys: System): Promise<Running> {
-  const dir = `${values.profile}/${sys.name.replace(/[^A-Za-z0-9]+/g, '-').replace(/-$/, '')}`
-  const argv = profiled(sys) ? [sys.argv[0]!, '--cpu-prof', `--cpu-prof-dir=${dir}`, ...sys.argv.slice(1)] : sys.argv
-  const proc = spawn('taskset', ['-c', '0', ...argv], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test', ...sys.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let err = ''
-  proc.stderr!.on('data', (d) => (err += d))
-  const out = lines(proc)
-  const port = await new Promise<number>((resolve, reject) => {
-    out.on('line', (l) => {
-      const m = /"port":(\d+)/.exec(l)
-      if (m) resolve(Number(m[1]))
-    })
-    proc.once('exit', (code) => reject(new Error(`${sys.name} exited with ${code}: ${err}`)))
-  })
-  return {
-    proc,
-    port,
-    async heapAfterGc() {
-      if (!sys.node) return undefined
-      const before = err.length
-      proc.kill('SIGUSR2')
-      for (let i = 0; i < 500 && !err.slice(before).includes('\n'); i++) await new Promise((r) => setTimeout(r, 10)) // the hook answers on stderr
-      const m = /"heapUsed":(\d+)/.exec(err.slice(before))
-      if (process.env.BENCH_MEMORY_DEBUG) console.error(sys.name, err.slice(before).trim())
-      return m ? Number(m[1]) : undefined
-    },
-  }
-}
-
-function stat(pid: number): { user: number; system: number; rss: number } {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  const rssPages = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1])
-  return { user: Number(fields[11]) * TICK_US, system: Number(fields[12]) * TICK_US, rss: rssPages * 4096 }
-}
+/** Starts a system's server, profiled into DIR/<system> under --profile. */
+const start = (sys: System) => startServer(sys, profiled(sys) ? `${values.profile}/${sys.name.replace(/[^A-Za-z0-9]+/g, '-').replace(/-$/, '')}` : undefined)
 
 /**
  * Each cell's clients come from their own block of loopback addresses (127.B.0.x). Clients close first, so
@@ -160,9 +102,6 @@ function stat(pid: number): { user: number; system: number; rss: number } {
  */
 let cells = 0
 const addressBlock = () => 1 + (cells++ % 250)
-
-/** Open files of a process: the sockets it still holds. */
-const openFiles = (pid: number) => readdirSync(`/proc/${pid}/fd`).length
 
 interface LoadGen {
   proc: ChildProcess
@@ -181,15 +120,15 @@ function loadGen(server: Running, sys: System, spread: boolean, part: { first: n
 async function warmUp(server: Running, sys: System, spread: boolean, block: number): Promise<void> {
   const n = Number(values.warmup)
   if (n === 0) return
-  const before = openFiles(server.proc.pid!)
+  const before = openFiles(server.pids())
   const t0 = performance.now()
   const { proc, rl } = loadGen(server, sys, spread, { first: 0, count: n, maxEvents: 1, localAddress: `127.${block}.1.2`, publisher: false })
   await nextJson(rl, proc, 'ready', 'the warm-up sockets to connect')
   const exited = new Promise((resolve) => proc.once('exit', resolve))
   proc.stdin!.write('{"do":"exit"}\n')
   await exited
-  for (let i = 0; openFiles(server.proc.pid!) > before + 8; i++) {
-    if (i > 3000) throw new Error(`${sys.name} still holds ${openFiles(server.proc.pid!) - before} warm-up sockets after 30 s`)
+  for (let i = 0; openFiles(server.pids()) > before + 8; i++) {
+    if (i > 3000) throw new Error(`${sys.name} still holds ${openFiles(server.pids()) - before} warm-up sockets after 30 s`)
     await new Promise((r) => setTimeout(r, 10))
   }
   if (process.env.BENCH_MEMORY_DEBUG) console.error(`${sys.name}: warm-up ${((performance.now() - t0) / 1000).toFixed(1)} s`)
@@ -198,13 +137,13 @@ async function warmUp(server: Running, sys: System, spread: boolean, block: numb
 async function once(sys: System, n: number, spread: boolean, events: number): Promise<Cell> {
   const topics = spread ? 1000 : 1
   const block = addressBlock()
-  const server = await startServer(sys)
+  const server = await start(sys)
   try {
     await warmUp(server, sys, spread, block)
     await new Promise((r) => setTimeout(r, 300)) // let start-up work settle before the baseline reading
     // RSS and heap are read after a full gc (Node), as the connects' garbage is not what an idle socket costs.
     const heap0 = await server.heapAfterGc()
-    const idle0 = stat(server.proc.pid!)
+    const idle0 = stat(server.pids())
     const latencyEvents = Math.max(3, Math.round((Number(values['latency-rate']) / (n / topics)) * Number(values['latency-seconds'])))
     const gens: LoadGen[] = []
     for (let g = 0; g * PER_GEN < n; g++) {
@@ -214,9 +153,9 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
     }
     const ready = await Promise.all(gens.map((g) => nextJson(g.rl, g.proc, 'ready', 'the load generator to connect')))
     const connectS = Math.max(...ready.map((r) => Number(r.connectMs))) / 1000
-    const idle1 = stat(server.proc.pid!)
+    const idle1 = stat(server.pids())
     const heap1 = await server.heapAfterGc()
-    const rss1 = stat(server.proc.pid!).rss
+    const rss1 = stat(server.pids()).rss
     const memory = {
       rssKB: (rss1 - idle0.rss) / n / 1024,
       heapKB: heap0 !== undefined && heap1 !== undefined ? (heap1 - heap0) / n / 1024 : undefined,
@@ -230,13 +169,13 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
     const phase = async (lo: number, hi: number, publish: Record<string, unknown>) => {
       const waits = gens.map((g) => nextJson(g.rl, g.proc, 'done', 'deliveries'))
       for (const g of gens) g.proc.stdin!.write(JSON.stringify({ do: 'await', lo, hi, timeoutMs: 120_000 }) + '\n')
-      const before = stat(server.proc.pid!)
+      const before = stat(server.pids())
       const t0 = performance.now()
       const published = nextJson(gens[0]!.rl, gens[0]!.proc, 'published', 'the publisher to finish')
       gens[0]!.proc.stdin!.write(JSON.stringify({ do: 'publish', lo, hi, ...publish }) + '\n')
       const reports = await Promise.all(waits)
       const seconds = (performance.now() - t0) / 1000
-      const after = stat(server.proc.pid!)
+      const after = stat(server.pids())
       await published
       return { reports, seconds, user: after.user - before.user, system: after.system - before.system }
     }
@@ -268,7 +207,11 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
 }
 
 const sizes = values.sockets ? [Number(values.sockets)] : values.sizes.split(',').map(Number)
-const chosen = values.sockets ? ['livefeed', 'ws-frame'] : [...values.systems.split(','), ...Object.keys(SYSTEMS).filter((k) => k.startsWith('baseline'))]
+// One process holds at most ~19,000 sockets here (20,000 open files each): past that, only WORKERS can.
+const oneProcess = !values.sockets || Number(values.sockets) <= 19_000
+const withWorkers = values.workers ? ['workers'] : []
+const onRedis = values.systems.split(',').includes('redis') ? ['redis'] : []
+const chosen = values.sockets ? [...(oneProcess ? ['livefeed', 'ws-frame', ...onRedis] : []), ...withWorkers] : [...values.systems.split(','), ...Object.keys(SYSTEMS).filter((k) => k.startsWith('baseline')), ...withWorkers]
 const REF = 'ws-frame'
 console.log(`fan-out, ${new Date().toISOString()}: server on core 0, load generator on core 1; ~200-byte events over HTTP; ${RUNS} runs per cell, median (range)`)
 for (const spread of [values.spread]) {

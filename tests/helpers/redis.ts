@@ -25,6 +25,8 @@ const accepts = (port: number) =>
 export interface RedisServer {
   url: string
   port: number
+  /** The running redis-server's process id. */
+  readonly pid: number
   /** SIGSTOP: the process stops answering, its connections stay open. */
   pause(): void
   resume(): void
@@ -57,6 +59,9 @@ export async function startRedis(opts: { aof?: boolean } = {}): Promise<RedisSer
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    get pid() {
+      return proc.pid ?? 0
+    },
     pause: () => proc.kill('SIGSTOP'),
     resume: () => proc.kill('SIGCONT'),
     async restart() {

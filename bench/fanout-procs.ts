@@ -1,0 +1,121 @@
+/**
+ * The processes of bench/fanout.ts: starting a server pinned to core 0, and reading its CPU time, memory and
+ * open files from /proc. A server with WORKERS is a family (the primary and its workers): every reading is
+ * the sum over the family, since they are one server together.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { createInterface, type Interface } from 'node:readline'
+import { ROOT } from '../tests/helpers/server.ts'
+
+const TICK_US = 1e6 / 100 // USER_HZ: /proc counts CPU time in 10 ms ticks
+
+export type Kind = 'livefeed' | 'ws' | 'socketio'
+export interface System {
+  name: string
+  kind: Kind
+  /** The command, run under `taskset -c 0`. */
+  argv: string[]
+  env?: Record<string, string>
+  /** Node processes are started with a gc hook: heap per socket after gc. */
+  node: boolean
+  /** WORKERS: how many worker processes log "listening" before the server is up. */
+  workers?: number
+  publishPath: string
+  /** Client paths for topic {t}, taken in turn by the clients; `spread`: clients on 1,000 topics. */
+  paths(spread: boolean): string[]
+}
+
+export const lines = (proc: ChildProcess): Interface => createInterface({ input: proc.stdout! })
+
+/** The next JSON line of a load generator that says it reached `phase`. */
+export function nextJson(rl: Interface, proc: ChildProcess, phase: string, what: string, timeoutMs = 300_000): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs)
+    const onLine = (l: string) => {
+      if (!l.startsWith('{')) return
+      const msg = JSON.parse(l) as Record<string, unknown>
+      if (msg.phase !== phase) return
+      clearTimeout(timer)
+      rl.off('line', onLine)
+      resolve(msg)
+    }
+    rl.on('line', onLine)
+    proc.once('exit', (code) => reject(new Error(`${what}: the process exited with ${code}`)))
+  })
+}
+
+export interface Running {
+  proc: ChildProcess
+  port: number
+  /** The server's processes: itself, and its workers if it has any. */
+  pids(): number[]
+  /** Resolves with the heap used after two gc() calls, summed over the processes (Node systems only). */
+  heapAfterGc(): Promise<number | undefined>
+}
+
+/** Starts a server on core 0; `profileDir`: with a V8 CPU profile written there on SIGINT. */
+export async function startServer(sys: System, profileDir?: string): Promise<Running> {
+  const argv = profileDir !== undefined ? [sys.argv[0]!, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, ...sys.argv.slice(1)] : sys.argv
+  const proc = spawn('taskset', ['-c', '0', ...argv], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test', ...sys.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let err = ''
+  proc.stderr!.on('data', (d) => (err += d))
+  const out = lines(proc)
+  const port = await new Promise<number>((resolve, reject) => {
+    let listening = 0
+    out.on('line', (l) => {
+      const m = /"port":(\d+)/.exec(l)
+      if (m && ++listening >= (sys.workers ?? 1)) resolve(Number(m[1]))
+    })
+    proc.once('exit', (code) => reject(new Error(`${sys.name} exited with ${code}: ${err}`)))
+  })
+  const pids = () => [proc.pid!, ...children(proc.pid!)]
+  return {
+    proc,
+    port,
+    pids,
+    async heapAfterGc() {
+      if (!sys.node) return undefined
+      const before = err.length
+      const family = pids()
+      for (const pid of family) process.kill(pid, 'SIGUSR2')
+      // The hook answers on stderr, one line per process.
+      const answers = () => [...err.slice(before).matchAll(/"heapUsed":(\d+)/g)].map((m) => Number(m[1]))
+      for (let i = 0; i < 500 && answers().length < family.length; i++) await new Promise((r) => setTimeout(r, 10))
+      if (process.env.BENCH_MEMORY_DEBUG) console.error(sys.name, err.slice(before).trim())
+      const heaps = answers()
+      return heaps.length === family.length ? heaps.reduce((a, b) => a + b, 0) : undefined
+    },
+  }
+}
+
+function children(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
+}
+
+/** CPU time (µs) and RSS (bytes), summed over the processes. */
+export function stat(pids: number[]): { user: number; system: number; rss: number } {
+  const sum = { user: 0, system: 0, rss: 0 }
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+      sum.user += Number(fields[11]) * TICK_US
+      sum.system += Number(fields[12]) * TICK_US
+      sum.rss += Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * 4096
+    } catch {
+      // A process that is gone counts nothing.
+    }
+  }
+  return sum
+}
+
+/** Open files of the processes: the sockets they still hold. */
+export const openFiles = (pids: number[]) => pids.reduce((n, pid) => n + readdirSync(`/proc/${pid}/fd`).length, 0)
