@@ -140,6 +140,24 @@ test('a worker that cannot start (its port is taken) stops the instance with 1',
   }
 })
 
+test('a worker of some other primary (PM2-style cluster mode) serves alone: its /metrics are its own, at once', async () => {
+  // A foreign primary: node:cluster forking the bundle, without livefeed's own supervisor.
+  const primary = `import cluster from 'node:cluster'; cluster.setupPrimary({ exec: 'dist/server.mjs', execArgv: [] }); cluster.fork(); process.on('SIGTERM', () => { for (const w of Object.values(cluster.workers ?? {})) w?.kill(); })`
+  const p = spawn(process.execPath, ['--input-type=module', '-e', primary], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'test' } })
+  let out = ''
+  p.stdout.on('data', (d) => (out += d))
+  p.stderr.on('data', (d) => (out += d))
+  try {
+    const port = await until('the worker to listen', () => /"port":(\d+)[^\n]*"msg":"listening"/.exec(out)?.[1], 15_000)
+    const r = await request<string>(`http://127.0.0.1:${port}/metrics`)
+    assert.is(r.status, 200, r.body)
+    assert.match(r.body, /^livefeed_connections\{transport="ws"\} 0$/m)
+    assert.not.match(out, /"worker":/, 'it does not log as one of our workers')
+  } finally {
+    p.kill('SIGTERM')
+  }
+})
+
 test('WORKERS needs REDIS_URL, and Deno refuses it: exit 1 with one line', async () => {
   const node = await run(process.execPath, ['dist/server.mjs'], { WORKERS: '2' })
   assert.is(node.status, 1)

@@ -21,6 +21,9 @@ export function workerCount(setting: number | 'auto'): number {
   return setting === 'auto' ? availableParallelism() : setting
 }
 
+/** Set in the environment of the workers this primary forks: only they may ask it for the instance's metrics. */
+export const WORKER_MARK = 'LIVEFEED_CLUSTER_WORKER'
+
 const METRICS = 'livefeed:metrics'
 /** A worker's request for the instance's metrics (id alone), and the primary's answer (text or error). */
 const metricsMessage = v.object({ type: v.literal(METRICS), id: v.number(), text: v.optional(v.string()), error: v.optional(v.string()) })
@@ -42,7 +45,7 @@ export function supervise(count: number, limits: Limits, log: Logger): void {
   let exitCode = 0
 
   const fork = (): void => {
-    const worker = cluster.fork()
+    const worker = cluster.fork({ [WORKER_MARK]: '1' })
     live.add(worker)
     worker.on('listening', () => listened.add(worker))
     worker.on('message', (m: unknown) => {

@@ -8,7 +8,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { boot } from '../boot.ts'
 import { ConfigError, loadConfig, type Config } from '../config.ts'
 import { extensions } from '../extensions.ts'
-import { instanceMetrics, supervise, workerCount } from './node-cluster.ts'
+import { instanceMetrics, supervise, WORKER_MARK, workerCount } from './node-cluster.ts'
 import { FrameWriter } from './node-frames.ts'
 
 function configOrExit(): Config {
@@ -28,7 +28,8 @@ else await serve(config)
 
 /** One process serving the port: the whole instance, or one of its WORKERS. */
 async function serve(config: Config): Promise<void> {
-  const worker = cluster.worker?.id
+  // One of our own WORKERS; a worker of some other primary (PM2's cluster mode, say) serves as a lone process.
+  const worker = process.env[WORKER_MARK] === '1' ? cluster.worker?.id : undefined
   const log = pino({ level: config.logLevel, base: worker === undefined ? { runtime: 'node' } : { runtime: 'node', worker, pid: process.pid } })
   const sock = (raw: unknown) => raw as WebSocket
   const frames = new FrameWriter()
