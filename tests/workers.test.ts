@@ -105,6 +105,19 @@ test('SIGTERM to the primary: every worker drains its sockets with 1001, then al
   assert.equal(drained.sort(), [1, 2])
 })
 
+test('a worker sent SIGTERM on its own drains (1001) and is not replaced; when the last is gone the primary exits 0', async () => {
+  const s = await startServer('node+redis', { WORKERS: '2', DRAIN_SPREAD: '0.2' })
+  const pids = await listening(s, 2)
+  const clients = await Promise.all([1, 2, 3, 4].map(() => WsClient.open(`${s.wsUrl}/ws?topics=t`)))
+  await Promise.all(clients.map((c) => c.nth('snapshot')))
+  process.kill(pids.get(1)!, 'SIGTERM')
+  await until('the primary to see it go', () => logLines(s).find((l) => l.msg === 'worker drained and exited' && l.worker === 1))
+  process.kill(pids.get(2)!, 'SIGTERM')
+  assert.is(await s.exited, 0)
+  assert.equal(await Promise.all(clients.map((c) => c.waitClose(5000))), [1001, 1001, 1001, 1001])
+  assert.equal(logLines(s).filter((l) => l.msg === 'listening').map((l) => l.worker).sort(), [1, 2], 'no worker was started in their place')
+})
+
 test('a primary that is killed takes its workers with it: no orphan holds sockets it cannot drain', async () => {
   const s = await startServer('node+redis', { WORKERS: '2' })
   const pids = await listening(s, 2)

@@ -81,6 +81,13 @@ export function supervise(count: number, limits: Limits, log: Logger): void {
       return
     }
     const detail = { worker: worker.id, pid: worker.process.pid, code, signal }
+    if (code === 0 && signal === null && listened.has(worker)) {
+      // It drained and exited on a signal of its own (a terminal's Ctrl-C reaches the whole process group,
+      // sometimes before the primary hears it): not a crash, so not replaced.
+      log.info(detail, 'worker drained and exited')
+      if (live.size === 0) process.exit(0)
+      return
+    }
     if (!listened.has(worker)) {
       // The same rule as one process: a start that fails ends the instance, and the platform starts another.
       log.fatal(detail, 'a worker could not start; stopping the others')
