@@ -1,13 +1,35 @@
+import { readFileSync } from 'node:fs'
 import { ROOT, type Server } from './server.ts'
 import { until } from './wait.ts'
 
 /** NODE_OPTIONS for a Node server whose memory a test reads: on SIGUSR2, a full gc and process.memoryUsage() on stderr. */
 export const GC_HOOK = `--expose-gc --import ${ROOT}bench/gc-hook.mjs`
 
-/** The Node server's process.memoryUsage() after a full gc; the server must have been started with NODE_OPTIONS=GC_HOOK. */
+/** A server's processes: itself, and its workers (WORKERS) if it has any. */
+export function processesOf(server: Server): number[] {
+  const pid = server.proc.pid!
+  try {
+    return [pid, ...readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)]
+  } catch {
+    return [pid]
+  }
+}
+
+/**
+ * The Node server's process.memoryUsage() after a full gc, summed over its processes (a WORKERS primary
+ * and its workers); the server must have been started with NODE_OPTIONS=GC_HOOK.
+ */
 export async function memoryAfterGc(server: Server): Promise<{ rss: number; heapUsed: number }> {
   const seen = server.output().length
-  server.proc.kill('SIGUSR2')
-  const line = await until('the gc hook to answer', () => /\{"rss":\d+[^\n]*\}/.exec(server.output().slice(seen))?.[0], 10_000)
-  return JSON.parse(line) as { rss: number; heapUsed: number }
+  const pids = processesOf(server)
+  for (const pid of pids) process.kill(pid, 'SIGUSR2')
+  const lines = await until(
+    'the gc hook to answer',
+    () => {
+      const found = server.output().slice(seen).match(/\{"rss":\d+[^\n]*\}/g) ?? []
+      return found.length >= pids.length ? found : undefined
+    },
+    10_000,
+  )
+  return lines.map((l) => JSON.parse(l) as { rss: number; heapUsed: number }).reduce((a, b) => ({ rss: a.rss + b.rss, heapUsed: a.heapUsed + b.heapUsed }))
 }
