@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { createInterface, type Interface } from 'node:readline'
+import { processesOf } from '../tests/helpers/memory.ts'
 import { ROOT } from '../tests/helpers/server.ts'
 
 const TICK_US = 1e6 / 100 // USER_HZ: /proc counts CPU time in 10 ms ticks
@@ -73,7 +74,7 @@ export async function startServer(sys: System, profileDir?: string): Promise<Run
     })
     proc.once('exit', (code) => reject(new Error(`${sys.name} exited with ${code}: ${err}`)))
   })
-  const pids = () => [proc.pid!, ...children(proc.pid!)]
+  const pids = () => processesOf(proc.pid!)
   return {
     proc,
     port,
@@ -90,14 +91,6 @@ export async function startServer(sys: System, profileDir?: string): Promise<Run
       const heaps = answers()
       return heaps.length === family.length ? heaps.reduce((a, b) => a + b, 0) : undefined
     },
-  }
-}
-
-function children(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
-  } catch {
-    return []
   }
 }
 

@@ -5,8 +5,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { publish, request, type FeedEvent } from './helpers/http.ts'
 import { metricSum } from './helpers/metrics.ts'
-import { sharedRedis } from './helpers/redis.ts'
-import { ROOT, startServer, type Server } from './helpers/server.ts'
+import { ROOT, startServer, type Server, type Target } from './helpers/server.ts'
 import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
 
@@ -146,9 +145,9 @@ test('a worker that cannot start (its port is taken) stops the instance with 1',
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r))
   const port = (blocker.address() as { port: number }).port
   try {
-    const code = await run(process.execPath, ['dist/server.mjs'], { WORKERS: '2', REDIS_URL: (await sharedRedis()).url, PORT: String(port) })
-    assert.is(code.status, 1, code.out)
-    assert.ok(code.out.includes('a worker could not start; stopping the others'), code.out)
+    const out = await refused('node+redis', { WORKERS: '2', PORT: String(port) })
+    assert.match(out, / exited with 1 before listening/)
+    assert.ok(out.includes('a worker could not start; stopping the others'), out)
   } finally {
     blocker.close()
   }
@@ -173,23 +172,22 @@ test('a worker of some other primary (PM2-style cluster mode) serves alone: its 
 })
 
 test('WORKERS needs REDIS_URL, and Deno refuses it: exit 1 with one line', async () => {
-  const node = await run(process.execPath, ['dist/server.mjs'], { WORKERS: '2' })
-  assert.is(node.status, 1)
-  assert.match(node.out, /^livefeed: WORKERS="2" is not allowed without REDIS_URL/)
-  const deno = await run(`${ROOT}node_modules/deno/deno`, ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'src/runtime/deno.ts'], { WORKERS: '2', REDIS_URL: (await sharedRedis()).url })
-  assert.is(deno.status, 1)
-  assert.match(deno.out, /^livefeed: WORKERS="2" is not allowed on Deno/)
+  const node = (await refused('node', { WORKERS: '2' })).split('\n')
+  assert.match(node[0]!, / exited with 1 before listening/)
+  assert.match(node[1]!, /^livefeed: WORKERS="2" is not allowed without REDIS_URL/)
+  const deno = (await refused('deno+redis', { WORKERS: '2' })).split('\n')
+  assert.match(deno[0]!, / exited with 1 before listening/)
+  assert.match(deno[1]!, /^livefeed: WORKERS="2" is not allowed on Deno/)
 })
 
-/** Runs a command to its end: exit status and everything it printed. */
-function run(cmd: string, args: string[], env: Record<string, string>): Promise<{ status: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'test', ...env } })
-    let out = ''
-    p.stdout.on('data', (d) => (out += d))
-    p.stderr.on('data', (d) => (out += d))
-    p.on('exit', (status) => resolve({ status, out }))
-  })
+/** The error of a start that must fail: the helper's "exited with N before listening" line and the output. */
+async function refused(target: Target, env: Record<string, string>): Promise<string> {
+  const err = await startServer(target, env, 15_000).then(
+    (s) => (s.stop(), undefined),
+    (e: Error) => e,
+  )
+  assert.ok(err, `the server started with ${JSON.stringify(env)}`)
+  return err!.message
 }
 
 test.run()

@@ -58,11 +58,11 @@ export function supervise(count: number, limits: Limits, log: Logger): void {
   }
 
   /** Stops every worker (each drains its clients), then exits with `code`. */
-  const stop = (code: number, signal: NodeJS.Signals = 'SIGTERM'): void => {
+  const stop = (code: number): void => {
     exitCode = Math.max(exitCode, code)
     if (stopping) return
     stopping = true
-    for (const w of live) w.process.kill(signal)
+    for (const w of live) w.process.kill('SIGTERM')
     // Each worker exits by SHUTDOWN_GRACE; past that and a margin, nothing is left to wait for.
     setTimeout(() => {
       for (const w of live) w.process.kill('SIGKILL')
@@ -107,7 +107,7 @@ export function supervise(count: number, limits: Limits, log: Logger): void {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
       log.info({ signal, workers: live.size }, 'draining')
-      stop(0, 'SIGTERM')
+      stop(0)
     })
   }
   log.info({ workers: count }, 'starting workers')

@@ -5,9 +5,8 @@ import { until } from './wait.ts'
 /** NODE_OPTIONS for a Node server whose memory a test reads: on SIGUSR2, a full gc and process.memoryUsage() on stderr. */
 export const GC_HOOK = `--expose-gc --import ${ROOT}bench/gc-hook.mjs`
 
-/** A server's processes: itself, and its workers (WORKERS) if it has any. */
-export function processesOf(server: Server): number[] {
-  const pid = server.proc.pid!
+/** A process and its children: a server's processes, with its workers (WORKERS) if it has any. */
+export function processesOf(pid: number): number[] {
   try {
     return [pid, ...readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)]
   } catch {
@@ -21,7 +20,7 @@ export function processesOf(server: Server): number[] {
  */
 export async function memoryAfterGc(server: Server): Promise<{ rss: number; heapUsed: number }> {
   const seen = server.output().length
-  const pids = processesOf(server)
+  const pids = processesOf(server.proc.pid!)
   for (const pid of pids) process.kill(pid, 'SIGUSR2')
   const lines = await until(
     'the gc hook to answer',

@@ -77,7 +77,7 @@ export async function soak(opts: SoakOptions) {
   }
   await Promise.all([0, 1, 2].map(launch))
   const sampler = setInterval(() => {
-    for (const inc of live.values()) inc.rss.peak = Math.max(inc.rss.peak, processesOf(inc.server).reduce((sum, pid) => sum + rssOf(pid), 0))
+    for (const inc of live.values()) inc.rss.peak = Math.max(inc.rss.peak, processesOf(inc.server.proc.pid!).reduce((sum, pid) => sum + rssOf(pid), 0))
   }, 250)
   const ports = () => JSON.stringify([...live.values()].map((i) => i.server.port))
   const proxy = spawn(process.execPath, ['--import', 'tsx', 'tests/soak/proxy-main.ts', ports()], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
