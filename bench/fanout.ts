@@ -213,6 +213,7 @@ const withWorkers = values.workers ? ['workers'] : []
 const onRedis = values.systems.split(',').includes('redis') ? ['redis'] : []
 const chosen = values.sockets ? [...(oneProcess ? ['livefeed', 'ws-frame', ...onRedis] : []), ...withWorkers] : [...values.systems.split(','), ...Object.keys(SYSTEMS).filter((k) => k.startsWith('baseline')), ...withWorkers]
 const REF = 'ws-frame'
+const startedAt = performance.now()
 console.log(`fan-out, ${new Date().toISOString()}: server on core 0, load generator on core 1; ~200-byte events over HTTP; ${RUNS} runs per cell, median (range)`)
 for (const spread of [values.spread]) {
   for (const n of sizes) {
@@ -232,4 +233,6 @@ for (const spread of [values.spread]) {
     printTable(results, (key) => SYSTEMS[key]!.name, REF, CONNECT_ONLY)
   }
 }
+// The default run is meant to stay under ten minutes (bench/README): say how long this one took.
+console.log(`\nThe whole run took ${((performance.now() - startedAt) / 60_000).toFixed(1)} minutes.`)
 process.exit(0)
