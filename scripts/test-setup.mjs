@@ -1,8 +1,15 @@
 // Makes sure the system programs the tests drive for real are here: curl,
 // redis-server, Debian's chromium, and ip (iproute2) for a test host in a network namespace. Missing ones are installed with apt-get
-// when running as root on Debian; otherwise this stops with the exact command.
+// when running as root on Debian; otherwise this stops with the exact command. First, the Deno binary: the
+// `deno` package's install script puts it in place, and an install that skipped it (`--ignore-scripts`, or an
+// npm that blocks scripts allowScripts does not list) leaves `deno check` and the Deno suites nothing to run.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
+
+if (!existsSync(new URL('../node_modules/deno/deno', import.meta.url))) {
+  console.error('\nThe tests run Deno from node_modules/deno/deno, which is missing: its install script did not run. Run it, then the tests again:\n\n  npm rebuild deno\n')
+  process.exit(1)
+}
 
 const needs = [
   { bin: 'curl', pkg: 'curl' },
