@@ -55,8 +55,11 @@ export interface Running {
   heapAfterGc(): Promise<number | undefined>
 }
 
+/** What starting a server needs of a system (bench/publish.ts starts its servers with it too). */
+export type ServerCommand = Pick<System, 'name' | 'argv' | 'env' | 'node' | 'workers'>
+
 /** Starts a server on core 0; `profileDir`: with a V8 CPU profile written there on SIGINT. */
-export async function startServer(sys: System, profileDir?: string): Promise<Running> {
+export async function startServer(sys: ServerCommand, profileDir?: string): Promise<Running> {
   const argv = profileDir !== undefined ? [sys.argv[0]!, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, ...sys.argv.slice(1)] : sys.argv
   const proc = spawn('taskset', ['-c', '0', ...argv], {
     cwd: ROOT,
