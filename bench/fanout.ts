@@ -13,6 +13,7 @@
  * Per system and size: user and system CPU µs per delivery at saturation, deliveries/s, RSS and heap KB per
  * idle socket (heap after gc, Node only), connect + subscribe seconds, p50/p99/max publish→receive ms at a
  * fixed 20,000 deliveries/s, and lost/duplicated/reordered deliveries; then ratios to the frame-once `ws` server.
+ * The system deno-node (not in the defaults) is the Node bundle run by Deno (`deno task start:bundle`).
  * --spread runs the cells with the subscribers spread over 1,000 topics instead (livefeed: half exact, half wildcard).
  * --sockets N runs only the largest cell: N sockets on livefeed and the frame-once `ws` server (one process
  * each, so at most 19,000 here), and on the --workers server.
@@ -67,6 +68,7 @@ const livefeedPath = (spread: boolean) => (spread ? ['/ws?topics=bench/t{t}/q', 
 const SYSTEMS: Record<string, System> = {
   livefeed: { name: 'livefeed (Node)', kind: 'livefeed', argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'dist/server.mjs'], env: LIVEFEED_ENV, node: true, publishPath: '/api/events', paths: livefeedPath },
   deno: { name: 'livefeed (Deno)', kind: 'livefeed', argv: [DENO, 'run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'src/runtime/deno.ts'], env: LIVEFEED_ENV, node: false, publishPath: '/api/events', paths: livefeedPath },
+  'deno-node': { name: 'livefeed (Deno, Node bundle)', kind: 'livefeed', argv: [DENO, 'run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'dist/server.mjs'], env: LIVEFEED_ENV, node: false, publishPath: '/api/events', paths: livefeedPath },
   'ws-buffer': { name: 'ws, one Buffer per event', kind: 'ws', argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/ws-server.mjs', 'buffer'], node: true, publishPath: '/publish', paths: () => ['/?topic=bench/t{t}/q'] },
   'ws-frame': { name: 'ws, frame built once', kind: 'ws', argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/ws-server.mjs', 'frame'], node: true, publishPath: '/publish', paths: () => ['/?topic=bench/t{t}/q'] },
   socketio: { name: 'socket.io 4', kind: 'socketio', argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/socketio-server.mjs'], node: true, publishPath: '/publish', paths: () => ['/socket.io/?EIO=4&transport=websocket&topic=bench/t{t}/q'] },

@@ -1,7 +1,7 @@
 /**
  * HTTP publish throughput against the least Hono can do: livefeed's `POST /api/events` (memory engine, one
  * ~200-byte event per request, no subscriber) against a bare Hono POST route that parses the JSON and answers
- * 201, on the same runtime and server, Node and Deno. The server is pinned to core 0, autocannon to core 1;
+ * 201, on the same runtime and server: Node, Deno, and Deno running the Node bundle. The server is pinned to core 0, autocannon to core 1;
  * fresh processes, --runs times interleaved, median (range) of requests/s and of the server's own CPU
  * (user + system, from /proc) per request.
  *   npm run bench:publish [-- --seconds 5 --connections 32 --runs 3]
@@ -20,6 +20,9 @@ const SYSTEMS: ServerCommand[] = [
   { name: 'bare Hono POST (Node)', argv: [process.execPath, '--import', 'tsx', 'bench/peers/hono-post-node.ts'], env, node: false },
   { name: 'livefeed (Deno)', argv: [...DENO_RUN, 'src/runtime/deno.ts'], env, node: false },
   { name: 'bare Hono POST (Deno)', argv: [...DENO_RUN, 'bench/peers/hono-post-deno.ts'], env, node: false },
+  // The Node bundle and the node-server route, both run by Deno (`deno task start:bundle`).
+  { name: 'livefeed (Deno, Node bundle)', argv: [...DENO_RUN, 'dist/server.mjs'], env, node: false },
+  { name: 'bare Hono POST (Deno, node-server)', argv: [...DENO_RUN, 'bench/peers/hono-post-node.ts'], env, node: false },
 ]
 const body = JSON.stringify({ topic: 'bench/p', data: { price: 101.25, symbol: 'AAPL', pad: 'x'.repeat(150) } })
 

@@ -244,3 +244,11 @@ export function loadConfig(env: Env): Config {
     limits,
   }
 }
+
+/**
+ * Deno runs one process per instance, from either entry: `WORKERS` relies on Node's cluster primary handing
+ * one port's connections out, which Deno's own server lacks and its Node compatibility is not tested for here.
+ */
+export function refuseWorkersOnDeno(config: Config): void {
+  if (config.workers !== 1) throw new ConfigError(`WORKERS="${config.workers}" is not allowed on Deno: run one Deno process per core, each a separate instance on Redis`)
+}

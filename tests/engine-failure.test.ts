@@ -16,7 +16,7 @@ import { WsClient } from './helpers/ws.ts'
  * documented answer for the same failure, and the server logs it once per
  * failed request. Never a 500 `internal`. When Redis answers again, all works.
  */
-for (const runtime of ['node', 'deno'] satisfies RuntimeName[]) {
+for (const runtime of ['node', 'deno', 'deno-node'] satisfies RuntimeName[]) {
   const test = suite<{ redis: RedisServer; s: Server }>(`engine failure on every transport [${runtime}+redis]`)
   test.before(async (ctx) => {
     ctx.redis = await startRedis() // its own: SIGSTOP must not stall other suites

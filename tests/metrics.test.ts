@@ -22,7 +22,7 @@ async function metric(s: Server, name: string, labels: Record<string, string> = 
 }
 
 /** The metrics an operator reads agree with what the clients saw, on each runtime and on Redis. */
-for (const target of ['node', 'deno', 'node+redis'] satisfies Target[]) {
+for (const target of ['node', 'deno', 'deno-node', 'node+redis'] satisfies Target[]) {
   const test = suite<{ s: Server }>(`metrics [${target}]`, {} as { s: Server })
   test.before(async (ctx) => {
     ctx.s = await startServer(target, { LOG_LEVEL: 'debug' })

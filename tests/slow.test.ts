@@ -74,7 +74,7 @@ async function stalledSse(s: Server, topics: string): Promise<Stalled> {
 const pad = (bytes: number) => 'x'.repeat(bytes)
 const ids = (list: readonly { id: string }[]) => list.map((e) => e.id)
 
-for (const runtime of ['node', 'deno'] as const) {
+for (const runtime of ['node', 'deno', 'deno-node'] as const) {
   const slow = suite(`a client that stops reading [${runtime}]`)
 
   slow('is closed with 4008 while a healthy client on the same server gets every event', async () => {

@@ -178,13 +178,15 @@ test('a worker of some other primary (PM2-style cluster mode) serves alone: its 
   }
 })
 
-test('WORKERS needs REDIS_URL, and Deno refuses it: exit 1 with one line', async () => {
+test('WORKERS needs REDIS_URL, and Deno refuses it (either entry): exit 1 with one line', async () => {
   const node = (await refused('node', { WORKERS: '2' })).split('\n')
   assert.match(node[0]!, / exited with 1 before listening/)
   assert.match(node[1]!, /^livefeed: WORKERS="2" is not allowed without REDIS_URL/)
-  const deno = (await refused('deno+redis', { WORKERS: '2' })).split('\n')
-  assert.match(deno[0]!, / exited with 1 before listening/)
-  assert.match(deno[1]!, /^livefeed: WORKERS="2" is not allowed on Deno/)
+  for (const target of ['deno+redis', 'deno-node+redis'] as const) {
+    const deno = (await refused(target, { WORKERS: '2' })).split('\n')
+    assert.match(deno[0]!, / exited with 1 before listening/, target)
+    assert.match(deno[1]!, /^livefeed: WORKERS="2" is not allowed on Deno/, target)
+  }
 })
 
 /** The error of a start that must fail: the helper's "exited with N before listening" line and the output. */

@@ -1,14 +1,13 @@
 import { getConnInfo, serveStatic, upgradeWebSocket } from 'hono/deno'
 import { pino } from 'pino'
 import { boot } from '../boot.ts'
-import { ConfigError, loadConfig, type Config } from '../config.ts'
+import { ConfigError, loadConfig, refuseWorkersOnDeno, type Config } from '../config.ts'
 import { extensions } from '../extensions.ts'
 
 function configOrExit(): Config {
   try {
     const config = loadConfig(Deno.env.toObject())
-    // Node's cluster shares one port between processes; Deno has no such primary to hand connections out.
-    if (config.workers !== 1) throw new ConfigError(`WORKERS="${config.workers}" is not allowed on Deno: run one Deno process per core, each a separate instance on Redis`)
+    refuseWorkersOnDeno(config)
     return config
   } catch (err) {
     // One line naming the variable, the value and what is allowed; no stack for a user's typo.

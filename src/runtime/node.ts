@@ -6,14 +6,22 @@ import { serveStatic } from '@hono/node-server/serve-static'
 import { pino } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { boot } from '../boot.ts'
-import { ConfigError, loadConfig, type Config } from '../config.ts'
+import { ConfigError, loadConfig, refuseWorkersOnDeno, type Config } from '../config.ts'
 import { extensions } from '../extensions.ts'
 import { instanceMetrics, supervise, WORKER_MARK, workerCount } from './node-cluster.ts'
 import { FrameWriter } from './node-frames.ts'
 
+/**
+ * Deno runs this bundle too, through its Node compatibility (`deno task start:bundle`): there `ws` corks a
+ * socket's frames into one write, where Deno's own WebSocket makes a syscall per frame. Logs say which ran.
+ */
+const RUNTIME = process.versions.deno === undefined ? 'node' : 'deno-node'
+
 function configOrExit(): Config {
   try {
-    return loadConfig(process.env)
+    const config = loadConfig(process.env)
+    if (RUNTIME === 'deno-node') refuseWorkersOnDeno(config)
+    return config
   } catch (err) {
     // One line naming the variable, the value and what is allowed; no stack for a user's typo.
     if (!(err instanceof ConfigError)) throw err
@@ -23,14 +31,14 @@ function configOrExit(): Config {
 }
 const config = configOrExit()
 const workers = workerCount(config.workers)
-if (cluster.isPrimary && workers > 1) supervise(workers, config.limits, pino({ level: config.logLevel, base: { runtime: 'node', role: 'primary', pid: process.pid } }))
+if (cluster.isPrimary && workers > 1) supervise(workers, config.limits, pino({ level: config.logLevel, base: { runtime: RUNTIME, role: 'primary', pid: process.pid } }))
 else await serve(config)
 
 /** One process serving the port: the whole instance, or one of its WORKERS. */
 async function serve(config: Config): Promise<void> {
   // One of our own WORKERS; a worker of some other primary (PM2's cluster mode, say) serves as a lone process.
   const worker = process.env[WORKER_MARK] === '1' ? cluster.worker?.id : undefined
-  const log = pino({ level: config.logLevel, base: worker === undefined ? { runtime: 'node' } : { runtime: 'node', worker, pid: process.pid } })
+  const log = pino({ level: config.logLevel, base: worker === undefined ? { runtime: RUNTIME } : { runtime: RUNTIME, worker, pid: process.pid } })
   const sock = (raw: unknown) => raw as WebSocket
   const frames = new FrameWriter()
 

@@ -2,14 +2,27 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { sharedRedis } from './redis.ts'
 
-export type RuntimeName = 'node' | 'deno'
+/** Node; Deno's own server (src/runtime/deno.ts); or the Node bundle run by Deno (`deno task start:bundle`). */
+export type RuntimeName = 'node' | 'deno' | 'deno-node'
 /** A runtime, alone on the memory engine or "+redis" on a real Redis. */
 export type Target = RuntimeName | `${RuntimeName}+redis`
-/** Every suite of the core runs on each runtime and each engine. */
-export const RUNTIMES: Target[] = ['node', 'deno', 'node+redis', 'deno+redis']
+/**
+ * Every suite of the core runs on each runtime and each engine. The bundle on Deno runs on memory only: its
+ * engine code is the Node bundle's, and Deno's client of Redis is what "deno+redis" tests.
+ */
+export const RUNTIMES: Target[] = ['node', 'deno', 'deno-node', 'node+redis', 'deno+redis']
+/** The runtime a target runs on. */
+export const runtimeOf = (target: Target): RuntimeName => (['node', 'deno', 'deno-node'] as const).find((r) => target === r || target === `${r}+redis`)!
 let prefixes = 0
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const DENO = `${ROOT}node_modules/deno/deno`
+const DENO_RUN = ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys']
+/** The command that starts each runtime, as `npm start` and the `deno task`s do. */
+const COMMANDS: Record<RuntimeName, readonly [string, string[]]> = {
+  node: [process.execPath, ['dist/server.mjs']],
+  deno: [DENO, [...DENO_RUN, 'src/runtime/deno.ts']],
+  'deno-node': [DENO, [...DENO_RUN, 'dist/server.mjs']],
+}
 
 export interface Server {
   runtime: RuntimeName
@@ -25,17 +38,14 @@ export interface Server {
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-/** Starts the real server (the Node bundle or Deno from src/) on an ephemeral loopback port. */
+/** Starts the real server (the Node bundle, on Node or Deno, or Deno from src/) on an ephemeral loopback port. */
 export async function startServer(target: Target, env: Record<string, string> = {}, timeoutMs = 30_000): Promise<Server> {
-  const runtime = target.split('+')[0] as RuntimeName
+  const runtime = runtimeOf(target)
   const engine = target.endsWith('+redis') ? 'redis' : 'memory'
   if (engine === 'redis' && !env.REDIS_URL) {
     env = { REDIS_URL: (await sharedRedis()).url, REDIS_PREFIX: `test${process.pid}-${++prefixes}:`, ...env }
   }
-  const [cmd, args] =
-    runtime === 'node'
-      ? [process.execPath, ['dist/server.mjs']]
-      : [DENO, ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'src/runtime/deno.ts']]
+  const [cmd, args] = COMMANDS[runtime]
   const proc = spawn(cmd, args, {
     cwd: ROOT,
     // PUBLISH_RATE off: the load tests publish as fast as the server takes it. Tests of the limit set it.
@@ -49,11 +59,12 @@ export async function startServer(target: Target, env: Record<string, string> = 
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${runtime} server did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs)
     const check = () => {
-      const m = /"port":(\d+)[^\n]*"msg":"listening"/.exec(out)
-      if (m) {
-        clearTimeout(timer)
-        resolve(Number(m[1]))
-      }
+      const m = /"runtime":"([a-z-]+)"[^\n]*"port":(\d+)[^\n]*"msg":"listening"/.exec(out)
+      if (!m) return
+      clearTimeout(timer)
+      // The logs say which runtime serves: the bundle knows when Deno runs it.
+      if (m[1] === runtime) resolve(Number(m[2]))
+      else reject(new Error(`started as ${runtime}, the server logs "runtime":"${m[1]}":\n${out}`))
     }
     proc.stdout!.on('data', check)
     exited.then((code) => {
