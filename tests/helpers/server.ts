@@ -7,8 +7,8 @@ export type RuntimeName = 'node' | 'deno' | 'deno-node'
 /** A runtime, alone on the memory engine or "+redis" on a real Redis. */
 export type Target = RuntimeName | `${RuntimeName}+redis`
 /**
- * Every suite of the core runs on each runtime and each engine. The bundle on Deno runs on memory only: its
- * engine code is the Node bundle's, and Deno's client of Redis is what "deno+redis" tests.
+ * Every suite of the core runs on each runtime and each engine, but the bundle on Deno on memory only: on
+ * Redis it runs the same ioredis under Deno that "deno+redis" does (engine-failure runs it on Redis too).
  */
 export const RUNTIMES: Target[] = ['node', 'deno', 'deno-node', 'node+redis', 'deno+redis']
 /** The runtime a target runs on. */
