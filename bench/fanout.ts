@@ -33,7 +33,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import type { Interface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { startRedis } from '../tests/helpers/redis.ts'
-import { ROOT } from '../tests/helpers/server.ts'
+import { ROOT, SERVER_ARGV } from '../tests/helpers/server.ts'
 import { lines, nextJson, openFiles, startServer, stat, type Running, type System } from './fanout-procs.ts'
 import { printTable, quantiles, type Cell } from './fanout-report.ts'
 
@@ -57,7 +57,6 @@ const { values } = parseArgs({
 })
 const CONNECT_ONLY = values['connect-only']
 const RUNS = Number(values.runs)
-const DENO = `${ROOT}node_modules/deno/deno`
 /** Sockets per load-generator process: under its 20,000 open files, and spread over source addresses. */
 const PER_GEN = 5000
 
@@ -67,8 +66,8 @@ const LIVEFEED_ENV = { MAX_BUFFERED_BYTES: String(64 * 1024 * 1024), MAX_CONNECT
 const livefeedPath = (spread: boolean) => (spread ? ['/ws?topics=bench/t{t}/q', '/ws?topics=bench/t{t}/*'] : ['/ws?topics=bench/t{t}/q'])
 const SYSTEMS: Record<string, System> = {
   livefeed: { name: 'livefeed (Node)', kind: 'livefeed', argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'dist/server.mjs'], env: LIVEFEED_ENV, node: true, publishPath: '/api/events', paths: livefeedPath },
-  deno: { name: 'livefeed (Deno)', kind: 'livefeed', argv: [DENO, 'run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'src/runtime/deno.ts'], env: LIVEFEED_ENV, node: false, publishPath: '/api/events', paths: livefeedPath },
-  'deno-node': { name: 'livefeed (Deno, Node bundle)', kind: 'livefeed', argv: [DENO, 'run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'dist/server.mjs'], env: LIVEFEED_ENV, node: false, publishPath: '/api/events', paths: livefeedPath },
+  deno: { name: 'livefeed (Deno)', kind: 'livefeed', argv: [...SERVER_ARGV.deno], env: LIVEFEED_ENV, node: false, publishPath: '/api/events', paths: livefeedPath },
+  'deno-node': { name: 'livefeed (Deno, Node bundle)', kind: 'livefeed', argv: [...SERVER_ARGV['deno-node']], env: LIVEFEED_ENV, node: false, publishPath: '/api/events', paths: livefeedPath },
   'ws-buffer': { name: 'ws, one Buffer per event', kind: 'ws', argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/ws-server.mjs', 'buffer'], node: true, publishPath: '/publish', paths: () => ['/?topic=bench/t{t}/q'] },
   'ws-frame': { name: 'ws, frame built once', kind: 'ws', argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/ws-server.mjs', 'frame'], node: true, publishPath: '/publish', paths: () => ['/?topic=bench/t{t}/q'] },
   socketio: { name: 'socket.io 4', kind: 'socketio', argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/socketio-server.mjs'], node: true, publishPath: '/publish', paths: () => ['/socket.io/?EIO=4&transport=websocket&topic=bench/t{t}/q'] },

@@ -8,20 +8,18 @@
  */
 import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
-import { ROOT } from '../tests/helpers/server.ts'
+import { DENO_RUN, ROOT, SERVER_ARGV } from '../tests/helpers/server.ts'
 import { startServer, stat, type ServerCommand } from './fanout-procs.ts'
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, runs: { type: 'string', default: '3' } } })
-const DENO = `${ROOT}node_modules/deno/deno`
-const DENO_RUN = [DENO, 'run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys']
 const env = { PUBLISH_RATE: '0', LOG_LEVEL: 'info' }
 const SYSTEMS: ServerCommand[] = [
-  { name: 'livefeed (Node)', argv: [process.execPath, 'dist/server.mjs'], env, node: false },
+  { name: 'livefeed (Node)', argv: [...SERVER_ARGV.node], env, node: false },
   { name: 'bare Hono POST (Node)', argv: [process.execPath, '--import', 'tsx', 'bench/peers/hono-post-node.ts'], env, node: false },
-  { name: 'livefeed (Deno)', argv: [...DENO_RUN, 'src/runtime/deno.ts'], env, node: false },
+  { name: 'livefeed (Deno)', argv: [...SERVER_ARGV.deno], env, node: false },
   { name: 'bare Hono POST (Deno)', argv: [...DENO_RUN, 'bench/peers/hono-post-deno.ts'], env, node: false },
   // The Node bundle and the node-server route, both run by Deno (`deno task start:bundle`).
-  { name: 'livefeed (Deno, Node bundle)', argv: [...DENO_RUN, 'dist/server.mjs'], env, node: false },
+  { name: 'livefeed (Deno, Node bundle)', argv: [...SERVER_ARGV['deno-node']], env, node: false },
   { name: 'bare Hono POST (Deno, node-server)', argv: [...DENO_RUN, 'bench/peers/hono-post-node.ts'], env, node: false },
 ]
 const body = JSON.stringify({ topic: 'bench/p', data: { price: 101.25, symbol: 'AAPL', pad: 'x'.repeat(150) } })

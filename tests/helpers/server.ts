@@ -15,13 +15,13 @@ export const RUNTIMES: Target[] = ['node', 'deno', 'deno-node', 'node+redis', 'd
 export const runtimeOf = (target: Target): RuntimeName => (['node', 'deno', 'deno-node'] as const).find((r) => target === r || target === `${r}+redis`)!
 let prefixes = 0
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const DENO = `${ROOT}node_modules/deno/deno`
-const DENO_RUN = ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys']
-/** The command that starts each runtime, as `npm start` and the `deno task`s do. */
-const COMMANDS: Record<RuntimeName, readonly [string, string[]]> = {
-  node: [process.execPath, ['dist/server.mjs']],
-  deno: [DENO, [...DENO_RUN, 'src/runtime/deno.ts']],
-  'deno-node': [DENO, [...DENO_RUN, 'dist/server.mjs']],
+/** `deno run` with the permissions the server needs (deno.json's tasks grant the same). */
+export const DENO_RUN: readonly string[] = [`${ROOT}node_modules/deno/deno`, 'run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys']
+/** The command that starts each runtime's server, as `npm start` and the `deno task`s do (the benches too). */
+export const SERVER_ARGV: Record<RuntimeName, readonly string[]> = {
+  node: [process.execPath, 'dist/server.mjs'],
+  deno: [...DENO_RUN, 'src/runtime/deno.ts'],
+  'deno-node': [...DENO_RUN, 'dist/server.mjs'],
 }
 
 export interface Server {
@@ -45,8 +45,8 @@ export async function startServer(target: Target, env: Record<string, string> = 
   if (engine === 'redis' && !env.REDIS_URL) {
     env = { REDIS_URL: (await sharedRedis()).url, REDIS_PREFIX: `test${process.pid}-${++prefixes}:`, ...env }
   }
-  const [cmd, args] = COMMANDS[runtime]
-  const proc = spawn(cmd, args, {
+  const [cmd, ...args] = SERVER_ARGV[runtime]
+  const proc = spawn(cmd!, args, {
     cwd: ROOT,
     // PUBLISH_RATE off: the load tests publish as fast as the server takes it. Tests of the limit set it.
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'info', PUBLISH_RATE: '0', ...env },
