@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path'
 export const PATCHES = [
   {
     module: '@hono/node-server',
-    version: '2.1.9',
+    version: '2.1.11',
     file: 'dist/index.mjs',
     // Measured by `npm run bench:heap`: 11.8 KB of heap per idle WebSocket before, 6.1 KB after the first two
     // edits; the context as a class, see bench/README.md.
@@ -42,7 +42,7 @@ export const PATCHES = [
   },
   {
     module: '@hono/node-server',
-    version: '2.1.9',
+    version: '2.1.11',
     file: 'dist/index.mjs',
     // Measured by `npm run bench:fanout -- --connect-only`: see bench/README.md.
     why:

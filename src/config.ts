@@ -18,13 +18,14 @@ interface NumberSetting {
   max: number
   /** Whole numbers only (counts, bytes, ports). */
   integer: boolean
-  unit: 'count' | 'bytes' | 's'
+  unit: 'count' | 'bytes' | 's' | 'ms'
   doc: string
 }
 
 const count = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({ env, default: def, min, max, integer: true, unit: 'count', doc })
 const bytes = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({ env, default: def, min, max, integer: true, unit: 'bytes', doc })
 const seconds = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({ env, default: def, min, max, integer: false, unit: 's', doc })
+const millis = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({ env, default: def, min, max, integer: true, unit: 'ms', doc })
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -47,15 +48,21 @@ export const LIMITS = {
   outboundBytes: bytes('OUTBOUND_BYTES', 512 * MiB, MiB, GiB(64), 'queued for all clients together; past it the clients with the most queued are closed first'),
   historyBytes: bytes('HISTORY_BYTES', 256 * MiB, MiB, GiB(64), 'memory engine: bytes of replay history, beside HISTORY_SIZE (whichever is hit first)'),
   idempotencyBytes: bytes('IDEMPOTENCY_BYTES', 64 * MiB, 64 * KiB, GiB(16), 'memory engine: bytes of idempotency records (the answers they replay)'),
+  latestBytes: bytes('LATEST_BYTES', 256 * MiB, 64 * KiB, GiB(64), 'bytes of the latest event per topic kept for snapshots, beside MAX_TOPICS; the least recently updated topic is dropped past it'),
   readBytes: bytes('READ_BYTES', 4 * MiB, 64 * KiB, GiB(1), 'one read answer, replay page or snapshot page; past it the answer is cut and says where to go on'),
+  maxConnections: count('MAX_CONNECTIONS', 0, 0, 10_000_000, 'Node: TCP connections this process holds; past it new ones are closed at once; 0 is the soft open-file limit minus 1000'),
+  headersTimeoutMs: seconds('HEADERS_TIMEOUT', 10, 0.1, 600, 'Node: a connection that has not sent a whole request head by then is closed, idle or partial'),
   maxConnectionsPerIp: count('MAX_CONNECTIONS_PER_IP', 200, 1, 1_000_000, 'WebSockets, SSE streams and held polls of one client address'),
   trustProxy: count('TRUST_PROXY', 0, 0, 10, 'proxies in front that append to X-Forwarded-For (App Engine: 1); 0 uses the socket address'),
   publishRate: count('PUBLISH_RATE', 200, 0, 1_000_000, 'publish requests per second per publisher (token subject, else address), burst twice that; 0 is off'),
   clientFrameRate: count('CLIENT_FRAME_RATE', 50, 1, 100_000, 'frames per second one WebSocket may send, burst twice that'),
   bodyTimeoutMs: seconds('BODY_TIMEOUT', 10, 0.1, 600, 'a request body must arrive within this, else 408'),
   maxJsonDepth: count('MAX_JSON_DEPTH', 64, 1, 1000, 'nesting of arrays and objects in a request body or frame'),
+  redisWaitReplicas: count('REDIS_WAIT_REPLICAS', 0, 0, 16, 'Redis: a publish is answered only once this many replicas hold it (WAIT); 0 does not wait'),
+  redisWaitTimeoutMs: millis('REDIS_WAIT_TIMEOUT', 500, 1, 60_000, 'Redis: how long a publish waits for REDIS_WAIT_REPLICAS; past it the answer is 503 engine_unavailable'),
   heartbeatMs: seconds('HEARTBEAT', 25, 0.05, 3600, 'WebSocket ping interval'),
   maxConnectionAgeMs: seconds('MAX_CONNECTION_AGE', 3300, 0.1, DAY, 'jittered down by up to 10%; also bounds SSE streams and held polls'),
+  endGraceMs: seconds('END_GRACE', 2, 0.1, 5, 'an ended SSE stream or answered poll whose client takes nothing of it for this long is cut (its socket destroyed)'),
   drainSpreadMs: seconds('DRAIN_SPREAD', 2, 0, 600, 'on SIGTERM, socket closes are spread over this window'),
   shutdownGraceMs: seconds('SHUTDOWN_GRACE', 10, 0.1, 3600, 'the process exits 0 by then whatever is left'),
   workerRestarts: count('WORKER_RESTARTS', 10, 0, 1000, 'WORKERS: crashed workers replaced per minute; one more and the instance exits 1'),
@@ -109,7 +116,7 @@ export interface Config {
 
 /** What a number setting allows, in words: the README's range column says the same. */
 export function allowed(s: NumberSetting): string {
-  const unit = s.unit === 's' ? ' seconds' : s.unit === 'bytes' ? ' bytes' : ''
+  const unit = s.unit === 's' ? ' seconds' : s.unit === 'ms' ? ' milliseconds' : s.unit === 'bytes' ? ' bytes' : ''
   return `${s.integer ? 'a whole number' : 'a number'} from ${s.min} to ${s.max}${unit}`
 }
 

@@ -109,7 +109,9 @@ for (const target of RUNTIMES) {
       await c.nth('welcome')
       for (let i = 0; i < 30; i++) c.send({ type: 'ping' })
       // Deno drops a socket that keeps sending after the server's close frame before that frame goes out: 1006.
-      assert.is(await c.waitClose(), runtime === 'deno' && c.closeCode === 1006 ? 1006 : 1008)
+      const code = await c.waitClose()
+      const allowed = runtime === 'deno' ? [1008, 1006] : [1008]
+      assert.ok(allowed.includes(code), `closed with ${code}, expected ${allowed.join(' or ')}`)
       assert.ok(c.of('pong').length >= 10 && c.of('pong').length < 30, `${c.of('pong').length} pongs`)
       assert.ok(c.of('error').every((e) => e.code === 'rate_limited') && c.of('error').length > 0)
     } finally {

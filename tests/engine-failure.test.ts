@@ -54,7 +54,11 @@ for (const runtime of ['node', 'deno', 'deno-node'] satisfies RuntimeName[]) {
       for (const r of http) {
         assert.is(r.status, 503, JSON.stringify(r.body))
         assert.is(code(r), 'engine_unavailable')
+        assert.is(r.headers.get('retry-after'), '1', 'a 503 says when to retry, in whole seconds')
       }
+      // Readiness is this instance's, not the shared store's: it stays 200 (all instances would fail together).
+      assert.is((await request(`${s.url}/readiness_check`)).status, 200)
+      assert.is((await request(`${s.url}/healthz`)).status, 503)
 
       const frame = await ws.nth('error', 1, 10_000)
       assert.is(frame.code, 'engine_unavailable')
@@ -78,7 +82,7 @@ for (const runtime of ['node', 'deno', 'deno-node'] satisfies RuntimeName[]) {
     }
 
     // Back: the same socket subscribes, and a publish reaches it.
-    await until('readiness', async () => ((await request(`${s.url}/readiness_check`)).status === 200 ? true : undefined), 15_000)
+    await until('the store back (/healthz)', async () => ((await request(`${s.url}/healthz`)).status === 200 ? true : undefined), 15_000)
     assert.ok(Number(/^livefeed_engine_errors_total\{engine="redis"\} (\d+)/m.exec((await request(`${s.url}/metrics`)).body)?.[1]) >= 8, 'the failures are counted')
     ws.send({ type: 'subscribe', topics: ['f/**'] })
     await ws.nth('snapshot', 1, 10_000)
@@ -103,7 +107,7 @@ for (const runtime of ['node', 'deno', 'deno-node'] satisfies RuntimeName[]) {
     } finally {
       redis.resume()
     }
-    await until('readiness', async () => ((await request(`${s.url}/readiness_check`)).status === 200 ? true : undefined), 15_000)
+    await until('the store back (/healthz)', async () => ((await request(`${s.url}/healthz`)).status === 200 ? true : undefined), 15_000)
     const sentinel = (await publish(s.url, { topic: 'g/a', data: 'sentinel' })).body.id as string
     const got = await feed.waitId(sentinel, 15_000)
     assert.equal(got.map((e) => e.id), [sentinel], 'nothing lost, nothing twice')

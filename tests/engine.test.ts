@@ -1,5 +1,6 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { DEFAULT_LIMITS } from '../src/config.ts'
 import { parseCursor } from '../src/core/cursor.ts'
 import type { Engine } from '../src/core/engine.ts'
 import { silentLog } from '../src/core/log.ts'
@@ -13,10 +14,10 @@ import { until } from './helpers/wait.ts'
 /** One contract, every engine: what the hub and the transports rely on. */
 type Make = (opts: { historySize?: number; maxTopics?: number; prefix?: string }) => Promise<Engine>
 let n = 0
+const limits = (o: { historySize?: number; maxTopics?: number }) => ({ ...DEFAULT_LIMITS, historySize: o.historySize ?? 1000, maxTopics: o.maxTopics ?? 1000 })
 const engines: Record<string, Make> = {
-  memory: async (o) => new MemoryEngine({ historySize: o.historySize ?? 1000, maxTopics: o.maxTopics ?? 1000, maxIdempotencyKeys: 1000 }),
-  redis: async (o) =>
-    new RedisEngine({ url: (await sharedRedis()).url, prefix: o.prefix ?? `contract${process.pid}-${++n}:`, historySize: o.historySize ?? 1000, maxTopics: o.maxTopics ?? 1000, log: silentLog }),
+  memory: async (o) => new MemoryEngine(limits(o)),
+  redis: async (o) => new RedisEngine({ url: (await sharedRedis()).url, prefix: o.prefix ?? `contract${process.pid}-${++n}:`, limits: limits(o), log: silentLog }),
 }
 
 const all = new PatternSet(['**'])

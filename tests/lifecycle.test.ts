@@ -91,7 +91,7 @@ for (const runtime of RUNTIMES) {
 
   test('NODE_ENV=production without PUBLISH_TOKEN refuses to start', async () => {
     const err = await startServer(runtime, { NODE_ENV: 'production' }, 15_000).then(
-      (s) => (s.stop(), undefined),
+      async (s) => (await s.stop(), undefined),
       (e: Error) => e,
     )
     assert.ok(err, 'the server started')
@@ -104,7 +104,7 @@ for (const runtime of RUNTIMES) {
       [{ POLL_WAIT_DEFAULT: '30', POLL_WAIT_MAX: '20' }, 'livefeed: POLL_WAIT_DEFAULT="30" is not allowed: it must be at most POLL_WAIT_MAX (20)'],
     ] as const) {
       const err = await startServer(runtime, env, 15_000).then(
-        (s) => (s.stop(), undefined),
+        async (s) => (await s.stop(), undefined),
         (e: Error) => e,
       )
       assert.ok(err, `the server started with ${JSON.stringify(env)}`)

@@ -83,7 +83,7 @@ test('the probe list: documented answers, a bounded RSS, and a healthy subscribe
     await until('every client gone', async () => ((await request(`${s.url}/healthz`)).body.connections === 0 ? true : undefined))
 
     assert.ok(peak - start < 300 * MiB, `peak RSS ${Math.round(peak / MiB)} MiB, ${Math.round((peak - start) / MiB)} MiB over the start`)
-    const after = await until('RSS back within 200 MiB of the start', () => {
+    const after = await until(() => `RSS back within 200 MiB of the start (${Math.round(start / MiB)} MiB; now ${Math.round(rssOf(pid) / MiB)}, peak ${Math.round(peak / MiB)})`, () => {
       const rss = rssOf(pid)
       return rss - start < 200 * MiB ? rss : undefined
     }, 15_000)

@@ -28,6 +28,8 @@ export class LiveFeed {
   private fellBackAt = 0
   private timer: ReturnType<typeof setTimeout> | undefined
   private awaitingSnapshot = false
+  /** Ids shown from the pages of a snapshot not yet complete (a cut connection asks for it again). */
+  private partial: Set<string> | undefined
   /** Access tokens, when the application gives `getToken`. */
   private readonly tokens: TokenKeeper | undefined
   private _cursor: string | undefined
@@ -202,10 +204,19 @@ export class LiveFeed {
       snapshot(events, cursor, more) {
         if (!mine()) return
         // A snapshot for topics added later must not move the cursor: older events of the other topics may follow it.
-        // Every page of one snapshot has the same cursor, so its later pages move nothing either.
-        if (self.awaitingSnapshot || self._cursor === undefined) self._cursor = cursor
-        self.awaitingSnapshot = false
-        self.emit('snapshot', { events, cursor, more })
+        if (!self.awaitingSnapshot && self._cursor !== undefined) return self.emit('snapshot', { events, cursor, more })
+        // The feed's own snapshot, in pages: the cursor moves only with the last one, so a connection cut
+        // mid-snapshot asks for the snapshot again rather than resuming as if it had it all; what the cut
+        // one already showed is not shown twice.
+        const shown = (self.partial ??= new Set())
+        const fresh = events.filter((e) => !shown.has(e.id))
+        if (more) for (const e of fresh) shown.add(e.id)
+        else {
+          self._cursor = cursor
+          self.awaitingSnapshot = false
+          self.partial = undefined
+        }
+        self.emit('snapshot', { events: fresh, cursor, more })
       },
       reset(reason) {
         if (!mine()) return

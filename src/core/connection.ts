@@ -53,8 +53,12 @@ export abstract class Connection implements Sink {
   caughtUp?(cursor: string): void
   /** Tells the client why its request failed (the error is already mapped and logged). */
   protected abstract failed(error: FeedError): void
-  /** Ends the transport itself: close the socket, end the stream, answer the poll. Called once. */
-  protected abstract finish(reason: EndReason): void
+  /**
+   * Ends the transport itself: close the socket, end the stream, answer the poll. Called once. A transport
+   * whose connection outlives this (an SSE stream's or a poll's socket, still sending what was written)
+   * returns when it is gone: until then the connection keeps its address slot and counts as open.
+   */
+  protected abstract finish(reason: EndReason): void | Promise<void>
   /** Per sweep, while open: heartbeats. */
   protected beat?(now: number): void
 
@@ -187,6 +191,28 @@ export abstract class Connection implements Sink {
     this.end('slow')
   }
 
+  /**
+   * A replay or snapshot page for this client: READ_BYTES, and at most a quarter of MAX_BUFFERED_BYTES, so a
+   * page is written whole while the one before drains, and never closes a client that reads as too slow.
+   */
+  get pageBytes(): number {
+    const l = this.feed.limits
+    return Math.min(l.readBytes, Math.floor(l.maxBufferedBytes / 4))
+  }
+
+  /** Resolves once no more than a page waits for the client (or it ended); looked at every FLUSH_MS. */
+  room(): Promise<void> {
+    return new Promise((resolve) => {
+      const look = () => (!this.open || this.queuedBytes() <= this.pageBytes ? resolve() : setTimeout(look, FLUSH_MS))
+      setTimeout(look, 0)
+    })
+  }
+
+  /** Live events outran a seam while other patterns were live: the client resumes from its cursor. */
+  overrun(): void {
+    this.end('slow')
+  }
+
   /** Releases the subscription and the feed's hold, then ends the transport; once, whatever calls it. */
   end(reason: EndReason): void {
     if (this.ended) return
@@ -194,10 +220,15 @@ export abstract class Connection implements Sink {
     clearTimeout(this.flushTimer)
     this.backlog = undefined
     this.sub.close()
-    this.feed.clients.delete(this)
-    this.slot?.release()
     this.feed.stats.deliveries[this.transport] += this.sub.delivered
     this.feed.stats.disconnect(this.transport, reason)
-    this.finish(reason)
+    const gone = this.finish(reason)
+    if (gone === undefined) this.release()
+    else void gone.then(() => this.release())
+  }
+
+  private release(): void {
+    this.feed.clients.delete(this)
+    this.slot?.release()
   }
 }

@@ -69,9 +69,11 @@ export interface Engine {
   /**
    * The live stream lost events it could not read in time (a shared store
    * trimmed them past this instance's position, after a long pause or
-   * outage): every subscriber must start over from a snapshot. Shared engines only.
+   * outage; `lost` false), or the history itself went back (a failover lost
+   * events already delivered, or the store came back empty: a new epoch;
+   * `lost` true): every subscriber must start over from a snapshot. Shared engines only.
    */
-  onGap?(listener: () => void): void
+  onGap?(listener: (lost: boolean) => void): void
 }
 
 export interface IdempotencyRequest {

@@ -4,7 +4,7 @@
  * protocol's (`src/protocol/errors.ts`); this adds the exception that carries
  * one, and the one mapping of anything thrown to a code.
  */
-import { ERROR_STATUS, type ErrorBody, type ErrorCode, type ErrorStatus } from '../protocol/errors.ts'
+import { ERROR_STATUS, RETRY_AFTER_S, type ErrorBody, type ErrorCode, type ErrorStatus } from '../protocol/errors.ts'
 
 export class FeedError extends Error {
   readonly status: ErrorStatus
@@ -17,6 +17,10 @@ export class FeedError extends Error {
     super(message, cause === undefined ? undefined : { cause })
     this.name = 'FeedError'
     this.status = ERROR_STATUS[code]
+  }
+  /** Whole seconds a client should wait before it retries (`Retry-After`), for the codes that have one. */
+  get retryAfterS(): number | undefined {
+    return RETRY_AFTER_S[this.code]
   }
   toJSON(): ErrorBody {
     return { error: { code: this.code, message: this.message } }

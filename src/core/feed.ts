@@ -4,8 +4,8 @@
  * access rules, the limits, the live connections with their one sweep timer,
  * and the one place failures are mapped and logged.
  */
-import type { Limits } from '../config.ts'
-import { formatNext, parseNext } from '../protocol/cursor.ts'
+import type { Config, Limits } from '../config.ts'
+import { compareCursors, formatNext, parseNext } from '../protocol/cursor.ts'
 import type { EventInput, Snapshot } from '../protocol/events.ts'
 import type { ReadAnswer } from '../protocol/http.ts'
 import { Access, type Grant } from './access.ts'
@@ -34,19 +34,23 @@ export class Feed {
   /** Live WebSocket sessions, SSE streams and held polls: swept, drained and counted. */
   readonly clients = new Set<Connection>()
   draining = false
+  /** The engine answered its start: until then this instance is not ready. */
+  private started = false
   /** An engine outage is logged at error once, when it starts; its further failures at debug. */
   private outage = false
   private timer: ReturnType<typeof setInterval> | undefined
   private readonly encoder = new TextEncoder()
 
+  readonly limits: Limits
+
   constructor(
     engine: Engine,
-    readonly limits: Limits,
+    /** PRIVATE_TOPICS, CONFLATE_TOPICS (topics conflated for a client that falls behind) and the limits. */
+    config: Pick<Config, 'limits' | 'privateTopics' | 'conflateTopics'>,
     readonly log: Log,
-    privateTopics: readonly string[] = [],
-    /** CONFLATE_TOPICS: topics conflated for a client that falls behind. */
-    conflateTopics: readonly string[] = [],
   ) {
+    const { limits, privateTopics, conflateTopics } = config
+    this.limits = limits
     this.engine = guardEngine(engine, {
       failed: () => this.stats.engineErrors++,
       recovered: () => {
@@ -57,12 +61,13 @@ export class Feed {
     })
     this.access = new Access(privateTopics)
     this.perAddress = new ConnectionCounter(limits.maxConnectionsPerIp)
-    // Buffer as many live events during a replay as one history holds; past that, read them again.
-    this.hub = new Hub(this.engine, this.access, this.stats, limits.readLimit, limits.readBytes, limits.historySize, new PatternSet([...conflateTopics]))
+    // Hold as many live events during a seam as one history holds, and one client's bytes; past that, read them again.
+    this.hub = new Hub(this.engine, this.access, this.stats, limits.readLimit, limits.historySize, limits.maxBufferedBytes, new PatternSet([...conflateTopics]))
   }
 
   async start(): Promise<void> {
     await this.hub.start()
+    this.started = true
     const l = this.limits
     const tick = Math.min(1000, Math.max(50, Math.min(l.heartbeatMs, l.maxConnectionAgeMs) / 4))
     this.timer = setInterval(() => {
@@ -108,11 +113,26 @@ export class Feed {
   }
 
   private async snapshotPage(set: PatternSet, next?: string) {
-    const page = next === undefined ? {} : parseNext(next)
-    if (page === undefined) throw new FeedError('invalid_cursor', `"${next!.slice(0, 100)}" is not a snapshot continuation`)
+    const page = next === undefined ? {} : await this.continuation(next)
     const r = await this.engine.snapshot(set, { ...page, maxBytes: this.limits.readBytes })
     const more = r.more ? { more: true as const, next: formatNext(r.cursor, r.events.at(-1)!.id) } : {}
     return { events: r.events, rest: { cursor: r.cursor, ...more } }
+  }
+
+  /**
+   * A snapshot's `next`, checked as `since` is: of this history, not ahead of its head, its page after the
+   * one before. Anything else is 400 invalid_cursor (start the snapshot again), never echoed as a `cursor`.
+   */
+  private async continuation(next: string): Promise<{ upTo: string; after: string }> {
+    const page = parseNext(next)
+    if (page === undefined) throw new FeedError('invalid_cursor', `"${next.slice(0, 100)}" is not a snapshot continuation`)
+    const head = await this.engine.head()
+    const upTo = compareCursors(page.upTo, head)
+    const after = compareCursors(page.after, page.upTo)
+    if (upTo === undefined || upTo > 0 || after === undefined || after > 0) {
+      throw new FeedError('invalid_cursor', `"${next.slice(0, 100)}" is not a continuation of a snapshot of this feed's history: ask for the snapshot again, without next`)
+    }
+    return page
   }
 
   /** The patterns as this reader may read them: refused up front when they hold only private topics it is not granted. */
@@ -174,8 +194,18 @@ export class Feed {
     }
   }
 
+  /**
+   * Readiness: taking clients, and the engine answered once (at start). A later engine outage does not make
+   * it false: every instance shares the engine, so all would fail together and the load balancer would have
+   * nowhere to send anyone; requests meanwhile answer 503 engine_unavailable, and clients resume after.
+   */
   ready(): boolean {
-    return !this.draining && this.engine.healthy()
+    return !this.draining && this.started
+  }
+
+  /** Ready, and the engine answers now: what `/healthz` tells a person. */
+  healthy(): boolean {
+    return this.ready() && this.engine.healthy()
   }
 
   assertAccepting(): void {

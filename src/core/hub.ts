@@ -25,14 +25,15 @@ export class Hub implements SubscriptionHost {
     readonly access: Access,
     readonly stats: Stats,
     readonly pageSize: number,
-    readonly pageBytes: number,
     readonly bufferCap: number,
+    readonly bufferBytes: number,
     /** CONFLATE_TOPICS. */
     private readonly conflate: PatternSet,
   ) {
     engine.onEvents((events) => this.dispatch(events))
     // Events this instance could not read are lost to its subscribers: each starts over from a snapshot.
-    engine.onGap?.(() => {
+    engine.onGap?.((lost) => {
+      if (lost) this.stats.historyLost++
       for (const sub of this.subscriptions) sub.resync()
     })
   }

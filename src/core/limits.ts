@@ -92,7 +92,10 @@ export class RateLimiter {
 }
 
 export class RateLimited extends FeedError {
-  constructor(readonly retryAfterS: number) {
-    super('rate_limited', `over the publish rate (PUBLISH_RATE): retry in ${retryAfterS} s`)
+  constructor(private readonly waitS: number) {
+    super('rate_limited', `over the publish rate (PUBLISH_RATE): retry in ${waitS} s`)
+  }
+  override get retryAfterS(): number {
+    return this.waitS
   }
 }

@@ -2,6 +2,8 @@ import type { FeedEvent } from '../protocol/events.ts'
 import { sseFrames } from '../protocol/sse.ts'
 import { wsFrames } from '../protocol/ws.ts'
 
+const encoder = new TextEncoder()
+
 /**
  * An event serialised once for all its subscribers: each transport's frame is
  * built from the same JSON the first time a subscriber of that transport
@@ -10,7 +12,7 @@ import { wsFrames } from '../protocol/ws.ts'
 export class PreparedEvent {
   readonly json: string
   private ws?: string
-  private sse?: string
+  private sse?: Uint8Array
   constructor(
     readonly event: FeedEvent,
     /** On a private topic: each subscriber's grant is checked before it gets it. */
@@ -23,7 +25,8 @@ export class PreparedEvent {
   get wsFrame(): string {
     return (this.ws ??= wsFrames.event(this.json))
   }
-  get sseFrame(): string {
-    return (this.sse ??= sseFrames.event(this.event.id, this.json))
+  /** The SSE message as bytes, encoded once: every stream enqueues the same buffer (none is copied per subscriber). */
+  get sseBytes(): Uint8Array {
+    return (this.sse ??= encoder.encode(sseFrames.event(this.event.id, this.json)))
   }
 }

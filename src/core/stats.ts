@@ -18,6 +18,10 @@ export class Stats {
   readonly rejections = new Map<ErrorCode, number>()
   readonly resumes = { replayed: 0, reset: 0 }
   engineErrors = 0
+  /** Times the engine's history went back (events already delivered were lost): every subscriber was reset. */
+  historyLost = 0
+  /** TCP connections the runtime closed as they came, MAX_CONNECTIONS being open. */
+  dropped = 0
   /** Events never sent because a newer one of their topic replaced them (conflation). */
   conflated = 0
   /** Set by the exporter: seconds from an event's `ts` to its first frame handed to a socket. */

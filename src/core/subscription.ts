@@ -22,6 +22,15 @@ export interface Sink {
   caughtUp?(cursor: string): void
   /** Writing an event threw: the delivery to everyone else goes on, this consumer ends. */
   crashed(err: unknown): void
+  /**
+   * Bytes one replay or snapshot page may hold for this consumer: READ_BYTES, or less where the transport
+   * queues for a client, so that no page is more than the client may have queued.
+   */
+  readonly pageBytes: number
+  /** Resolves once the consumer has room for the next page (what it queued drained), or it ended. */
+  room(): Promise<void>
+  /** Live events arrived faster than a seam could hold them, while older patterns were live: the consumer must resume. */
+  overrun(): void
 }
 
 export interface SubscriptionHost {
@@ -33,10 +42,10 @@ export interface SubscriptionHost {
   prepare(e: FeedEvent): PreparedEvent
   readonly index: TopicIndex<Subscription>
   readonly pageSize: number
-  /** READ_BYTES: about this many bytes per replay page and snapshot page. */
-  readonly pageBytes: number
-  /** Live events held while a replay runs; past it they are dropped and read again from the engine. */
+  /** Live events held during a seam; past it (or past `bufferBytes`) they are dropped and read again from the engine. */
   readonly bufferCap: number
+  /** Bytes of live events held during one consumer's seam (MAX_BUFFERED_BYTES). */
+  readonly bufferBytes: number
   /**
    * Resolves once live dispatch has passed `cursor`. A shared engine's reads
    * can run ahead of this instance's live stream; flushing before dispatch
@@ -70,9 +79,13 @@ export class Subscription {
   private buffering = false
   /** Live events held during a seam; none (not even an empty array) at other times. */
   private buffer: PreparedEvent[] | undefined
-  /** A replay re-reads the engine until caught up, so only while replaying may the buffer be dropped. */
-  private replaying = false
+  private bufferedBytes = 0
+  /** The buffer was dropped (too many events or bytes): what it held is read again from the engine. */
   private overflowed = false
+  /** Patterns were live before this seam began: their events are only in the buffer, so it may not be dropped. */
+  private hadLive = false
+  /** Waiting for the consumer to take a page before the next is written. */
+  private awaitingRoom = false
   /** The tail of the adds and resyncs still to run; undefined when none is (an idle consumer keeps no promise). */
   private queue: Promise<void> | undefined
   private closed = false
@@ -81,12 +94,19 @@ export class Subscription {
 
   deliver(p: PreparedEvent): void {
     if (!this.buffering) return this.send(p)
-    if (this.replaying && this.buffer !== undefined && this.buffer.length >= this.host.bufferCap) {
+    if (this.overflowed) return // read again from the engine once the seam's page is out
+    if (this.buffer !== undefined && (this.buffer.length >= this.host.bufferCap || this.bufferedBytes > this.host.bufferBytes)) {
       this.buffer = undefined
+      this.bufferedBytes = 0
       this.overflowed = true
+      // Events it had live are only here; and one that has not taken a page while all this went by is as
+      // far behind as a live client closed at MAX_BUFFERED_BYTES: either resumes.
+      if (this.hadLive || this.awaitingRoom) this.sink.overrun()
+      return
     }
     this.buffer ??= []
     this.buffer.push(p)
+    this.bufferedBytes += p.json.length
   }
 
   /**
@@ -139,15 +159,43 @@ export class Subscription {
 
   private async reseed(): Promise<void> {
     if (this.closed || this.list.length === 0) return
-    this.buffering = true
+    this.startBuffering(false)
     try {
       this.sink.reset('stale_cursor')
-      const covered = await this.sendSnapshot(this.host.access.readable([...this.list], this.grant))
+      const set = this.host.access.readable([...this.list], this.grant)
+      const covered = await this.catchUp(await this.sendSnapshot(set), set)
       if (covered !== undefined) await this.goLive(covered)
     } finally {
-      this.buffering = false
-      this.buffer = undefined
+      this.stopBuffering()
     }
+  }
+
+  private startBuffering(hadLive: boolean): void {
+    this.buffering = true
+    this.hadLive = hadLive
+    this.overflowed = false
+  }
+
+  private stopBuffering(): void {
+    this.buffering = false
+    this.buffer = undefined
+    this.bufferedBytes = 0
+    this.overflowed = false
+  }
+
+  /**
+   * After a snapshot up to `covered`: if live events overflowed the buffer meanwhile, they are read from
+   * the engine instead (a replay from `covered`); if the history no longer has them, reset and snapshot again.
+   */
+  private async catchUp(covered: string | undefined, set: PatternSet): Promise<string | undefined> {
+    while (covered !== undefined && this.overflowed && !this.closed) {
+      const replayed = await this.replay(parseCursor(covered)!, set)
+      if (replayed !== undefined) return replayed
+      this.overflowed = false
+      this.sink.reset('stale_cursor')
+      covered = await this.sendSnapshot(set)
+    }
+    return covered
   }
 
   private async seam(requested: string[], since?: Cursor): Promise<void> {
@@ -157,7 +205,7 @@ export class Subscription {
     const fresh = requested.filter((p) => !have.has(p))
     if (fresh.length === 0 || this.closed) return
     const old = new PatternSet([...this.list])
-    this.buffering = true
+    this.startBuffering(this.list.length > 0)
     for (const p of fresh) {
       this.list.push(p)
       this.host.index.add(p, this)
@@ -168,7 +216,7 @@ export class Subscription {
       if (since) this.host.stats.resumes[covered === undefined ? 'reset' : 'replayed']++
       if (covered === undefined) {
         if (since) this.sink.reset('stale_cursor')
-        covered = await this.sendSnapshot(set)
+        covered = await this.catchUp(await this.sendSnapshot(set), set)
         if (covered === undefined) return
       }
       await this.goLive(covered, old)
@@ -176,8 +224,7 @@ export class Subscription {
       this.remove(fresh)
       throw err
     } finally {
-      this.buffering = false
-      this.buffer = undefined
+      this.stopBuffering()
     }
   }
 
@@ -200,42 +247,46 @@ export class Subscription {
 
   /** Sends the snapshot page by page, all pages taken at the first page's head; resolves with that head, or undefined once closed. */
   private async sendSnapshot(set: PatternSet): Promise<string | undefined> {
-    let page = await this.host.engine.snapshot(set, { maxBytes: this.host.pageBytes })
+    const maxBytes = this.sink.pageBytes
+    let page = await this.host.engine.snapshot(set, { maxBytes })
     const upTo = page.cursor
     for (;;) {
       if (this.closed) return undefined
       this.sink.snapshot(page.events, upTo, page.more)
       if (!page.more) return upTo
-      page = await this.host.engine.snapshot(set, { after: page.events.at(-1)!.id, upTo, maxBytes: this.host.pageBytes })
+      // The next page only once this one drained: a large snapshot reaches a reader whole, never queued at once.
+      await this.room()
+      page = await this.host.engine.snapshot(set, { after: page.events.at(-1)!.id, upTo, maxBytes })
     }
   }
 
-  /** Sends every matching event after `since`; the cursor it read up to, or undefined when stale. */
+  /**
+   * Sends every matching event after `since`, page by page, each once the one before drained; the cursor
+   * it read up to, or undefined when stale. Live events that overflowed the buffer meanwhile are read on.
+   */
   private async replay(since: Cursor, set: PatternSet): Promise<string | undefined> {
-    this.replaying = true
-    try {
-      return await this.replayPages(since, set)
-    } finally {
-      this.replaying = false
-      this.overflowed = false
-    }
-  }
-
-  private async replayPages(since: Cursor, set: PatternSet): Promise<string | undefined> {
     let after = since
     for (;;) {
-      const r = await this.host.engine.read(after, set, this.host.pageSize, this.host.pageBytes)
+      // Cleared before the read: an overflow during it is read on by the next page.
+      this.overflowed = false
+      const r = await this.host.engine.read(after, set, this.host.pageSize, this.sink.pageBytes)
       if (r.stale) return undefined
       if (this.closed) return r.cursor
       for (const e of r.events) this.send(this.host.prepare(e))
       after = parseCursor(r.cursor)!
-      if (!r.more) {
-        // Caught up, unless live events overflowed the buffer meanwhile: then read on.
-        if (!this.overflowed) return r.cursor
-        this.overflowed = false
-      }
-      // Let other connections' work run between pages: a long replay must not starve live traffic.
-      await new Promise((resolve) => setTimeout(resolve, 0))
+      // Caught up, unless live events overflowed the buffer meanwhile: then read on.
+      if (!r.more && !this.overflowed) return r.cursor
+      // Room for the next page; and other connections' work runs between pages, so a long replay starves no one.
+      await this.room()
+    }
+  }
+
+  private async room(): Promise<void> {
+    this.awaitingRoom = true
+    try {
+      await this.sink.room()
+    } finally {
+      this.awaitingRoom = false
     }
   }
 

@@ -2,24 +2,21 @@
  * @module
  * The default engine: one process, no set-up, bounded history, lost on restart.
  */
-import { base36, byCursor, formatCursor, newEpoch, type Cursor } from '../core/cursor.ts'
+import { base36, formatCursor, newEpoch, type Cursor } from '../core/cursor.ts'
 import type { AppendResult, Engine, IdempotencyRequest, ReadResult, SnapshotPage, SnapshotResult, TopicInfo } from '../core/engine.ts'
 import { eventBytes, snapshotPage } from '../core/paging.ts'
 import { idempotencyConflict } from '../core/errors.ts'
 import type { PatternSet } from '../core/topic-index.ts'
 import type { EventInput, FeedEvent } from '../protocol/events.ts'
+import type { Limits } from '../config.ts'
 
-export interface MemoryEngineOptions {
-  /** Events kept for replay (ring buffer). */
-  historySize: number
-  /** Topics whose latest event is kept; the least recently updated is dropped past it. */
-  maxTopics: number
-  maxIdempotencyKeys: number
-  /** Bytes of replay history, beside historySize: whichever is hit first drops the oldest events. */
-  historyBytes?: number
-  /** Bytes of idempotency records (the events they replay), beside maxIdempotencyKeys. */
-  idempotencyBytes?: number
-}
+/**
+ * The memory engine's bounds, straight from the configuration (every one required, so no wiring can leave
+ * one out): events by count (`historySize`) and bytes (`historyBytes`), oldest dropped first; latest events by
+ * topics (`maxTopics`) and bytes (`latestBytes`), least recently updated dropped first; idempotency records by
+ * count (`maxIdempotencyKeys`) and bytes (`idempotencyBytes`), oldest dropped first.
+ */
+export type MemoryEngineOptions = Pick<Limits, 'historySize' | 'historyBytes' | 'maxTopics' | 'latestBytes' | 'maxIdempotencyKeys' | 'idempotencyBytes'>
 
 const POS_WIDTH = 11 // 36^11 > 2^53: a sequence number never outgrows it
 
@@ -44,6 +41,7 @@ export class MemoryEngine implements Engine {
   private historyBytes = 0
   private readonly latest = new Map<string, FeedEvent>()
   private readonly latestSize = new Map<string, number>()
+  private latestBytes = 0
   private readonly idempotency = new Map<string, IdempotencyRecord>()
   private idempotencyBytes = 0
   private listener: (events: FeedEvent[]) => void = () => {}
@@ -81,7 +79,8 @@ export class MemoryEngine implements Engine {
       bytes += size
       return event
     })
-    if (idem) this.remember(idem, events, bytes, now)
+    // The record's own strings count too: a key may be 255 characters.
+    if (idem) this.remember(idem, events, bytes + idem.key.length + idem.fingerprint.length + 64, now)
     this.listener(events)
     return { events, replayed: false }
   }
@@ -137,17 +136,21 @@ export class MemoryEngine implements Engine {
     this.sizes[slot] = size
     this.historyBytes += size
     // ...and the oldest ones by bytes, keeping at least the newest event.
-    while (this.historyBytes > (this.opts.historyBytes ?? Infinity) && this.first < seq) this.dropOldest()
+    while (this.historyBytes > this.opts.historyBytes && this.first < seq) this.dropOldest()
     // Re-inserting keeps the Map in update order, so the first key is the stalest topic.
-    this.latest.delete(input.topic)
+    this.dropLatest(input.topic)
     this.latest.set(input.topic, event)
     this.latestSize.set(input.topic, size)
-    if (this.latest.size > this.opts.maxTopics) {
-      const stalest = this.latest.keys().next().value!
-      this.latest.delete(stalest)
-      this.latestSize.delete(stalest)
-    }
+    this.latestBytes += size
+    // Past either bound the stalest topics go, never the one just written.
+    while (this.latest.size > 1 && (this.latest.size > this.opts.maxTopics || this.latestBytes > this.opts.latestBytes)) this.dropLatest(this.latest.keys().next().value!)
     return [event, size]
+  }
+
+  private dropLatest(topic: string): void {
+    if (!this.latest.delete(topic)) return
+    this.latestBytes -= this.latestSize.get(topic)!
+    this.latestSize.delete(topic)
   }
 
   private dropOldest(): void {
@@ -162,8 +165,7 @@ export class MemoryEngine implements Engine {
   private remember(idem: IdempotencyRequest, events: FeedEvent[], bytes: number, now: number): void {
     this.idempotency.set(idem.key, { expires: now + idem.windowMs, fingerprint: idem.fingerprint, events, bytes })
     this.idempotencyBytes += bytes
-    const maxBytes = this.opts.idempotencyBytes ?? Infinity
-    while (this.idempotency.size > this.opts.maxIdempotencyKeys || (this.idempotencyBytes > maxBytes && this.idempotency.size > 1)) {
+    while (this.idempotency.size > this.opts.maxIdempotencyKeys || (this.idempotencyBytes > this.opts.idempotencyBytes && this.idempotency.size > 1)) {
       this.forget(this.idempotency.keys().next().value!)
     }
   }

@@ -54,7 +54,7 @@ export function cursorStreamId(c: Cursor): string | undefined {
 
 /**
  * Appends a batch atomically: the idempotency check, the stream entries, the
- * latest-per-topic hash, the topic bound, the history bound and the
+ * latest-per-topic hash, its bounds (topics and bytes), the history bound and the
  * idempotency record, in one script, so every instance sees all of it or none.
  *
  * The history is trimmed here rather than by XADD MAXLEN ~, because a reader
@@ -62,16 +62,21 @@ export function cursorStreamId(c: Cursor): string | undefined {
  * max-deleted-entry-id on trimming, and MAXLEN ~ does not say what it cut.
  * Past maxlen plus ~10% slack, the oldest surplus is cut with XTRIM MINID and
  * the last id cut is kept in `trimmed`: a cursor before it has lost events.
- * KEYS: stream, epoch, latest, topics, idempotency key ('' for none), trimmed, topic counter.
- * ARGV: maxlen, maxTopics, fingerprint, windowMs, freshEpoch, ts, then topic/data pairs.
+ * KEYS: stream, epoch, latest, topics, idempotency key ('' for none), trimmed, topic counter, latest bytes.
+ * ARGV: maxlen, maxTopics, fingerprint, windowMs, freshEpoch, ts, maxLatestBytes, then topic/data pairs.
  * Returns {'ok', epoch, id...} or {'replay', record}.
  */
 export const APPEND_SCRIPT = `
-local stream, epochKey, latest, topics, idem, trimmed, counter = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local maxlen, maxTopics, fp, window, fresh, ts = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local stream, epochKey, latest, topics, idem, trimmed, counter, latestBytes = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local maxlen, maxTopics, fp, window, fresh, ts, maxLatestBytes = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
 if idem ~= '' then
   local prior = redis.call('GET', idem)
-  if prior then return {'replay', prior} end
+  if prior then
+    -- Written again as it is: a write of this connection's behind the original one in the replication
+    -- stream, so a WAIT after the replay covers the original too, whichever connection stored it.
+    redis.call('SET', idem, prior, 'KEEPTTL')
+    return {'replay', prior}
+  end
 end
 local epoch = redis.call('GET', epochKey)
 if (not epoch) or redis.call('EXISTS', stream) == 0 then
@@ -81,11 +86,15 @@ if (not epoch) or redis.call('EXISTS', stream) == 0 then
   redis.call('DEL', trimmed)
 end
 local out = {'ok', epoch}
-for i = 7, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   local topic, data = ARGV[i], ARGV[i + 1]
   local id = redis.call('XADD', stream, '*', 'e', epoch, 't', topic, 'd', data, 'ts', ts)
   out[#out + 1] = id
-  redis.call('HSET', latest, topic, epoch .. ' ' .. id .. ' ' .. ts .. ' ' .. data)
+  local value = epoch .. ' ' .. id .. ' ' .. ts .. ' ' .. data
+  -- The latest values' bytes, kept beside the hash (value plus topic, as the memory engine counts them).
+  local before = redis.call('HSTRLEN', latest, topic)
+  redis.call('INCRBY', latestBytes, #value - before + (before == 0 and #topic or 0))
+  redis.call('HSET', latest, topic, value)
   -- A counter, not the id's millisecond: topics updated in the same ms must still order by recency.
   redis.call('ZADD', topics, redis.call('INCR', counter), topic)
 end
@@ -98,11 +107,17 @@ if surplus > math.min(1000, math.ceil(keep / 10)) then
   redis.call('XTRIM', stream, 'MINID', ms .. '-' .. (tonumber(seq) + 1))
   redis.call('SET', trimmed, last)
 end
-local extra = redis.call('ZCARD', topics) - maxTopics
-if extra > 0 then
-  for _, t in ipairs(redis.call('ZPOPMIN', topics, extra)) do
-    if _ % 2 == 1 then redis.call('HDEL', latest, t) end
-  end
+-- Past MAX_TOPICS or LATEST_BYTES the least recently updated topics go, never the last one written.
+local function dropStalest()
+  local t = redis.call('ZPOPMIN', topics)[1]
+  local len = redis.call('HSTRLEN', latest, t)
+  if len > 0 then redis.call('DECRBY', latestBytes, len + #t) end
+  redis.call('HDEL', latest, t)
+end
+local n = redis.call('ZCARD', topics)
+while n > 1 and (n > maxTopics or tonumber(redis.call('GET', latestBytes) or '0') > maxLatestBytes) do
+  dropStalest()
+  n = n - 1
 end
 if idem ~= '' then
   redis.call('SET', idem, fp .. ' ' .. epoch .. ' ' .. ts .. ' ' .. table.concat(out, ',', 3), 'PX', window)

@@ -10,6 +10,7 @@ import type { Config } from '../config.ts'
 import type { Vars } from './auth.ts'
 import type { Tokens } from './tokens.ts'
 import type { Feed } from '../core/feed.ts'
+import type { Wire } from '../core/wire.ts'
 import type { Slot } from '../core/limits.ts'
 import type { ErrorCode } from '../protocol/errors.ts'
 import type { EventInput } from '../protocol/events.ts'
@@ -81,6 +82,8 @@ export interface MountContext {
   admit(c: Context): Slot
   /** The client's address (behind TRUST_PROXY proxies, the one they appended). */
   clientAddress(c: Context): string
+  /** The connection under a response (SSE, held polls), where the runtime can tell of it. */
+  wire(c: Context): Wire | undefined
   /**
    * Registers a publish route with everything `POST /api/events` has: auth,
    * body limit, JSON and schema checks, idempotency, one atomic batch.

@@ -12,7 +12,9 @@ import type { Registry } from 'prom-client'
 import type { Config } from '../config.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
+import type { Wire } from '../core/wire.ts'
 import { query } from '../protocol/http.ts'
+import { errorAnswer } from './answer.ts'
 import { Api, type MountContext, type Mount } from './api.ts'
 import { publishAuth, type Vars } from './auth.ts'
 import { clientAddress, originAllowed } from './client.ts'
@@ -32,6 +34,8 @@ export interface Runtime {
   serveStatic(root: string): MiddlewareHandler
   clientAddress(c: Context): string | undefined
   socket: SocketOps
+  /** The connection under a response (an SSE stream, a held poll): when it is gone, its progress, a cut. */
+  wire?(c: Context): Wire | undefined
   /** One of several processes on an instance (Node's WORKERS): given this process's registry, what `GET /metrics` answers for all of them. */
   instanceMetrics?(own: Registry): () => Promise<string>
 }
@@ -109,8 +113,7 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
 
   app.onError((err, c) => {
     const error = err instanceof HTTPException ? fromHttpException(err) : feed.failure(err, { path: c.req.path, requestId: c.get('requestId') })
-    if (error.code === 'upgrade_required') c.header('Upgrade', 'websocket')
-    return c.json(error.toJSON(), error.status)
+    return errorAnswer(c, error)
   })
   app.notFound((c) => {
     const allowed = api.methodsOf(c.req.path)
@@ -135,6 +138,7 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
       return feed.perAddress.acquire(addressOf(c))
     },
     clientAddress: addressOf,
+    wire: (c) => runtime.wire?.(c),
   }
   // The upgrade route comes before the CORS middleware, which has nothing to say on a 101. The request id and
   // metrics middleware above run for it too; the 101 itself is written by the runtime, without X-Request-Id.

@@ -14,7 +14,7 @@ import { FeedError } from '../core/errors.ts'
 import type { TransportName } from '../core/stats.ts'
 import type { MountContext } from './api.ts'
 import { isLoopback } from './auth.ts'
-import { sameSecret } from './tokens.ts'
+import { bearerToken, sameSecret } from './tokens.ts'
 
 const TRANSPORTS: TransportName[] = ['ws', 'sse', 'poll']
 
@@ -125,6 +125,24 @@ export class Metrics {
         this.inc({ engine: feed.engine.name }, stats.engineErrors)
       },
     })
+    new client.Counter({
+      name: 'livefeed_history_lost_total',
+      help: 'Times the shared history went back (a Redis failover lost delivered events, or Redis came back empty): every subscriber was reset to a new epoch.',
+      registers: [r],
+      collect() {
+        this.reset()
+        this.inc(stats.historyLost)
+      },
+    })
+    new client.Counter({
+      name: 'livefeed_connections_dropped_total',
+      help: 'TCP connections closed as they were accepted because MAX_CONNECTIONS were open (Node).',
+      registers: [r],
+      collect() {
+        this.reset()
+        this.inc(stats.dropped)
+      },
+    })
     new client.Gauge({
       name: 'livefeed_engine_lag_seconds',
       help: 'Redis: age of the oldest event this instance has not yet dispatched (0 when caught up).',
@@ -169,8 +187,8 @@ export function metricsRoute({ api, config, clientAddress }: MountContext, metri
     if (isLoopback(clientAddress(c))) return
     const token = config.metricsToken
     if (token === undefined) throw new FeedError('forbidden', 'metrics are open to loopback only: set METRICS_TOKEN to read them from elsewhere')
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')
-    if (!m || !(await sameSecret(m[1]!, token))) {
+    const given = bearerToken(c)
+    if (given === undefined || !(await sameSecret(given, token))) {
       c.header('WWW-Authenticate', 'Bearer realm="livefeed-metrics"')
       throw new FeedError('unauthorized', 'metrics need "Authorization: Bearer <METRICS_TOKEN>"')
     }

@@ -15,8 +15,10 @@ import { formatNext } from '../protocol/cursor.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
 import type { PreparedEvent } from '../core/prepared.ts'
+import { linger, type Wire } from '../core/wire.ts'
 import type { FeedEvent } from '../protocol/events.ts'
 import { query, readAnswer, type ReadAnswer } from '../protocol/http.ts'
+import { errorAnswer } from './answer.ts'
 import type { MountContext } from './api.ts'
 import { queryLimit, queryPatterns } from './read.ts'
 
@@ -39,6 +41,7 @@ class Poll extends Connection {
     waitS: number,
     private readonly limit: number,
     grant: Grant | undefined,
+    private readonly wire: Wire | undefined,
   ) {
     super(feed, 'poll')
     this.authorize(grant)
@@ -85,8 +88,24 @@ class Poll extends Connection {
     this.end('error')
   }
 
+  /** The answer is one page: READ_BYTES, nothing queues behind it. */
+  override get pageBytes(): number {
+    return this.feed.limits.readBytes
+  }
+
+  /**
+   * Answers; the poll keeps its slot until its connection has taken the answer (a client that takes
+   * nothing of it for END_GRACE is cut).
+   */
+  protected finish(): Promise<void> | undefined {
+    this.answerNow()
+    const wire = this.wire
+    if (wire === undefined) return undefined
+    return linger(wire, this.feed.limits.endGraceMs, () => wire.written?.() ?? 0, () => wire.destroy?.())
+  }
+
   /** Max age or drain answer what there is: an empty answer is a poll's normal end. */
-  protected finish(): void {
+  private answerNow(): void {
     if (this.error) return this.resolve(this.error)
     if (this.resetTo) return this.resolve({ reset: true, ...this.resetTo })
     const full = this.events.length >= this.limit || this.bytes >= this.feed.limits.readBytes
@@ -109,7 +128,7 @@ export function parseWait(raw: string | undefined, limits: Limits): number {
 }
 
 /** GET /poll?topics=…&cursor=…&wait=… */
-export function mountPoll({ api, feed, tokens, checkOrigin, admit }: MountContext): void {
+export function mountPoll({ api, feed, tokens, checkOrigin, admit, wire }: MountContext): void {
   api.get(
     '/poll',
     {
@@ -134,12 +153,12 @@ export function mountPoll({ api, feed, tokens, checkOrigin, admit }: MountContex
       const since = requireCursor(raw)
       feed.access.assertMaySubscribe(grant, patterns)
       const slot = admit(c)
-      const poll = new Poll(feed, raw, wait, limit, grant)
+      const poll = new Poll(feed, raw, wait, limit, grant, wire(c))
       poll.hold(slot)
       poll.requestId = c.get('requestId')
       const answer = await poll.start(patterns, since, c.req.raw.signal)
       // Already mapped and logged by the connection: answered here, not rethrown to be logged again.
-      return answer instanceof FeedError ? c.json(answer.toJSON(), answer.status) : c.json(answer)
+      return answer instanceof FeedError ? errorAnswer(c, answer) : c.json(answer)
     },
   )
 }

@@ -4,7 +4,6 @@
  * (`src/protocol/sse.ts`) on one stream; the lifecycle is the shared `Connection`'s.
  */
 import type { Context } from 'hono'
-import { streamSSE, type SSEStreamingApi } from 'hono/streaming'
 import type { Vars } from './auth.ts'
 import { Connection } from '../core/connection.ts'
 import { requireCursor } from '../core/cursor.ts'
@@ -12,6 +11,9 @@ import type { Grant } from '../core/access.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
 import type { PreparedEvent } from '../core/prepared.ts'
+import type { Wire } from '../core/wire.ts'
+import { linger } from '../core/wire.ts'
+import type { EndReason } from '../protocol/errors.ts'
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
 import { query } from '../protocol/http.ts'
 import { sseFrames } from '../protocol/sse.ts'
@@ -19,74 +21,110 @@ import type { MountContext } from './api.ts'
 import { SSE_COMPONENTS } from './openapi.ts'
 import { queryPatterns } from './read.ts'
 
-/** One Server-Sent Events stream: a subscription written as SSE messages. */
+const encoder = new TextEncoder()
+
+/**
+ * One Server-Sent Events stream: a subscription written as SSE messages into the response body. The body is
+ * a byte stream of its own rather than hono's `streamSSE`, whose writer encodes every string for every stream
+ * and whose end waits for all that was queued: here an event's message is one buffer shared by every stream
+ * (`PreparedEvent.sseBytes`), what waits for the client is counted in bytes (MAX_BUFFERED_BYTES), and an
+ * ended stream lets go of its socket (see `linger`).
+ */
 class SseStream extends Connection {
-  readonly done: Promise<void>
-  private resolveDone!: () => void
+  readonly body: ReadableStream<Uint8Array>
+  private controller!: ReadableStreamDefaultController<Uint8Array>
   private lastWrite = Date.now()
-  private queued = 0
+  /** Bytes enqueued so far: with what still waits, how much the client took (progress, for `linger`). */
+  private enqueued = 0
+  private cancelled = false
 
   constructor(
     feed: Feed,
-    private readonly stream: SSEStreamingApi,
     grant: Grant | undefined,
+    /** The connection under the response, where the runtime can tell of it. */
+    private readonly wire: Wire | undefined,
   ) {
     super(feed, 'sse')
     this.authorize(grant)
-    this.done = new Promise((resolve) => (this.resolveDone = resolve))
+    // highWaterMark 0 and byte sizes: desiredSize is minus the bytes waiting to be taken by the response.
+    this.body = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => void (this.controller = controller),
+        cancel: () => {
+          this.cancelled = true
+          this.end('client')
+        },
+      },
+      { highWaterMark: 0, size: (chunk) => chunk.byteLength },
+    )
     this.begin()
-    stream.onAbort(() => this.end('client'))
   }
 
   start(patterns: string[], since: string | undefined): void {
-    this.write(sseFrames.retry(this.feed.limits.sseRetryMs))
+    this.text(sseFrames.retry(this.feed.limits.sseRetryMs))
     this.subscribe(patterns, since === undefined ? undefined : requireCursor(since))
   }
 
   protected deliver(p: PreparedEvent, conflated: number): void {
-    this.write(conflated === 0 ? p.sseFrame : sseFrames.conflated(p.event.id, p.json, conflated))
+    if (conflated === 0) this.write(p.sseBytes)
+    else this.text(sseFrames.conflated(p.event.id, p.json, conflated))
   }
   snapshot(events: FeedEvent[], cursor: string, more: boolean): void {
-    this.write(sseFrames.snapshot(events, cursor, more))
+    this.text(sseFrames.snapshot(events, cursor, more))
   }
   reset(reason: ResetReason): void {
     this.dropBacklog()
-    this.write(sseFrames.reset(reason))
+    this.text(sseFrames.reset(reason))
   }
 
   protected failed(error: FeedError): void {
-    this.write(sseFrames.error(error))
+    this.text(sseFrames.error(error))
     this.end('error')
   }
   protected override tokenExpired(): void {
-    this.write(sseFrames.error(new FeedError('token_expired', 'the token expired: get a new token and reconnect')))
+    this.text(sseFrames.error(new FeedError('token_expired', 'the token expired: get a new token and reconnect')))
     this.end('token_expired')
   }
   protected override beat(now: number): void {
-    if (now - this.lastWrite >= this.feed.limits.sseHeartbeatMs) this.write(sseFrames.heartbeat)
+    if (now - this.lastWrite >= this.feed.limits.sseHeartbeatMs) this.text(sseFrames.heartbeat)
   }
   override queuedBytes(): number {
-    return this.queued
-  }
-  protected finish(): void {
-    this.resolveDone()
+    return this.cancelled ? 0 : -(this.controller.desiredSize ?? 0)
   }
 
-  private write(text: string): void {
+  /**
+   * The stream ends; its socket goes promptly. A client too slow to read is cut at once (what waits is
+   * dropped: it resumes from its cursor). Otherwise the end follows what was written, and a client that
+   * takes nothing of it for END_GRACE is cut then.
+   */
+  protected finish(reason: EndReason): Promise<void> | undefined {
+    if (this.cancelled) return undefined
+    const cut = () => {
+      if (this.wire?.destroy) this.wire.destroy()
+      else this.controller.error(new Error('livefeed: stream cut'))
+    }
+    if (reason === 'slow') cut()
+    else this.controller.close()
+    if (this.wire === undefined) return undefined
+    return linger(this.wire, this.feed.limits.endGraceMs, () => this.wire?.written?.() ?? this.enqueued - this.queuedBytes(), cut)
+  }
+
+  private text(frame: string): void {
+    this.write(encoder.encode(frame))
+  }
+
+  private write(bytes: Uint8Array): void {
     if (!this.open) return
+    // A reader this far behind reconnects and resumes rather than growing our memory.
+    if (this.queuedBytes() > this.feed.limits.maxBufferedBytes) return this.end('slow')
     this.lastWrite = Date.now()
-    this.queued += text.length
-    // A reader that falls this far behind reconnects and resumes rather than growing our memory.
-    if (this.queued > this.feed.limits.maxBufferedBytes) return this.end('slow')
-    this.stream.write(text).then(
-      () => (this.queued -= text.length),
-      () => this.end('client'),
-    )
+    this.enqueued += bytes.byteLength
+    this.controller.enqueue(bytes)
   }
 }
 
 /** GET /sse?topics=…&since=… — Last-Event-ID (sent by EventSource on reconnect) wins over ?since. */
-export function mountSse({ api, feed, tokens, checkOrigin, admit }: MountContext): void {
+export function mountSse({ api, feed, tokens, checkOrigin, admit, wire }: MountContext): void {
   api.get(
     '/sse',
     {
@@ -109,20 +147,16 @@ export function mountSse({ api, feed, tokens, checkOrigin, admit }: MountContext
       const grant = await tokens.fromRequest(c)
       feed.access.assertMaySubscribe(grant, patterns)
       const slot = admit(c)
-      const res = streamSSE(c, async (stream) => {
-        const sse = new SseStream(feed, stream, grant)
-        sse.hold(slot)
-        sse.requestId = c.get('requestId')
-        sse.start(patterns, since)
-        await sse.done
+      const sse = new SseStream(feed, grant, wire(c))
+      sse.hold(slot)
+      sse.requestId = c.get('requestId')
+      sse.start(patterns, since)
+      // No proxy buffering or transformation of the stream (nginx honours X-Accel-Buffering).
+      return c.body(sse.body, 200, {
+        'Content-Type': 'text/event-stream',
+        'Cache-Control': 'no-cache, no-transform',
+        'X-Accel-Buffering': 'no',
       })
-      // No proxy buffering or transformation of the stream (nginx honours X-Accel-Buffering). streamSSE
-      // fixes Cache-Control itself, so the response is rebuilt with ours; nothing before this route reads
-      // c.res (see headers.ts), so Hono has no earlier response whose headers it would merge over these.
-      const headers = new Headers(res.headers)
-      headers.set('Cache-Control', 'no-cache, no-transform')
-      headers.set('X-Accel-Buffering', 'no')
-      return new Response(res.body, { status: res.status, headers })
     },
   )
 }

@@ -26,10 +26,14 @@ export async function sameSecret(given: string, expected: string): Promise<boole
   return diff === 0
 }
 
+/** The token of an `Authorization: Bearer …` header, if the request has one. */
+export function bearerToken(c: Context): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1]
+}
+
 /** The token a request carries, if any: `Authorization: Bearer` wins over `?token=`. */
 export function presentedToken(c: Context): string | undefined {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')
-  return m?.[1] ?? (c.req.query('token') || undefined)
+  return bearerToken(c) ?? (c.req.query('token') || undefined)
 }
 
 export class Tokens {

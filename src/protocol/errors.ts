@@ -40,6 +40,16 @@ export const ERROR_STATUS = {
 } as const
 
 export type ErrorCode = keyof typeof ERROR_STATUS
+
+/**
+ * Whole seconds to wait before retrying, sent as `Retry-After` with these codes (a `rate_limited` answer
+ * carries the wait its bucket computed instead).
+ */
+export const RETRY_AFTER_S: Partial<Record<ErrorCode, number>> = {
+  engine_unavailable: 1,
+  too_many_connections: 5,
+  draining: 1,
+}
 export type ErrorStatus = (typeof ERROR_STATUS)[ErrorCode]
 export const ERROR_CODES = Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]]
 

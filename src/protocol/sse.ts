@@ -12,7 +12,7 @@ import { deliveredEvent, resetReason, snapshotSchema, type FeedEvent, type Reset
 export const SSE_EVENTS = {
   /** One stored event (with `conflated` when it replaced older ones); its `id:` is the event's cursor. */
   message: deliveredEvent,
-  /** Latest event of each subscribed topic; its `id:` is the head cursor, so a reconnect resumes after it. */
+  /** Latest event of each subscribed topic, in pages; the last page's `id:` is the head cursor, so a reconnect resumes after it. */
   snapshot: snapshotSchema,
   /** The `since` / `Last-Event-ID` cursor is gone: a snapshot follows. */
   reset: v.object({ reason: resetReason }),
@@ -29,7 +29,13 @@ export const sseFrames = {
   event: (id: string, eventJson: string) => `id: ${id}\ndata: ${eventJson}\n\n`,
   /** The same, saying how many older events of its topic it replaced (conflation). */
   conflated: (id: string, eventJson: string, replaced: number) => `id: ${id}\ndata: ${eventJson.slice(0, -1)},"conflated":${replaced}}\n\n`,
-  snapshot: (events: FeedEvent[], cursor: string, more = false) => `event: snapshot\nid: ${cursor}\ndata: ${JSON.stringify({ events, cursor, ...(more ? { more } : {}) })}\n\n`,
+  /**
+   * One page of a snapshot. Only the last page carries `id:`: an EventSource cut mid-snapshot reconnects
+   * with the Last-Event-ID it had before (none on a first connect), so it is sent the snapshot again, never
+   * resumed from its head as if it had it all.
+   */
+  snapshot: (events: FeedEvent[], cursor: string, more = false) =>
+    `event: snapshot\n${more ? '' : `id: ${cursor}\n`}data: ${JSON.stringify({ events, cursor, ...(more ? { more } : {}) })}\n\n`,
   reset: (reason: ResetReason) => `event: reset\ndata: ${JSON.stringify({ reason })}\n\n`,
   error: (e: ErrorDetail) => `event: feed-error\ndata: ${JSON.stringify({ code: e.code, message: e.message })}\n\n`,
 }

@@ -19,6 +19,7 @@ function configOrExit(): Config {
 const config = configOrExit()
 const log = pino({ level: config.logLevel, base: { runtime: 'deno' } })
 const sock = (raw: unknown) => raw as WebSocket
+const noop = () => {}
 
 const { feed, app } = await boot(
   config,
@@ -31,6 +32,12 @@ const { feed, app } = await boot(
     socket: {
       terminate: (raw) => sock(raw).close(),
       bufferedAmount: (raw) => sock(raw).bufferedAmount,
+    },
+    // Deno tells when a response was wholly sent or its connection went (ServeHandlerInfo.completed); it
+    // has no cut of its own: an SSE stream is cut by erroring its body, which aborts the connection.
+    wire: (c) => {
+      const completed: unknown = Reflect.get(c.env ?? {}, 'completed')
+      return completed instanceof Promise ? { closed: completed.then(noop, noop) } : undefined
     },
   },
   extensions,

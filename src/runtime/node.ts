@@ -1,11 +1,14 @@
 import cluster from 'node:cluster'
-import type { AddressInfo } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { ServerResponse } from 'node:http'
+import type { AddressInfo, Server as NetServer } from 'node:net'
 import { createAdaptorServer, upgradeWebSocket } from '@hono/node-server'
 import { getConnInfo } from '@hono/node-server/conninfo'
 import { serveStatic } from '@hono/node-server/serve-static'
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { boot } from '../boot.ts'
+import type { Feed } from '../core/feed.ts'
 import { ConfigError, loadConfig, refuseWorkersOnDeno, type Config } from '../config.ts'
 import { extensions } from '../extensions.ts'
 import { instanceMetrics, supervise, WORKER_MARK, workerCount } from './node-cluster.ts'
@@ -64,6 +67,17 @@ async function serve(config: Config): Promise<void> {
         eventWriter: (raw) => frames.writerFor(sock(raw)),
       },
       instanceMetrics: worker === undefined ? undefined : instanceMetrics,
+      wire: (c) => {
+        const res: unknown = Reflect.get(c.env ?? {}, 'outgoing')
+        if (!(res instanceof ServerResponse)) return undefined
+        return {
+          // 'close' comes once the response was wholly handed to the socket, or the socket went.
+          closed: res.closed ? Promise.resolve() : new Promise<void>((resolve) => res.once('close', () => resolve())),
+          // Counts what waits in the socket's own buffer too: it moves only while the kernel takes bytes.
+          written: () => res.socket?.bytesWritten ?? 0,
+          destroy: () => void res.destroy(),
+        }
+      },
     },
     extensions,
   ).catch((err: unknown) => {
@@ -71,7 +85,14 @@ async function serve(config: Config): Promise<void> {
     return process.exit(1)
   })
 
-  const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: wss } })
+  const l = config.limits
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    websocket: { server: wss },
+    // HEADERS_TIMEOUT: a connection that has not sent a whole request head (idle or partial) is closed; looked at twice as often.
+    serverOptions: { headersTimeout: l.headersTimeoutMs, connectionsCheckingInterval: Math.max(100, Math.min(1000, l.headersTimeoutMs / 2)) },
+  })
+  capConnections(server, l.maxConnections || softFileLimit() - 1000, feed, log)
   server.listen(config.port, config.host, () => {
     log.info({ port: (server.address() as AddressInfo).port, engine: feed.engine.name }, 'listening')
   })
@@ -96,4 +117,35 @@ async function serve(config: Config): Promise<void> {
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
   process.on('SIGINT', () => void shutdown('SIGINT'))
+}
+
+/** This process's soft limit of open files (Linux), or 65,536 where it cannot be read. */
+function softFileLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'))
+    return m?.[1] === undefined || m[1] === 'unlimited' ? 65_536 : Number(m[1])
+  } catch {
+    return 65_536
+  }
+}
+
+/**
+ * MAX_CONNECTIONS: past it Node closes each new TCP connection as it is accepted, so a flood cannot take the
+ * descriptors Redis, logs and health checks need. Logged once per burst (the first drop after a quiet
+ * 10 s, with how many the burst before had), counted in /metrics.
+ */
+function capConnections(server: NetServer, max: number, feed: Feed, log: Logger): void {
+  server.maxConnections = Math.max(1, max)
+  let last = 0
+  let burst = 0
+  server.on('drop', () => {
+    feed.stats.dropped++
+    const now = Date.now()
+    if (now - last > 10_000) {
+      log.warn({ maxConnections: server.maxConnections, droppedBefore: burst }, 'MAX_CONNECTIONS reached: new connections are closed at once')
+      burst = 0
+    }
+    burst++
+    last = now
+  })
 }

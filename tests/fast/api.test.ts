@@ -176,7 +176,15 @@ isolation.after(async ({ p }) => p.close())
 isolation('a consumer whose write throws never stops delivery to the others, nor turns a stored publish into an error', async ({ p }) => {
   const got: string[] = []
   const crashed: unknown[] = []
-  const sink = (write: (id: string) => void) => ({ event: (e: PreparedEvent) => write(e.event.id), snapshot() {}, reset() {}, crashed: (err: unknown) => crashed.push(err) })
+  const sink = (write: (id: string) => void) => ({
+    event: (e: PreparedEvent) => write(e.event.id),
+    snapshot() {},
+    reset() {},
+    crashed: (err: unknown) => crashed.push(err),
+    pageBytes: 1 << 20,
+    room: async () => {},
+    overrun() {},
+  })
   const broken = p.feed.hub.subscribe(sink(() => { throw new Error('socket exploded') }))
   const healthy = p.feed.hub.subscribe(sink((id) => got.push(id)))
   await broken.add(['iso/**'])

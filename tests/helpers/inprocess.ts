@@ -1,11 +1,11 @@
 import type { Hono } from 'hono'
 import { loadConfig, type Config } from '../../src/config.ts'
-import { Feed } from '../../src/core/feed.ts'
+import { boot } from '../../src/boot.ts'
+import type { Feed } from '../../src/core/feed.ts'
 import { silentLog } from '../../src/core/log.ts'
-import { MemoryEngine } from '../../src/engines/memory.ts'
 import { extensions } from '../../src/extensions.ts'
 import type { RouteSpec } from '../../src/http/api.ts'
-import { createApp, type Runtime } from '../../src/http/app.ts'
+import type { Runtime } from '../../src/http/app.ts'
 import type { Vars } from '../../src/http/auth.ts'
 
 /**
@@ -28,12 +28,10 @@ const runtime = (address: string): Runtime => ({
   socket: { terminate() {}, bufferedAmount: () => 0 },
 })
 
+/** The app as `dist/server.mjs` builds it (`boot`, the one wiring), from the same environment variables. */
 export async function inProcess(env: Record<string, string> = {}, address = '127.0.0.1'): Promise<InProcess> {
   const config = loadConfig({ LOG_LEVEL: 'silent', ...env })
-  const l = config.limits
-  const feed = new Feed(new MemoryEngine({ historySize: l.historySize, maxTopics: l.maxTopics, maxIdempotencyKeys: l.maxIdempotencyKeys }), l, silentLog, config.privateTopics)
-  await feed.start()
-  const app = createApp(feed, config, runtime(address), extensions)
+  const { app, feed } = await boot(config, silentLog, runtime(address), extensions)
   return { app, feed, config, close: () => feed.close() }
 }
 

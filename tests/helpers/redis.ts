@@ -27,6 +27,8 @@ export interface RedisServer {
   port: number
   /** The running redis-server's process id. */
   readonly pid: number
+  /** SIGKILL: gone at once, as a crashed machine. */
+  kill(): Promise<void>
   /** SIGSTOP: the process stops answering, its connections stay open. */
   pause(): void
   resume(): void
@@ -35,13 +37,13 @@ export interface RedisServer {
   stop(): Promise<void>
 }
 
-/** A real redis-server from Debian's package, on a free loopback port, with its own data directory. */
-export async function startRedis(opts: { aof?: boolean } = {}): Promise<RedisServer> {
+/** A real redis-server from Debian's package, on a free loopback port, with its own data directory; `args` add to its command line. */
+export async function startRedis(opts: { aof?: boolean; args?: string[] } = {}): Promise<RedisServer> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'livefeed-redis-'))
   let proc: ChildProcess
   const launch = async () => {
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', opts.aof ? 'yes' : 'no', '--appendfsync', 'always', '--dir', dir], { stdio: 'ignore' })
+    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', opts.aof ? 'yes' : 'no', '--appendfsync', 'always', '--dir', dir, ...(opts.args ?? [])], { stdio: 'ignore' })
     // Not holding the runner open: the exit hook below ends it.
     proc.unref()
     await until(`redis-server on ${port}`, () => accepts(port), 10_000)
@@ -61,6 +63,13 @@ export async function startRedis(opts: { aof?: boolean } = {}): Promise<RedisSer
     port,
     get pid() {
       return proc.pid ?? 0
+    },
+    async kill() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return
+      const exited = new Promise((resolve) => proc.once('exit', resolve))
+      proc.ref()
+      proc.kill('SIGKILL')
+      await exited
     },
     pause: () => proc.kill('SIGSTOP'),
     resume: () => proc.kill('SIGCONT'),
