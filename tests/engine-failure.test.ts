@@ -58,7 +58,6 @@ for (const runtime of ['node', 'deno', 'deno-node'] satisfies RuntimeName[]) {
       }
       // Readiness is this instance's, not the shared store's: it stays 200 (all instances would fail together).
       assert.is((await request(`${s.url}/readiness_check`)).status, 200)
-      assert.is((await request(`${s.url}/healthz`)).status, 503)
 
       const frame = await ws.nth('error', 1, 10_000)
       assert.is(frame.code, 'engine_unavailable')

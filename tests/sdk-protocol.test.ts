@@ -100,4 +100,36 @@ test('long polling: an answer outside the protocol is a bad_frame error, and the
   }
 })
 
+test('a connection cut mid-snapshot: the SDK asks for the snapshot again (no since), shows each topic once, then goes live', async () => {
+  const s = await serve((_req, res) => res.writeHead(404).end())
+  const wss = new WebSocketServer({ server: s.server })
+  const ev = (n: number) => ({ id: `e1-000${n}`, topic: `p/t${n}`, data: n, ts: 1 })
+  const urls: string[] = []
+  wss.on('connection', (ws, req) => {
+    urls.push(req.url ?? '')
+    ws.send(wsFrames.welcome('e1-0009', 25_000))
+    if (urls.length === 1) {
+      // The first page, then the connection is cut, as a deploy would.
+      ws.send(wsFrames.snapshot([ev(1), ev(2)], 'e1-0009', true))
+      ws.terminate()
+      return
+    }
+    ws.send(wsFrames.snapshot([ev(1), ev(2)], 'e1-0009', true))
+    ws.send(wsFrames.snapshot([ev(3)], 'e1-0009'))
+    ws.send(wsFrames.event(JSON.stringify({ id: 'e1-000a', topic: 'p/t1', data: 10, ts: 2 })))
+  })
+  const client = sdk(s.url, { topics: ['p/**'], transports: ['websocket'] })
+  try {
+    await client.waitId('e1-000a')
+    assert.is(urls.length, 2)
+    assert.not.match(urls[1]!, /since=/, 'no resume from the cursor of a snapshot it only had part of')
+    assert.equal(client.snapshots.flatMap((p) => p.events.map((e) => e.id)), ['e1-0001', 'e1-0002', 'e1-0003'], 'each topic once')
+    assert.is(client.feed.cursor, 'e1-000a')
+  } finally {
+    client.feed.close()
+    wss.close()
+    await s.close()
+  }
+})
+
 test.run()

@@ -1,7 +1,7 @@
 import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
-import { ServerResponse } from 'node:http'
-import type { AddressInfo, Server as NetServer } from 'node:net'
+import { ServerResponse, type IncomingMessage } from 'node:http'
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net'
 import { createAdaptorServer, upgradeWebSocket } from '@hono/node-server'
 import { getConnInfo } from '@hono/node-server/conninfo'
 import { serveStatic } from '@hono/node-server/serve-static'
@@ -48,7 +48,10 @@ async function serve(config: Config): Promise<void> {
   // Our own ws server: our frame limit, and no per-message deflate (it costs CPU per subscriber and is a known memory sink).
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false })
   // The 101 and the open's frames (welcome, subscribed, snapshot) in one write instead of two.
-  wss.on('headers', (_headers, req) => frames.cork(req.socket))
+  wss.on('headers', (_headers, req) => {
+    req.socket.setTimeout(0) // HEADERS_TIMEOUT is over: the WebSocket has its own heartbeat
+    frames.cork(req.socket)
+  })
 
   const { feed, app } = await boot(
     config,
@@ -93,6 +96,11 @@ async function serve(config: Config): Promise<void> {
     serverOptions: { headersTimeout: l.headersTimeoutMs, connectionsCheckingInterval: Math.max(100, Math.min(1000, l.headersTimeoutMs / 2)) },
   })
   capConnections(server, l.maxConnections || softFileLimit() - 1000, feed, log)
+  // HEADERS_TIMEOUT for a connection that sends nothing at all, which Node's own check leaves open: until its
+  // first request (or upgrade) it must not go quiet for that long. Keep-alive idling after is keepAliveTimeout's.
+  server.on('connection', (socket: Socket) => socket.setTimeout(l.headersTimeoutMs, () => socket.destroy()))
+  // (Not an 'upgrade' listener: node-server answers a non-WebSocket upgrade only while it has the only one.)
+  server.on('request', (req: IncomingMessage) => req.socket.setTimeout(0))
   server.listen(config.port, config.host, () => {
     log.info({ port: (server.address() as AddressInfo).port, engine: feed.engine.name }, 'listening')
   })
