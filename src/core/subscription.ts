@@ -154,6 +154,8 @@ export class Subscription {
    * again, through the same seam as a subscribe. Never silence.
    */
   resync(): void {
+    // From now: live events of the new history wait for the reset and the snapshot, never go before them.
+    if (!this.closed && this.list.length > 0) this.buffering = true
     this.enqueue((this.queue ?? Promise.resolve()).then(() => this.reseed()).catch((err: unknown) => this.sink.crashed(err)))
   }
 
@@ -241,6 +243,13 @@ export class Subscription {
     this.buffer = undefined
     for (const p of buffered) {
       if ((compareCursors(p.event.id, covered) ?? 1) > 0 || old?.matches(p.event.topic)) this.send(p)
+    }
+    // Nothing at or before what the replay or snapshot covered is sent after it, even an event the hub
+    // dispatches later: after a new epoch, `reached` cannot wait for a head of it while the hub is behind.
+    // (Events of patterns live before this seam may still be older: then the last one sent stays the mark.)
+    if (old === undefined || old.patterns.length === 0) {
+      const order = this.last === undefined ? undefined : compareCursors(covered, this.last)
+      if (order === undefined || order > 0) this.last = covered
     }
     this.sink.caughtUp?.(covered)
   }

@@ -320,6 +320,12 @@ export class RedisEngine implements Engine {
         }
         const entries = res?.[0]?.[1]
         if (!entries?.length) continue
+        // Entries of another epoch: another instance moved the history on (a loss it saw). Nothing of it is
+        // dispatched before this instance checks, resets its subscribers and goes on after the snapshot.
+        if (entries.some(([, f]) => f[0] === 'e' && f[1] !== this.epoch)) {
+          this.suspect = true
+          continue
+        }
         const events = entries.filter(([, f]) => f[0] === 'e').map(([id, f]) => decodeEntry(id, f))
         // The position moves only once the hub has the events: a throw re-reads them (subscribers drop repeats).
         if (events.length) this.listener(events)
