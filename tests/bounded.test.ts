@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert'
 import { publish, request, type FeedEvent } from './helpers/http.ts'
 import { sdk } from './helpers/sdk.ts'
 import { RUNTIMES, startServer, type Server } from './helpers/server.ts'
-import { SseReader } from './helpers/sse.ts'
+import { SseReader, stalledSse } from './helpers/sse.ts'
 import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
 
@@ -124,12 +124,7 @@ for (const runtime of ['node', 'deno'] as const) {
       const stalled = await Promise.all([1, 2, 3].map(() => stalledWebSocket(s.port)))
       const sse = await Promise.all(
         [1, 2].map(
-          () =>
-            new Promise<net.Socket>((resolve) => {
-              const sock = net.connect(s.port, '127.0.0.1', () => sock.write('GET /sse?topics=flood/** HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'))
-              sock.once('data', () => (sock.pause(), resolve(sock)))
-              sock.on('error', () => {})
-            }),
+          () => stalledSse(s.port, 'flood/**'),
         ),
       )
       await until('6 connections', async () => ((await request(`${s.url}/healthz`)).body.connections === 6 ? true : undefined))

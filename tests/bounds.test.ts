@@ -9,7 +9,7 @@ import { publish, request } from './helpers/http.ts'
 import { metricSum } from './helpers/metrics.ts'
 import { sdk } from './helpers/sdk.ts'
 import { startServer, type RuntimeName, type Server } from './helpers/server.ts'
-import { SseReader } from './helpers/sse.ts'
+import { SseReader, stalledSse } from './helpers/sse.ts'
 import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
 
@@ -91,12 +91,7 @@ for (const runtime of ['node', 'deno'] satisfies RuntimeName[]) {
       const stalled = await Promise.all(
         Array.from(
           { length: 39 },
-          () =>
-            new Promise<net.Socket>((resolve) => {
-              const sock = net.connect(s.port, '127.0.0.1', () => sock.write('GET /sse?topics=slow/** HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'))
-              sock.once('data', () => (sock.pause(), resolve(sock)))
-              sock.on('error', () => {})
-            }),
+          () => stalledSse(s.port, 'slow/**'),
         ),
       )
       await until('40 connections', async () => ((await request(`${s.url}/healthz`)).body.connections === 40 ? true : undefined))

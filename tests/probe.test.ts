@@ -4,6 +4,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { publish, request, type FeedEvent } from './helpers/http.ts'
 import { startServer } from './helpers/server.ts'
+import { stalledSse } from './helpers/sse.ts'
 import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
 
@@ -59,12 +60,7 @@ test('the probe list: documented answers, a bounded RSS, and a healthy subscribe
     const stalled = await Promise.all(
       Array.from(
         { length: 300 },
-        () =>
-          new Promise<net.Socket>((resolve) => {
-            const sock = net.connect(s.port, '127.0.0.1', () => sock.write('GET /sse?topics=probe/** HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'))
-            sock.once('data', () => (sock.pause(), resolve(sock)))
-            sock.on('error', () => {})
-          }),
+        () => stalledSse(s.port, 'probe/**'),
       ),
     )
     for (let i = 0; i < 200; i++) sent.push((await publish(s.url, { topic: 'probe/live', data: { i, pad } })).body)

@@ -1,3 +1,4 @@
+import net from 'node:net'
 import { until } from './wait.ts'
 
 export interface SseMessage {
@@ -69,4 +70,13 @@ export class SseReader {
   close(): void {
     this.abort.abort()
   }
+}
+
+/** An SSE request over a raw socket that stops reading once the stream has begun: it fills the kernel's buffers, then the server's. */
+export function stalledSse(port: number, topics: string): Promise<net.Socket> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1', () => sock.write(`GET /sse?topics=${topics} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`))
+    sock.once('data', () => (sock.pause(), resolve(sock)))
+    sock.on('error', () => {})
+  })
 }
