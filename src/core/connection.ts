@@ -208,7 +208,7 @@ export abstract class Connection implements Sink {
     })
   }
 
-  /** Live events outran a seam while other patterns were live: the client resumes from its cursor. */
+  /** Live events outran a seam (see Sink.overrun): closed as slow, the client resumes from its cursor. */
   overrun(): void {
     this.end('slow')
   }

@@ -29,7 +29,10 @@ export interface Sink {
   readonly pageBytes: number
   /** Resolves once the consumer has room for the next page (what it queued drained), or it ended. */
   room(): Promise<void>
-  /** Live events arrived faster than a seam could hold them, while older patterns were live: the consumer must resume. */
+  /**
+   * Live events overflowed a seam's buffer while older patterns were live (their events were only there), or
+   * while the consumer had not taken the page before: it is as far behind as a slow client, and must resume.
+   */
   overrun(): void
 }
 
