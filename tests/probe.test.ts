@@ -3,6 +3,7 @@ import net from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { publish, request, type FeedEvent } from './helpers/http.ts'
+import { GC_HOOK, memoryAfterGc, type GcMemory } from './helpers/memory.ts'
 import { startServer } from './helpers/server.ts'
 import { stalledSse } from './helpers/sse.ts'
 import { until } from './helpers/wait.ts'
@@ -13,22 +14,31 @@ import { WsClient } from './helpers/ws.ts'
  * at a size this machine runs in seconds: huge snapshots asked for in
  * parallel, hundreds of SSE streams that never read while megabytes are
  * published, and bad bodies. Each gets its documented answer; the process
- * lives; its RSS stays within a documented bound (300 MiB over its start while
- * the probe runs, 200 MiB once the clients have gone: V8 keeps some heap it
- * grew, measured here at ~90 MiB, against gigabytes before the bounds); and a healthy
+ * lives; its RSS stays within a documented bound (350 MiB over its start while
+ * the probe runs, against gigabytes before the bounds: measured 250-290, most
+ * of it the first snapshot page each of the 300 streams is encoded, see the
+ * README's memory bounds); once the clients have
+ * gone, what it holds after a full gc (V8's heap and the Buffers outside it) is
+ * back within 64 MiB of its start, the 30 MB it stored included; and a healthy
  * subscriber on the same server receives every event.
+ *
+ * The RSS after the probe is not asserted: the allocator keeps pages it grew
+ * into (measured at 90 MiB over the start on one machine, 250 on another, with
+ * no growth in what is held), which is the allocator's choice, not a leak.
  */
 const MiB = 1024 * 1024
 const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024
 
 test('the probe list: documented answers, a bounded RSS, and a healthy subscriber that misses nothing', async () => {
-  const s = await startServer('node', { MAX_CONNECTIONS_PER_IP: '1000', OUTBOUND_BYTES: String(64 * MiB) })
+  const s = await startServer('node', { NODE_OPTIONS: GC_HOOK, MAX_CONNECTIONS_PER_IP: '1000', OUTBOUND_BYTES: String(64 * MiB) })
   const pid = s.proc.pid!
   let peak = 0
   const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 50)
   try {
     const healthy = await WsClient.open(`${s.wsUrl}/ws?topics=probe/**`)
     await healthy.nth('snapshot')
+    const held = (m: GcMemory) => m.heapUsed + m.external
+    const before = held(await memoryAfterGc(s))
     const start = rssOf(pid)
     const sent: FeedEvent[] = []
     const pad = 'p'.repeat(60 * 1024)
@@ -78,17 +88,15 @@ test('the probe list: documented answers, a bounded RSS, and a healthy subscribe
     healthy.close()
     await until('every client gone', async () => ((await request(`${s.url}/healthz`)).body.connections === 0 ? true : undefined))
 
-    assert.ok(peak - start < 300 * MiB, `peak RSS ${Math.round(peak / MiB)} MiB, ${Math.round((peak - start) / MiB)} MiB over the start`)
-    // A live server keeps some traffic: an idle V8 never collects, so the garbage the probe left would stay.
-    let tick = 0
-    const after = await until(() => `RSS back within 200 MiB of the start (${Math.round(start / MiB)} MiB; now ${Math.round(rssOf(pid) / MiB)}, peak ${Math.round(peak / MiB)})`, async () => {
-      await publish(s.url, { topic: 'probe/tick', data: { tick: tick++, pad: 'x'.repeat(4096) } })
-      const rss = rssOf(pid)
-      return rss - start < 200 * MiB ? rss : undefined
-    }, 20_000)
+    assert.ok(peak - start < 350 * MiB, `peak RSS ${Math.round(peak / MiB)} MiB, ${Math.round((peak - start) / MiB)} MiB over the start`)
+    const after = held(await memoryAfterGc(s))
+    assert.ok(after - before < 64 * MiB, `held after gc: ${Math.round(before / MiB)} MiB at the start, ${Math.round(after / MiB)} MiB after`)
     assert.is(s.proc.exitCode, null, 'the process lives')
     assert.not.match(s.output(), /"level":(50|60)/, 'no error-level log line')
-    console.log(`  probe: RSS ${Math.round(start / MiB)} MiB at the start, peak ${Math.round(peak / MiB)} MiB, ${Math.round(after / MiB)} MiB after`)
+    console.log(
+      `  probe: RSS ${Math.round(start / MiB)} MiB at the start, peak ${Math.round(peak / MiB)} MiB, ${Math.round(rssOf(pid) / MiB)} MiB after;` +
+        ` held after gc ${Math.round(before / MiB)} -> ${Math.round(after / MiB)} MiB`,
+    )
   } finally {
     clearInterval(sampler)
     await s.stop()

@@ -14,11 +14,14 @@ export function processesOf(pid: number): number[] {
   }
 }
 
+/** What a test reads of process.memoryUsage(): external counts the Buffers and ArrayBuffers outside V8's heap. */
+export type GcMemory = { rss: number; heapUsed: number; external: number }
+
 /**
  * The Node server's process.memoryUsage() after a full gc, summed over its processes (a WORKERS primary
  * and its workers); the server must have been started with NODE_OPTIONS=GC_HOOK.
  */
-export async function memoryAfterGc(server: Server): Promise<{ rss: number; heapUsed: number }> {
+export async function memoryAfterGc(server: Server): Promise<GcMemory> {
   const seen = server.output().length
   const pids = processesOf(server.proc.pid!)
   for (const pid of pids) process.kill(pid, 'SIGUSR2')
@@ -30,5 +33,7 @@ export async function memoryAfterGc(server: Server): Promise<{ rss: number; heap
     },
     10_000,
   )
-  return lines.map((l) => JSON.parse(l) as { rss: number; heapUsed: number }).reduce((a, b) => ({ rss: a.rss + b.rss, heapUsed: a.heapUsed + b.heapUsed }))
+  return lines
+    .map((l) => JSON.parse(l) as GcMemory)
+    .reduce((a, b) => ({ rss: a.rss + b.rss, heapUsed: a.heapUsed + b.heapUsed, external: a.external + b.external }))
 }
