@@ -10,10 +10,12 @@ import http from 'node:http'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { startRedis } from '../tests/helpers/redis.ts'
-import { startServer, type Server } from '../tests/helpers/server.ts'
+import { type Server, startServer } from '../tests/helpers/server.ts'
 import { WsClient } from '../tests/helpers/ws.ts'
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, batch: { type: 'string', default: '1,100' }, connections: { type: 'string', default: '8' } } })
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '5' }, batch: { type: 'string', default: '1,100' }, connections: { type: 'string', default: '8' } },
+})
 const SECONDS = Number(values.seconds)
 const BATCHES = values.batch!.split(',').map(Number)
 const CONNECTIONS = Number(values.connections)
@@ -21,10 +23,20 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS })
 
 function post(port: number, body: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/api/events', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode ?? 0))
-    })
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/api/events',
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode ?? 0))
+      },
+    )
     req.on('error', reject)
     req.end(body)
   })
@@ -82,7 +94,9 @@ for (const batch of BATCHES) {
   const m = await livefeed(memory, batch)
   const r = await livefeed(onRedis, batch)
   const x = await rawXadd(redis.url, batch)
-  console.log(`${String(batch).padStart(5)} | ${fmt(m)} ev/s   | ${fmt(r)} ev/s  | ${fmt(x)} ev/s        | ${(r / m).toFixed(2)}         | ${(r / x).toFixed(2)}`)
+  console.log(
+    `${String(batch).padStart(5)} | ${fmt(m)} ev/s   | ${fmt(r)} ev/s  | ${fmt(x)} ev/s        | ${(r / m).toFixed(2)}         | ${(r / x).toFixed(2)}`,
+  )
 }
 await Promise.all([memory.stop(), onRedis.stop()])
 await redis.stop()

@@ -3,7 +3,7 @@
  * open files from /proc. A server with WORKERS is a family (the primary and its workers): every reading is
  * the sum over the family, since they are one server together.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { createInterface, type Interface } from 'node:readline'
 import { processesOf } from '../tests/helpers/memory.ts'

@@ -45,15 +45,52 @@ export function printTable(results: Map<string, Cell[]>, name: (key: string) => 
     console.log('| server | connect+subscribe s | user CPU µs/connect | system CPU µs/connect | RSS KB/socket | heap KB/socket | connect ÷ ws frame-once |')
     console.log('| --- | --- | --- | --- | --- | --- | --- |')
     for (const [key, rs] of results) {
-      console.log(`| ${name(key)} | ${cell(rs.map((r) => r.connectS), 2)} | ${cell(rs.map((r) => r.user), 0)} | ${cell(rs.map((r) => r.system), 0)} | ${cell(rs.map((r) => r.rssKB), 1)} | ${cell(rs.map((r) => r.heapKB), 1)} | ${ratio(rs, (r) => r.connectS)} |`)
+      console.log(
+        `| ${name(key)} | ${cell(
+          rs.map((r) => r.connectS),
+          2,
+        )} | ${cell(
+          rs.map((r) => r.user),
+          0,
+        )} | ${cell(
+          rs.map((r) => r.system),
+          0,
+        )} | ${cell(
+          rs.map((r) => r.rssKB),
+          1,
+        )} | ${cell(
+          rs.map((r) => r.heapKB),
+          1,
+        )} | ${ratio(rs, (r) => r.connectS)} |`,
+      )
     }
     return
   }
-  console.log('| server | user CPU µs/delivery | system CPU µs/delivery | deliveries/s | RSS KB/socket | heap KB/socket | connect+subscribe s | p50 / p99 / max ms | lost+dup+reordered | user ÷ ws frame-once |')
+  console.log(
+    '| server | user CPU µs/delivery | system CPU µs/delivery | deliveries/s | RSS KB/socket | heap KB/socket | connect+subscribe s | p50 / p99 / max ms | lost+dup+reordered | user ÷ ws frame-once |',
+  )
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
   for (const [key, rs] of results) {
     console.log(
-      `| ${name(key)} | ${cell(rs.map((r) => r.user), 2)} | ${cell(rs.map((r) => r.system), 2)} | ${cell(rs.map((r) => r.rate), 0)} | ${cell(rs.map((r) => r.rssKB), 1)} | ${cell(rs.map((r) => r.heapKB), 1)} | ${cell(rs.map((r) => r.connectS), 2)} | ${median(rs.map((r) => r.p50)).toFixed(1)} / ${median(rs.map((r) => r.p99)).toFixed(1)} / ${median(rs.map((r) => r.max)).toFixed(0)} | ${rs.reduce((s, r) => s + r.faults, 0)} | ${ratio(rs, (r) => r.user)} |`,
+      `| ${name(key)} | ${cell(
+        rs.map((r) => r.user),
+        2,
+      )} | ${cell(
+        rs.map((r) => r.system),
+        2,
+      )} | ${cell(
+        rs.map((r) => r.rate),
+        0,
+      )} | ${cell(
+        rs.map((r) => r.rssKB),
+        1,
+      )} | ${cell(
+        rs.map((r) => r.heapKB),
+        1,
+      )} | ${cell(
+        rs.map((r) => r.connectS),
+        2,
+      )} | ${median(rs.map((r) => r.p50)).toFixed(1)} / ${median(rs.map((r) => r.p99)).toFixed(1)} / ${median(rs.map((r) => r.max)).toFixed(0)} | ${rs.reduce((s, r) => s + r.faults, 0)} | ${ratio(rs, (r) => r.user)} |`,
     )
   }
 }

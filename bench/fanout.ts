@@ -29,13 +29,13 @@
  * then memory per socket is what each socket adds, not start-up costs spread over the sockets.
  * BENCH_MEMORY_DEBUG=1 prints each server's process.memoryUsage() readings and warm-up time on stderr.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import type { Interface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { startRedis } from '../tests/helpers/redis.ts'
 import { ROOT, SERVER_ARGV } from '../tests/helpers/server.ts'
-import { lines, nextJson, openFiles, startServer, stat, type Running, type System } from './fanout-procs.ts'
-import { printTable, quantiles, type Cell } from './fanout-report.ts'
+import { lines, nextJson, openFiles, type Running, type System, startServer, stat } from './fanout-procs.ts'
+import { type Cell, printTable, quantiles } from './fanout-report.ts'
 
 const { values } = parseArgs({
   options: {
@@ -61,20 +61,75 @@ const RUNS = Number(values.runs)
 const PER_GEN = 5000
 
 // All clients come from loopback, and a benchmark measures delivery, not the abuse limits.
-const LIVEFEED_ENV = { MAX_BUFFERED_BYTES: String(64 * 1024 * 1024), MAX_CONNECTIONS_PER_IP: '1000000', OUTBOUND_BYTES: String(8 * 1024 ** 3), PUBLISH_RATE: '0', LOG_LEVEL: 'info' }
+const LIVEFEED_ENV = {
+  MAX_BUFFERED_BYTES: String(64 * 1024 * 1024),
+  MAX_CONNECTIONS_PER_IP: '1000000',
+  OUTBOUND_BYTES: String(8 * 1024 ** 3),
+  PUBLISH_RATE: '0',
+  LOG_LEVEL: 'info',
+}
 // On 1,000 topics, half the clients subscribe with the exact topic and half with a wildcard that matches it.
 const livefeedPath = (spread: boolean) => (spread ? ['/ws?topics=bench/t{t}/q', '/ws?topics=bench/t{t}/*'] : ['/ws?topics=bench/t{t}/q'])
 const SYSTEMS: Record<string, System> = {
-  livefeed: { name: 'livefeed (Node)', kind: 'livefeed', argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'dist/server.mjs'], env: LIVEFEED_ENV, node: true, publishPath: '/api/events', paths: livefeedPath },
-  deno: { name: 'livefeed (Deno)', kind: 'livefeed', argv: [...SERVER_ARGV.deno], env: LIVEFEED_ENV, node: false, publishPath: '/api/events', paths: livefeedPath },
-  'deno-node': { name: 'livefeed (Deno, Node bundle)', kind: 'livefeed', argv: [...SERVER_ARGV['deno-node']], env: LIVEFEED_ENV, node: false, publishPath: '/api/events', paths: livefeedPath },
-  'ws-buffer': { name: 'ws, one Buffer per event', kind: 'ws', argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/ws-server.mjs', 'buffer'], node: true, publishPath: '/publish', paths: () => ['/?topic=bench/t{t}/q'] },
-  'ws-frame': { name: 'ws, frame built once', kind: 'ws', argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/ws-server.mjs', 'frame'], node: true, publishPath: '/publish', paths: () => ['/?topic=bench/t{t}/q'] },
-  socketio: { name: 'socket.io 4', kind: 'socketio', argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/socketio-server.mjs'], node: true, publishPath: '/publish', paths: () => ['/socket.io/?EIO=4&transport=websocket&topic=bench/t{t}/q'] },
+  livefeed: {
+    name: 'livefeed (Node)',
+    kind: 'livefeed',
+    argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'dist/server.mjs'],
+    env: LIVEFEED_ENV,
+    node: true,
+    publishPath: '/api/events',
+    paths: livefeedPath,
+  },
+  deno: {
+    name: 'livefeed (Deno)',
+    kind: 'livefeed',
+    argv: [...SERVER_ARGV.deno],
+    env: LIVEFEED_ENV,
+    node: false,
+    publishPath: '/api/events',
+    paths: livefeedPath,
+  },
+  'deno-node': {
+    name: 'livefeed (Deno, Node bundle)',
+    kind: 'livefeed',
+    argv: [...SERVER_ARGV['deno-node']],
+    env: LIVEFEED_ENV,
+    node: false,
+    publishPath: '/api/events',
+    paths: livefeedPath,
+  },
+  'ws-buffer': {
+    name: 'ws, one Buffer per event',
+    kind: 'ws',
+    argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/ws-server.mjs', 'buffer'],
+    node: true,
+    publishPath: '/publish',
+    paths: () => ['/?topic=bench/t{t}/q'],
+  },
+  'ws-frame': {
+    name: 'ws, frame built once',
+    kind: 'ws',
+    argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/ws-server.mjs', 'frame'],
+    node: true,
+    publishPath: '/publish',
+    paths: () => ['/?topic=bench/t{t}/q'],
+  },
+  socketio: {
+    name: 'socket.io 4',
+    kind: 'socketio',
+    argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/socketio-server.mjs'],
+    node: true,
+    publishPath: '/publish',
+    paths: () => ['/socket.io/?EIO=4&transport=websocket&topic=bench/t{t}/q'],
+  },
 }
 if (values.baseline) {
   values.baseline.split(',').forEach((bundle, i) => {
-    SYSTEMS[`baseline${i}`] = { ...SYSTEMS.livefeed!, name: `livefeed (baseline${i ? ` ${i + 1}` : ''})`, argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', bundle] }
+    SYSTEMS[`baseline${i}`] = {
+      ...SYSTEMS.livefeed!,
+      name: `livefeed (baseline${i ? ` ${i + 1}` : ''})`,
+      argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', bundle],
+    }
   })
 }
 
@@ -110,9 +165,23 @@ interface LoadGen {
 }
 
 /** One load-generator process on core 1, with clients first..first+count of this cell (see bench/load-gen.mjs). */
-function loadGen(server: Running, sys: System, spread: boolean, part: { first: number; count: number; maxEvents: number; localAddress: string; publisher: boolean }): LoadGen {
+function loadGen(
+  server: Running,
+  sys: System,
+  spread: boolean,
+  part: { first: number; count: number; maxEvents: number; localAddress: string; publisher: boolean },
+): LoadGen {
   const { publisher, ...rest } = part
-  const cfg = { port: server.port, kind: sys.kind, topics: spread ? 1000 : 1, paths: sys.paths(spread), topicName: 'bench/t{t}/q', ...rest, publish: publisher ? { path: sys.publishPath } : null, realWs: publisher }
+  const cfg = {
+    port: server.port,
+    kind: sys.kind,
+    topics: spread ? 1000 : 1,
+    paths: sys.paths(spread),
+    topicName: 'bench/t{t}/q',
+    ...rest,
+    publish: publisher ? { path: sys.publishPath } : null,
+    realWs: publisher,
+  }
   const proc = spawn('taskset', ['-c', '1', process.execPath, 'bench/load-gen.mjs', JSON.stringify(cfg)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
   return { proc, rl: lines(proc) }
 }
@@ -150,7 +219,15 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
     for (let g = 0; g * PER_GEN < n; g++) {
       const first = g * PER_GEN
       // Process 0 also publishes, and has the one real `ws` client of the check.
-      gens.push(loadGen(server, sys, spread, { first, count: Math.min(PER_GEN, n - first), maxEvents: events + latencyEvents, localAddress: `127.${block}.0.${g + 2}`, publisher: g === 0 }))
+      gens.push(
+        loadGen(server, sys, spread, {
+          first,
+          count: Math.min(PER_GEN, n - first),
+          maxEvents: events + latencyEvents,
+          localAddress: `127.${block}.0.${g + 2}`,
+          publisher: g === 0,
+        }),
+      )
     }
     const ready = await Promise.all(gens.map((g) => nextJson(g.rl, g.proc, 'ready', 'the load generator to connect')))
     const connectS = Math.max(...ready.map((r) => Number(r.connectMs))) / 1000
@@ -169,11 +246,11 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
 
     const phase = async (lo: number, hi: number, publish: Record<string, unknown>) => {
       const waits = gens.map((g) => nextJson(g.rl, g.proc, 'done', 'deliveries'))
-      for (const g of gens) g.proc.stdin!.write(JSON.stringify({ do: 'await', lo, hi, timeoutMs: 120_000 }) + '\n')
+      for (const g of gens) g.proc.stdin!.write(`${JSON.stringify({ do: 'await', lo, hi, timeoutMs: 120_000 })}\n`)
       const before = stat(server.pids())
       const t0 = performance.now()
       const published = nextJson(gens[0]!.rl, gens[0]!.proc, 'published', 'the publisher to finish')
-      gens[0]!.proc.stdin!.write(JSON.stringify({ do: 'publish', lo, hi, ...publish }) + '\n')
+      gens[0]!.proc.stdin!.write(`${JSON.stringify({ do: 'publish', lo, hi, ...publish })}\n`)
       const reports = await Promise.all(waits)
       const seconds = (performance.now() - t0) / 1000
       const after = stat(server.pids())
@@ -212,10 +289,14 @@ const sizes = values.sockets ? [Number(values.sockets)] : values.sizes.split(','
 const oneProcess = !values.sockets || Number(values.sockets) <= 19_000
 const withWorkers = values.workers ? ['workers'] : []
 const onRedis = values.systems.split(',').includes('redis') ? ['redis'] : []
-const chosen = values.sockets ? [...(oneProcess ? ['livefeed', 'ws-frame', ...onRedis] : []), ...withWorkers] : [...values.systems.split(','), ...Object.keys(SYSTEMS).filter((k) => k.startsWith('baseline')), ...withWorkers]
+const chosen = values.sockets
+  ? [...(oneProcess ? ['livefeed', 'ws-frame', ...onRedis] : []), ...withWorkers]
+  : [...values.systems.split(','), ...Object.keys(SYSTEMS).filter((k) => k.startsWith('baseline')), ...withWorkers]
 const REF = 'ws-frame'
 const startedAt = performance.now()
-console.log(`fan-out, ${new Date().toISOString()}: server on core 0, load generator on core 1; ~200-byte events over HTTP; ${RUNS} runs per cell, median (range)`)
+console.log(
+  `fan-out, ${new Date().toISOString()}: server on core 0, load generator on core 1; ~200-byte events over HTTP; ${RUNS} runs per cell, median (range)`,
+)
 for (const spread of [values.spread]) {
   for (const n of sizes) {
     const results = new Map<string, Cell[]>()

@@ -3,5 +3,5 @@
 process.on('SIGUSR2', () => {
   globalThis.gc()
   globalThis.gc()
-  process.stderr.write(JSON.stringify(process.memoryUsage()) + '\n')
+  process.stderr.write(`${JSON.stringify(process.memoryUsage())}\n`)
 })

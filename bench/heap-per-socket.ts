@@ -13,7 +13,9 @@ import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
 import { ROOT } from '../tests/helpers/server.ts'
 
-const { values } = parseArgs({ options: { sockets: { type: 'string', default: '2000' }, bundle: { type: 'string', default: 'dist/server.mjs' }, top: { type: 'string', default: '25' } } })
+const { values } = parseArgs({
+  options: { sockets: { type: 'string', default: '2000' }, bundle: { type: 'string', default: 'dist/server.mjs' }, top: { type: 'string', default: '25' } },
+})
 const N = Number(values.sockets)
 const dir = mkdtempSync(join(tmpdir(), 'livefeed-heap-'))
 
@@ -45,7 +47,15 @@ function bySize(file: string): Map<string, { size: number; count: number }> {
 
 const proc = spawn(process.execPath, ['--heapsnapshot-signal=SIGUSR2', isAbsolute(values.bundle) ? values.bundle : join(ROOT, values.bundle)], {
   cwd: dir,
-  env: { ...process.env, PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'info', MAX_CONNECTIONS_PER_IP: '1000000', STATIC_DIR: join(ROOT, 'static') },
+  env: {
+    ...process.env,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    MAX_CONNECTIONS_PER_IP: '1000000',
+    STATIC_DIR: join(ROOT, 'static'),
+  },
   stdio: ['ignore', 'pipe', 'inherit'],
 })
 const port = await new Promise<number>((resolve) =>

@@ -11,7 +11,7 @@ import WebSocket from 'ws'
 const cfg = JSON.parse(process.argv[2])
 // cfg: { port, kind: 'livefeed' | 'ws' | 'socketio', first, count (client indexes), topics (client i is on topic i % topics),
 //        paths (taken in turn) and topicName (templates with {t}), maxEvents, localAddress, publish: { path } | null, realWs }
-const say = (o) => process.stdout.write(JSON.stringify(o) + '\n')
+const say = (o) => process.stdout.write(`${JSON.stringify(o)}\n`)
 const T = cfg.topics
 const BUCKET_MS = 0.1
 const hist = new Uint32Array(100_000) // latencies in 0.1 ms buckets, up to 10 s
@@ -84,7 +84,9 @@ class RawClient extends Client {
       this.sock = sock
       sock.setNoDelay(true)
       sock.on('error', reject)
-      sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${cfg.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`)
+      sock.write(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${cfg.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      )
       let buf = null
       let upgraded = false
       sock.on('data', (chunk) => {
@@ -185,10 +187,20 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 8 })
 function post(body) {
   const data = JSON.stringify(body)
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: cfg.port, path: cfg.publish.path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
-      res.resume()
-      res.on('end', () => (res.statusCode === 201 ? resolve() : reject(new Error(`publish: ${res.statusCode}`))))
-    })
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: cfg.port,
+        path: cfg.publish.path,
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+      },
+      (res) => {
+        res.resume()
+        res.on('end', () => (res.statusCode === 201 ? resolve() : reject(new Error(`publish: ${res.statusCode}`))))
+      },
+    )
     req.on('error', reject)
     req.end(data)
   })
@@ -199,18 +211,20 @@ const event = (i) => ({ topic: cfg.topicName.replaceAll('{t}', String(i % T)), d
 async function publish({ lo, hi, inFlight, batch, rate }) {
   let next = lo
   const start = Date.now()
-  await Promise.all(Array.from({ length: inFlight }, async () => {
-    while (next < hi) {
-      const first = next
-      next = Math.min(hi, next + batch)
-      const body = Array.from({ length: next - first }, (_, k) => event(first + k))
-      await post(body.length === 1 ? body[0] : body)
-      if (rate) {
-        const due = start + ((next - lo) / rate) * 1000
-        if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()))
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < hi) {
+        const first = next
+        next = Math.min(hi, next + batch)
+        const body = Array.from({ length: next - first }, (_, k) => event(first + k))
+        await post(body.length === 1 ? body[0] : body)
+        if (rate) {
+          const due = start + ((next - lo) / rate) * 1000
+          if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()))
+        }
       }
-    }
-  }))
+    }),
+  )
 }
 
 const rl = createInterface({ input: process.stdin })
@@ -238,7 +252,11 @@ rl.on('line', async (line) => {
     })
     clearTimeout(timeout)
     clearInterval(checkTimer)
-    report(cmd, t, clients.reduce((n, c) => n + c.missing(cmd.lo, cmd.hi), 0))
+    report(
+      cmd,
+      t,
+      clients.reduce((n, c) => n + c.missing(cmd.lo, cmd.hi), 0),
+    )
   } else if (cmd.do === 'exit') {
     for (const c of clients) c.close()
     agent.destroy()

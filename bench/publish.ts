@@ -9,9 +9,11 @@
 import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { DENO_RUN, ROOT, SERVER_ARGV } from '../tests/helpers/server.ts'
-import { startServer, stat, type ServerCommand } from './fanout-procs.ts'
+import { type ServerCommand, startServer, stat } from './fanout-procs.ts'
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, runs: { type: 'string', default: '3' } } })
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, runs: { type: 'string', default: '3' } },
+})
 const env = { PUBLISH_RATE: '0', LOG_LEVEL: 'info' }
 const SYSTEMS: ServerCommand[] = [
   { name: 'livefeed (Node)', argv: [...SERVER_ARGV.node], env, node: false },
@@ -29,7 +31,24 @@ async function once(sys: ServerCommand): Promise<{ rate: number; cpu: number }> 
   const server = await startServer(sys)
   try {
     const before = stat(server.pids())
-    const args = ['-c', '1', process.execPath, 'node_modules/autocannon/autocannon.js', '-j', '-c', values.connections, '-d', values.seconds, '-m', 'POST', '-H', 'content-type=application/json', '-b', body, `http://127.0.0.1:${server.port}/api/events`]
+    const args = [
+      '-c',
+      '1',
+      process.execPath,
+      'node_modules/autocannon/autocannon.js',
+      '-j',
+      '-c',
+      values.connections,
+      '-d',
+      values.seconds,
+      '-m',
+      'POST',
+      '-H',
+      'content-type=application/json',
+      '-b',
+      body,
+      `http://127.0.0.1:${server.port}/api/events`,
+    ]
     const gen = spawn('taskset', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
     let out = ''
     gen.stdout!.on('data', (d) => (out += d))
@@ -47,8 +66,10 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 const cell = (xs: number[], digits: number) => `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`
 const results = SYSTEMS.map(() => [] as { rate: number; cpu: number }[])
 for (let run = 0; run < Number(values.runs); run++) for (const [i, s] of SYSTEMS.entries()) results[i]!.push(await once(s))
-console.log(`publish, ${new Date().toISOString()}: ${values.connections} connections × ${values.seconds} s, server on core 0, autocannon on core 1; median (range) of ${values.runs} runs`)
-console.log('| server | requests/s | ÷ bare Hono on the same runtime | server CPU µs per request | bare Hono\'s CPU ÷ this |')
+console.log(
+  `publish, ${new Date().toISOString()}: ${values.connections} connections × ${values.seconds} s, server on core 0, autocannon on core 1; median (range) of ${values.runs} runs`,
+)
+console.log("| server | requests/s | ÷ bare Hono on the same runtime | server CPU µs per request | bare Hono's CPU ÷ this |")
 console.log('| --- | --- | --- | --- | --- |')
 for (const [i, s] of SYSTEMS.entries()) {
   const rate = results[i]!.map((r) => r.rate)

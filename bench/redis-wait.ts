@@ -6,7 +6,7 @@
  *
  *   node --import tsx bench/redis-wait.ts [--requests 2000] [--runs 3]
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
@@ -31,15 +31,31 @@ async function freePort(): Promise<number> {
 }
 async function redis(args: string[] = []): Promise<number> {
   const port = await freePort()
-  procs.push(spawn('taskset', ['-c', '1', 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', mkdtempSync(join(tmpdir(), 'lf-wait-')), ...args], { stdio: 'ignore' }))
+  procs.push(
+    spawn(
+      'taskset',
+      ['-c', '1', 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', mkdtempSync(join(tmpdir(), 'lf-wait-')), ...args],
+      { stdio: 'ignore' },
+    ),
+  )
   for (;;) {
-    const ok = await new Promise<boolean>((r) => net.connect(port, '127.0.0.1', function (this: net.Socket) { this.end(); r(true) }).on('error', () => r(false)))
+    const ok = await new Promise<boolean>((r) =>
+      net
+        .connect(port, '127.0.0.1', function (this: net.Socket) {
+          this.end()
+          r(true)
+        })
+        .on('error', () => r(false)),
+    )
     if (ok) return port
     await new Promise((r) => setTimeout(r, 20))
   }
 }
 async function server(env: Record<string, string>): Promise<{ port: number; proc: ChildProcess }> {
-  const proc = spawn('taskset', ['-c', '0', process.execPath, 'dist/server.mjs'], { env: { ...process.env, PORT: '0', HOST: '127.0.0.1', PUBLISH_RATE: '0', LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const proc = spawn('taskset', ['-c', '0', process.execPath, 'dist/server.mjs'], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', PUBLISH_RATE: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   procs.push(proc)
   const port = await new Promise<number>((resolve) => {
     let out = ''
@@ -60,15 +76,22 @@ async function publishAll(port: number, inFlight: number): Promise<{ rps: number
   const one = () =>
     new Promise<void>((resolve, reject) => {
       const t = performance.now()
-      const req = http.request({ host: '127.0.0.1', port, path: '/api/events', method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-        res.resume()
-        res.on('end', () => (res.statusCode === 201 ? (lat.push(performance.now() - t), resolve()) : reject(new Error(`status ${res.statusCode}`))))
-      })
+      const req = http.request(
+        { host: '127.0.0.1', port, path: '/api/events', method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          res.resume()
+          res.on('end', () => (res.statusCode === 201 ? (lat.push(performance.now() - t), resolve()) : reject(new Error(`status ${res.statusCode}`))))
+        },
+      )
       req.on('error', reject)
       req.end(body)
     })
   const t0 = performance.now()
-  await Promise.all(Array.from({ length: inFlight }, async () => { while (next++ < REQUESTS) await one() }))
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next++ < REQUESTS) await one()
+    }),
+  )
   const secs = (performance.now() - t0) / 1000
   agent.destroy()
   lat.sort((a, b) => a - b)

@@ -21,7 +21,16 @@ const PAD = 'x'.repeat(63 * 1024)
 
 async function start(): Promise<{ url: string; stop(): void }> {
   const proc = spawn('taskset', ['-c', '0', process.execPath, SERVER], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', PUBLISH_RATE: '0', MAX_CONNECTIONS_PER_IP: '100000', OUTBOUND_BYTES: String(8 * 2 ** 30), MAX_BUFFERED_BYTES: String(64 * 2 ** 20) },
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      PUBLISH_RATE: '0',
+      MAX_CONNECTIONS_PER_IP: '100000',
+      OUTBOUND_BYTES: String(8 * 2 ** 30),
+      MAX_BUFFERED_BYTES: String(64 * 2 ** 20),
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   const port = await new Promise<number>((resolve) => {
@@ -95,7 +104,10 @@ for (let run = 0; run < RUNS; run++) {
     let want = 0
     let worst = 0
     for (let b = 0; b < 3; b++) {
-      await post(`${s.url}/api/events`, Array.from({ length: 12 }, (_, i) => ({ topic: 'stall/a', data: { i, pad: PAD } })))
+      await post(
+        `${s.url}/api/events`,
+        Array.from({ length: 12 }, (_, i) => ({ topic: 'stall/a', data: { i, pad: PAD } })),
+      )
       want += 12
       const t0 = Date.now()
       while (seen.length < N || seen.some((c) => (c ?? 0) < want)) {

@@ -32,7 +32,7 @@ await Promise.all([
         outfile: 'dist/server.mjs',
         bundle: true,
         platform: 'node',
-        target: 'node20',
+        target: 'node24',
         format: 'esm',
         sourcemap: true,
         // ws and pino's deps use require(): give the ESM bundle one.

@@ -51,7 +51,12 @@ export const PATCHES = [
       'headers and the URL. The same module already has the lazy request that ordinary requests get (URL string, ' +
       'Headers and the undici Request made only when asked for): use it for upgrades too. Same errors: a bad ' +
       'target or URL throws RequestError (400), a missing Host falls back to "localhost" as before.',
-    edits: [['const response = await fetchCallback(createUpgradeRequest(request), env);', 'const response = await fetchCallback(newRequest(request, "localhost"), env);']],
+    edits: [
+      [
+        'const response = await fetchCallback(createUpgradeRequest(request), env);',
+        'const response = await fetchCallback(newRequest(request, "localhost"), env);',
+      ],
+    ],
   },
 ]
 

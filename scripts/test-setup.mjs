@@ -7,7 +7,9 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 
 if (!existsSync(new URL('../node_modules/deno/deno', import.meta.url))) {
-  console.error('\nThe tests run Deno from node_modules/deno/deno, which is missing: its install script did not run. Run it, then the tests again:\n\n  npm rebuild deno\n')
+  console.error(
+    '\nThe tests run Deno from node_modules/deno/deno, which is missing: its install script did not run. Run it, then the tests again:\n\n  npm rebuild deno\n',
+  )
   process.exit(1)
 }
 

@@ -9,10 +9,10 @@ import type { Config } from './config.ts'
 import type { Engine } from './core/engine.ts'
 import { Feed } from './core/feed.ts'
 import type { Log } from './core/log.ts'
+import { MemoryEngine } from './engines/memory.ts'
 import type { Mount } from './http/api.ts'
 import { createApp, type Runtime } from './http/app.ts'
 import type { Vars } from './http/auth.ts'
-import { MemoryEngine } from './engines/memory.ts'
 
 /** Picks the engine: Redis when REDIS_URL is set, else the embedded memory engine. */
 export async function createEngine(config: Config, log: Log): Promise<Engine> {

@@ -22,10 +22,42 @@ interface NumberSetting {
   doc: string
 }
 
-const count = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({ env, default: def, min, max, integer: true, unit: 'count', doc })
-const bytes = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({ env, default: def, min, max, integer: true, unit: 'bytes', doc })
-const seconds = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({ env, default: def, min, max, integer: false, unit: 's', doc })
-const millis = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({ env, default: def, min, max, integer: true, unit: 'ms', doc })
+const count = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({
+  env,
+  default: def,
+  min,
+  max,
+  integer: true,
+  unit: 'count',
+  doc,
+})
+const bytes = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({
+  env,
+  default: def,
+  min,
+  max,
+  integer: true,
+  unit: 'bytes',
+  doc,
+})
+const seconds = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({
+  env,
+  default: def,
+  min,
+  max,
+  integer: false,
+  unit: 's',
+  doc,
+})
+const millis = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({
+  env,
+  default: def,
+  min,
+  max,
+  integer: true,
+  unit: 'ms',
+  doc,
+})
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -44,13 +76,31 @@ export const LIMITS = {
   maxFrameBytes: bytes('MAX_FRAME_BYTES', 64 * KiB, 128, 16 * MiB, 'one client frame; more closes with 1009'),
   maxBadFrames: count('MAX_BAD_FRAMES', 20, 0, 1_000_000, 'bad frames a client may send; more closes with 1008'),
   maxBufferedBytes: bytes('MAX_BUFFERED_BYTES', MiB, 64 * KiB, GiB(1), 'queued for one slow client before it is closed (4008; SSE ends)'),
-  conflateAfterBytes: bytes('CONFLATE_AFTER', 64 * KiB, KiB, GiB(1), 'queued for one client before events on CONFLATE_TOPICS are conflated for it (newest per topic)'),
+  conflateAfterBytes: bytes(
+    'CONFLATE_AFTER',
+    64 * KiB,
+    KiB,
+    GiB(1),
+    'queued for one client before events on CONFLATE_TOPICS are conflated for it (newest per topic)',
+  ),
   outboundBytes: bytes('OUTBOUND_BYTES', 512 * MiB, MiB, GiB(64), 'queued for all clients together; past it the clients with the most queued are closed first'),
   historyBytes: bytes('HISTORY_BYTES', 256 * MiB, MiB, GiB(64), 'memory engine: bytes of replay history, beside HISTORY_SIZE (whichever is hit first)'),
   idempotencyBytes: bytes('IDEMPOTENCY_BYTES', 64 * MiB, 64 * KiB, GiB(16), 'memory engine: bytes of idempotency records (the answers they replay)'),
-  latestBytes: bytes('LATEST_BYTES', 256 * MiB, 64 * KiB, GiB(64), 'bytes of the latest event per topic kept for snapshots, beside MAX_TOPICS; the least recently updated topic is dropped past it'),
+  latestBytes: bytes(
+    'LATEST_BYTES',
+    256 * MiB,
+    64 * KiB,
+    GiB(64),
+    'bytes of the latest event per topic kept for snapshots, beside MAX_TOPICS; the least recently updated topic is dropped past it',
+  ),
   readBytes: bytes('READ_BYTES', 4 * MiB, 64 * KiB, GiB(1), 'one read answer, replay page or snapshot page; past it the answer is cut and says where to go on'),
-  maxConnections: count('MAX_CONNECTIONS', 0, 0, 10_000_000, 'Node: TCP connections this process holds; past it new ones are closed at once; 0 is the soft open-file limit minus 1000'),
+  maxConnections: count(
+    'MAX_CONNECTIONS',
+    0,
+    0,
+    10_000_000,
+    'Node: TCP connections this process holds; past it new ones are closed at once; 0 is the soft open-file limit minus 1000',
+  ),
   headersTimeoutMs: seconds('HEADERS_TIMEOUT', 10, 0.1, 600, 'Node: a connection that has not sent a whole request head by then is closed, idle or partial'),
   maxConnectionsPerIp: count('MAX_CONNECTIONS_PER_IP', 200, 1, 1_000_000, 'WebSockets, SSE streams and held polls of one client address'),
   trustProxy: count('TRUST_PROXY', 0, 0, 10, 'proxies in front that append to X-Forwarded-For (App Engine: 1); 0 uses the socket address'),
@@ -59,10 +109,22 @@ export const LIMITS = {
   bodyTimeoutMs: seconds('BODY_TIMEOUT', 10, 0.1, 600, 'a request body must arrive within this, else 408'),
   maxJsonDepth: count('MAX_JSON_DEPTH', 64, 1, 1000, 'nesting of arrays and objects in a request body or frame'),
   redisWaitReplicas: count('REDIS_WAIT_REPLICAS', 0, 0, 16, 'Redis: a publish is answered only once this many replicas hold it (WAIT); 0 does not wait'),
-  redisWaitTimeoutMs: millis('REDIS_WAIT_TIMEOUT', 500, 1, 60_000, 'Redis: how long a publish waits for REDIS_WAIT_REPLICAS; past it the answer is 503 engine_unavailable'),
+  redisWaitTimeoutMs: millis(
+    'REDIS_WAIT_TIMEOUT',
+    500,
+    1,
+    60_000,
+    'Redis: how long a publish waits for REDIS_WAIT_REPLICAS; past it the answer is 503 engine_unavailable',
+  ),
   heartbeatMs: seconds('HEARTBEAT', 25, 0.05, 3600, 'WebSocket ping interval'),
   maxConnectionAgeMs: seconds('MAX_CONNECTION_AGE', 3300, 0.1, DAY, 'jittered down by up to 10%; also bounds SSE streams and held polls'),
-  endGraceMs: seconds('END_GRACE', 2, 0.1, 5, 'an ended SSE stream or answered poll whose client takes nothing of it for this long is cut (its socket destroyed)'),
+  endGraceMs: seconds(
+    'END_GRACE',
+    2,
+    0.1,
+    5,
+    'an ended SSE stream or answered poll whose client takes nothing of it for this long is cut (its socket destroyed)',
+  ),
   drainSpreadMs: seconds('DRAIN_SPREAD', 2, 0, 600, 'on SIGTERM, socket closes are spread over this window'),
   shutdownGraceMs: seconds('SHUTDOWN_GRACE', 10, 0.1, 3600, 'the process exits 0 by then whatever is left'),
   workerRestarts: count('WORKER_RESTARTS', 10, 0, 1000, 'WORKERS: crashed workers replaced per minute; one more and the instance exits 1'),
@@ -82,7 +144,6 @@ export type Limits = { [K in keyof typeof LIMITS]: number }
 /** Settings kept in seconds (they are compared with a client's `wait`, in seconds). */
 const KEEP_SECONDS: ReadonlySet<keyof Limits> = new Set(['pollWaitDefaultS', 'pollWaitMaxS'])
 
-
 /** Every limit at its default. */
 export const DEFAULT_LIMITS: Limits = mapLimits((s) => s.default)
 
@@ -99,6 +160,10 @@ export interface Config {
   websocket: boolean
   staticDir: string
   logLevel: string
+  /** `gcp`: lines as Cloud Logging reads them (severity, message, trace); `json`: pino's own. */
+  logFormat: (typeof LOG_FORMATS)[number]
+  /** The project a trace id belongs to, for Cloud Logging's trace field (App Engine sets it). */
+  gcpProject: string | undefined
   /** HS256 secrets tokens are verified against, newest first (rotation: add the new one, later drop the old). */
   tokenSecrets: string[]
   /** Patterns of private topics: only a token that grants them may read them. */
@@ -135,6 +200,7 @@ function numberSchema(s: NumberSetting) {
 const WORKERS = 'auto, or a whole number from 1 to 256'
 const BOOLEAN = /^(1|0|true|false|yes|no|on|off)$/i
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+const LOG_FORMATS = ['json', 'gcp'] as const
 
 /** The non-numeric settings; every one is optional, with its default applied after the check. */
 const OTHER = {
@@ -144,23 +210,50 @@ const OTHER = {
   PUBLISH_TOKEN: v.string(),
   REDIS_URL: v.pipe(v.string(), v.regex(/^rediss?:\/\/\S+$/, 'a redis:// or rediss:// URL')),
   REDIS_PREFIX: v.string(),
-  WEBSOCKET: v.pipe(v.string(), v.regex(BOOLEAN, 'one of 1, 0, true, false, yes, no, on, off'), v.transform((s) => /^(1|true|yes|on)$/i.test(s))),
+  WEBSOCKET: v.pipe(
+    v.string(),
+    v.regex(BOOLEAN, 'one of 1, 0, true, false, yes, no, on, off'),
+    v.transform((s) => /^(1|true|yes|on)$/i.test(s)),
+  ),
   STATIC_DIR: v.pipe(v.string(), v.minLength(1, 'a directory')),
   LOG_LEVEL: v.picklist(LOG_LEVELS, `one of ${LOG_LEVELS.join(', ')}`),
+  LOG_FORMAT: v.picklist(LOG_FORMATS, `one of ${LOG_FORMATS.join(', ')}`),
+  GOOGLE_CLOUD_PROJECT: v.pipe(v.string(), v.regex(/^[a-z0-9:.-]{1,100}$/, 'a Google Cloud project id')),
   ALLOWED_ORIGINS: v.pipe(
     v.string(),
-    v.transform((s) => (s.trim() === '*' ? ('*' as const) : s.split(',').map((o) => o.trim().replace(/\/$/, '')).filter((o) => o !== ''))),
+    v.transform((s) =>
+      s.trim() === '*'
+        ? ('*' as const)
+        : s
+            .split(',')
+            .map((o) => o.trim().replace(/\/$/, ''))
+            .filter((o) => o !== ''),
+    ),
     v.check((o) => o === '*' || (o.length > 0 && o.every((x) => /^https?:\/\/[^/\s]+$/.test(x))), '* or comma-separated origins such as https://example.com'),
   ),
-  WORKERS: v.union([v.literal('auto'), v.pipe(v.string(), v.regex(/^[0-9]{1,3}$/, WORKERS), v.transform(Number), v.minValue(1, WORKERS), v.maxValue(256, WORKERS))], WORKERS),
+  WORKERS: v.union(
+    [v.literal('auto'), v.pipe(v.string(), v.regex(/^[0-9]{1,3}$/, WORKERS), v.transform(Number), v.minValue(1, WORKERS), v.maxValue(256, WORKERS))],
+    WORKERS,
+  ),
   PRIVATE_TOPICS: patternList('comma-separated topic patterns, such as private/**'),
-  CONFLATE_TOPICS: v.union([v.pipe(v.literal('none'), v.transform((): string[] => [])), patternList('none, or comma-separated topic patterns, such as stocks/**')]),
+  CONFLATE_TOPICS: v.union([
+    v.pipe(
+      v.literal('none'),
+      v.transform((): string[] => []),
+    ),
+    patternList('none, or comma-separated topic patterns, such as stocks/**'),
+  ]),
 }
 
 function patternList(message: string) {
   return v.pipe(
     v.string(),
-    v.transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p !== '')),
+    v.transform((s) =>
+      s
+        .split(',')
+        .map((p) => p.trim())
+        .filter((p) => p !== ''),
+    ),
     v.check((list) => list.length > 0 && list.every((p) => patternProblem(p) === undefined), message),
   )
 }
@@ -172,7 +265,10 @@ function tokenSecrets(raw: string | undefined): string[] {
   const secrets = raw.split(',').map((s) => s.trim())
   secrets.forEach((s, i) => {
     const bytes = encoder.encode(s).length
-    if (bytes < 32) throw new ConfigError(`TOKEN_SECRET is not allowed: secret ${i + 1} of ${secrets.length} has ${bytes} bytes; each must have at least 32 (the value is not shown)`)
+    if (bytes < 32)
+      throw new ConfigError(
+        `TOKEN_SECRET is not allowed: secret ${i + 1} of ${secrets.length} has ${bytes} bytes; each must have at least 32 (the value is not shown)`,
+      )
   })
   return secrets
 }
@@ -230,7 +326,9 @@ export function loadConfig(env: Env): Config {
   const workers = read(env, 'WORKERS', OTHER.WORKERS) ?? 1
   if (workers !== 1 && redisUrl === undefined) {
     // The memory engine lives in one process: its workers would each hold a different feed.
-    throw new ConfigError(`WORKERS="${env.WORKERS}" is not allowed without REDIS_URL: workers share events through Redis, the memory engine keeps them in one process`)
+    throw new ConfigError(
+      `WORKERS="${env.WORKERS}" is not allowed without REDIS_URL: workers share events through Redis, the memory engine keeps them in one process`,
+    )
   }
   return {
     port: read(env, 'PORT', OTHER.PORT) ?? 8080,
@@ -242,6 +340,9 @@ export function loadConfig(env: Env): Config {
     websocket: read(env, 'WEBSOCKET', OTHER.WEBSOCKET) ?? true,
     staticDir: read(env, 'STATIC_DIR', OTHER.STATIC_DIR) ?? './static',
     logLevel: read(env, 'LOG_LEVEL', OTHER.LOG_LEVEL) ?? 'info',
+    // App Engine sets GAE_SERVICE; there Cloud Logging reads the lines, and it wants severity and message.
+    logFormat: read(env, 'LOG_FORMAT', OTHER.LOG_FORMAT) ?? (env.GAE_SERVICE ? 'gcp' : 'json'),
+    gcpProject: read(env, 'GOOGLE_CLOUD_PROJECT', OTHER.GOOGLE_CLOUD_PROJECT),
     tokenSecrets: tokenSecrets(env.TOKEN_SECRET),
     privateTopics: read(env, 'PRIVATE_TOPICS', OTHER.PRIVATE_TOPICS) ?? ['private/**'],
     conflateTopics: read(env, 'CONFLATE_TOPICS', OTHER.CONFLATE_TOPICS) ?? ['stocks/**'],
@@ -257,5 +358,6 @@ export function loadConfig(env: Env): Config {
  * one port's connections out, which Deno's own server lacks and its Node compatibility is not tested for here.
  */
 export function refuseWorkersOnDeno(config: Config): void {
-  if (config.workers !== 1) throw new ConfigError(`WORKERS="${config.workers}" is not allowed on Deno: run one Deno process per core, each a separate instance on Redis`)
+  if (config.workers !== 1)
+    throw new ConfigError(`WORKERS="${config.workers}" is not allowed on Deno: run one Deno process per core, each a separate instance on Redis`)
 }

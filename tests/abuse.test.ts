@@ -24,7 +24,11 @@ function raw(port: number, send: (s: net.Socket) => void, timeoutMs = 3000): Pro
   })
 }
 const statusOf = (text: string) => Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1])
-const refusal = (c: WsClient) => c.opened.then(() => 'opened', (e: Error) => e.message)
+const refusal = (c: WsClient) =>
+  c.opened.then(
+    () => 'opened',
+    (e: Error) => e.message,
+  )
 
 /** Abuse limits, over real sockets, on each runtime and engine. */
 for (const target of RUNTIMES) {
@@ -90,8 +94,14 @@ for (const target of RUNTIMES) {
         statuses.push(r.status)
         if (r.status === 429) limited ??= r
       }
-      assert.ok(statuses.slice(0, 10).every((x) => x === 201), `${statuses}`)
-      assert.ok(statuses.slice(11).every((x) => x === 429), `${statuses}`)
+      assert.ok(
+        statuses.slice(0, 10).every((x) => x === 201),
+        `${statuses}`,
+      )
+      assert.ok(
+        statuses.slice(11).every((x) => x === 429),
+        `${statuses}`,
+      )
       assert.is(limited!.body.error.code, 'rate_limited')
       assert.ok(Number(limited!.headers.get('retry-after')) >= 1)
       // Exactly the accepted ones were stored.
@@ -148,7 +158,11 @@ for (const target of RUNTIMES) {
     try {
       const pre = await fetch(`${s.url}/api/events`, {
         method: 'OPTIONS',
-        headers: { origin: 'https://dash.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization,idempotency-key' },
+        headers: {
+          origin: 'https://dash.example',
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type,authorization,idempotency-key',
+        },
       })
       assert.is(pre.status, 204)
       assert.match(pre.headers.get('access-control-allow-headers')!, /Idempotency-Key/)
@@ -163,18 +177,18 @@ for (const target of RUNTIMES) {
     const s = await startServer(target, { BODY_TIMEOUT: '0.5' })
     try {
       const head = (extra: string) => `POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${extra}\r\n`
-      const slow = await raw(s.port, (sock) => sock.write(head('Content-Length: 100\r\n') + '{"topic":"t/a",'))
+      const slow = await raw(s.port, (sock) => sock.write(`${head('Content-Length: 100\r\n')}{"topic":"t/a",`))
       assert.is(statusOf(slow.text), 408, slow.text)
       assert.match(slow.text, /"request_timeout"/)
       assert.ok(slow.ms >= 0 && slow.ms < 2000, `answered after ${slow.ms} ms`)
       // node-server closes the connection (on Node and on Deno); Deno's own server keeps it open (a handler
       // cannot close it), the body abandoned.
       if (runtime !== 'deno') assert.ok(slow.closed, 'the connection was closed')
-      const chunked = await raw(s.port, (sock) => sock.write(head('Transfer-Encoding: chunked\r\n') + '5\r\n{"top\r\n'))
+      const chunked = await raw(s.port, (sock) => sock.write(`${head('Transfer-Encoding: chunked\r\n')}5\r\n{"top\r\n`))
       assert.is(statusOf(chunked.text), 408, chunked.text)
       if (runtime !== 'deno') assert.ok(chunked.closed)
       // A client that goes away mid-body: no error-level line, no stack.
-      await raw(s.port, (sock) => sock.end(head('Content-Length: 100\r\n') + '{"topic":'), 2000)
+      await raw(s.port, (sock) => sock.end(`${head('Content-Length: 100\r\n')}{"topic":`), 2000)
       await publish(s.url, { topic: 't/ok', data: 1 }) // the server goes on
       assert.not.match(s.output(), /"level":(50|60)/, 'no error-level log line')
     } finally {

@@ -1,9 +1,9 @@
 import net from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { publish, request, type FeedEvent } from './helpers/http.ts'
+import { type FeedEvent, publish, request } from './helpers/http.ts'
 import { sdk } from './helpers/sdk.ts'
-import { RUNTIMES, startServer, type Server } from './helpers/server.ts'
+import { RUNTIMES, type Server, startServer } from './helpers/server.ts'
 import { SseReader, stalledSse } from './helpers/sse.ts'
 import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
@@ -15,11 +15,17 @@ const blob = (i: number) => ({ i, pad: 'x'.repeat(4 * KIB) })
 
 /** Memory bounded in bytes: answers are paged at READ_BYTES on every transport, with nothing lost or doubled. */
 for (const runtime of RUNTIMES) {
-  const test = suite<{ s: Server; stored: FeedEvent[]; start: string }>(`bounded in bytes [${runtime}]`, {} as { s: Server; stored: FeedEvent[]; start: string })
+  const test = suite<{ s: Server; stored: FeedEvent[]; start: string }>(
+    `bounded in bytes [${runtime}]`,
+    {} as { s: Server; stored: FeedEvent[]; start: string },
+  )
   test.before(async (ctx) => {
     ctx.s = await startServer(runtime, { READ_BYTES: String(64 * KIB) })
     ctx.start = (await request(`${ctx.s.url}/api/snapshot?topics=big/**`)).body.cursor
-    const r = await publish(ctx.s.url, TOPICS.map((topic, i) => ({ topic, data: blob(i) })))
+    const r = await publish(
+      ctx.s.url,
+      TOPICS.map((topic, i) => ({ topic, data: blob(i) })),
+    )
     assert.is(r.status, 201)
     ctx.stored = r.body.events
   })
@@ -38,7 +44,10 @@ for (const runtime of RUNTIMES) {
     for (const p of pages) assert.ok(JSON.stringify(p).length < 64 * KIB + 8 * KIB, 'each page is about READ_BYTES')
     assert.ok(pages.slice(0, -1).every((p) => p.more === true) && pages.at(-1)!.more === undefined)
     assert.equal(new Set(pages.map((p) => p.cursor)).size, 1, 'one snapshot: every page has the same head')
-    assert.equal(pages.flatMap((p) => p.events.map((e) => e.id)), stored.map((e) => e.id))
+    assert.equal(
+      pages.flatMap((p) => p.events.map((e) => e.id)),
+      stored.map((e) => e.id),
+    )
     assert.is((await request(`${s.url}/api/snapshot?topics=big/**&next=garbage`)).body.error.code, 'invalid_cursor')
   })
 
@@ -55,7 +64,11 @@ for (const runtime of RUNTIMES) {
         if (!r.body.more) break
       }
       assert.ok(answers >= 4, `${path}: ${answers} answers`)
-      assert.equal(got.map((e) => e.id), stored.map((e) => e.id), path)
+      assert.equal(
+        got.map((e) => e.id),
+        stored.map((e) => e.id),
+        path,
+      )
     }
   })
 
@@ -69,11 +82,20 @@ for (const runtime of RUNTIMES) {
     })
     for (const pages of [wsSnap, sseSnap]) {
       assert.ok(pages.length >= 4, `${pages.length} snapshot frames`)
-      assert.equal(pages.flatMap((p) => p.events.map((e) => e.id)), stored.map((e) => e.id))
+      assert.equal(
+        pages.flatMap((p) => p.events.map((e) => e.id)),
+        stored.map((e) => e.id),
+      )
     }
     const live = (await publish(s.url, { topic: 'big/t00', data: 'after' })).body as FeedEvent
-    assert.equal((await ws.waitId(live.id)).map((e) => e.id), [live.id])
-    assert.equal((await sse.waitId(live.id)).map((m) => m.id), [live.id])
+    assert.equal(
+      (await ws.waitId(live.id)).map((e) => e.id),
+      [live.id],
+    )
+    assert.equal(
+      (await sse.waitId(live.id)).map((m) => m.id),
+      [live.id],
+    )
     ws.close()
     sse.close()
   })
@@ -86,7 +108,10 @@ for (const runtime of RUNTIMES) {
       // Every topic once (an earlier test moved big/t00 on, so its latest is a newer event than the one stored first).
       assert.equal(client.snapshots.flatMap((p) => p.events.map((e) => e.topic)).sort(), [...TOPICS].sort())
       const live = (await publish(s.url, { topic: 'big/t01', data: 'after' })).body as FeedEvent
-      assert.equal((await client.waitId(live.id)).map((e) => e.id).filter((id) => id === live.id), [live.id])
+      assert.equal(
+        (await client.waitId(live.id)).map((e) => e.id).filter((id) => id === live.id),
+        [live.id],
+      )
     } finally {
       client.feed.close()
     }
@@ -122,11 +147,7 @@ for (const runtime of ['node', 'deno'] as const) {
       const healthy = await WsClient.open(`${s.wsUrl}/ws?topics=flood/**`)
       await healthy.nth('snapshot')
       const stalled = await Promise.all([1, 2, 3].map(() => stalledWebSocket(s.port)))
-      const sse = await Promise.all(
-        [1, 2].map(
-          () => stalledSse(s.port, 'flood/**'),
-        ),
-      )
+      const sse = await Promise.all([1, 2].map(() => stalledSse(s.port, 'flood/**')))
       await until('6 connections', async () => ((await request(`${s.url}/healthz`)).body.connections === 6 ? true : undefined))
       const sent: FeedEvent[] = []
       const chunk = 'y'.repeat(60 * KIB)
@@ -136,7 +157,11 @@ for (const runtime of ['node', 'deno'] as const) {
       }
       await until('the stalled clients closed', async () => ((await request(`${s.url}/healthz`)).body.connections === 1 ? true : undefined), 15_000)
       const end = (await publish(s.url, { topic: 'flood/a', data: 'sentinel' })).body as FeedEvent
-      assert.equal((await healthy.waitId(end.id, 20_000)).map((e) => e.id), [...sent, end].map((e) => e.id), 'the healthy client lost nothing')
+      assert.equal(
+        (await healthy.waitId(end.id, 20_000)).map((e) => e.id),
+        [...sent, end].map((e) => e.id),
+        'the healthy client lost nothing',
+      )
       assert.match(s.output(), /outbound budget exceeded/)
       healthy.close()
       for (const x of [...stalled, ...sse]) x.destroy()
@@ -171,7 +196,10 @@ for (const runtime of ['node', 'deno'] as const) {
       }
       await until('a close frame with 4008', closeFrame, 10_000)
       const end = (await publish(s.url, { topic: 'flood/b', data: 'sentinel' })).body as FeedEvent
-      assert.equal((await healthy.waitId(end.id, 20_000)).map((e) => e.id), [...sent, end].map((e) => e.id))
+      assert.equal(
+        (await healthy.waitId(end.id, 20_000)).map((e) => e.id),
+        [...sent, end].map((e) => e.id),
+      )
       healthy.close()
       stalled.destroy()
     } finally {

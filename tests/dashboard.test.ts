@@ -2,18 +2,22 @@ import { mkdirSync } from 'node:fs'
 import type { Page } from 'playwright-core'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { type BrowserContext, launchChromium, watchCsp, withBrowser } from './helpers/browser.ts'
 import { curl, publish } from './helpers/http.ts'
-import { launchChromium, watchCsp, withBrowser, type BrowserContext } from './helpers/browser.ts'
-import { ROOT, startServer, type Server } from './helpers/server.ts'
+import { ROOT, type Server, startServer } from './helpers/server.ts'
 import { until } from './helpers/wait.ts'
 
 const score = (game: string, home: number, away: number, league = 'nba') => ({
-  league, game, home: { team: `Home ${game}`, score: home }, away: { team: `Away ${game}`, score: away }, period: 2, clock: '5:00', status: 'live',
+  league,
+  game,
+  home: { team: `Home ${game}`, score: home },
+  away: { team: `Away ${game}`, score: away },
+  period: 2,
+  clock: '5:00',
+  status: 'live',
 })
-const postScore = (s: Server, body: object) =>
-  curl(['-X', 'POST', `${s.url}/api/scores`, '-H', 'Content-Type: application/json', '-d', JSON.stringify(body)])
-const cardScore = (page: Page, game: string) =>
-  page.locator(`[data-game="${game}"] .score`).allTextContents()
+const postScore = (s: Server, body: object) => curl(['-X', 'POST', `${s.url}/api/scores`, '-H', 'Content-Type: application/json', '-d', JSON.stringify(body)])
+const cardScore = (page: Page, game: string) => page.locator(`[data-game="${game}"] .score`).allTextContents()
 /** WCAG 2 contrast of each text selector against the first opaque background behind it. */
 const CONTRAST_SCRIPT = `(() => {
   const lum = (c) => {
@@ -151,7 +155,11 @@ for (const runtime of ['node', 'deno'] as const) {
       await page.locator('[data-symbol="RCN"] .price', { hasText: '1.00' }).waitFor()
       const states: string[] = []
       await page.exposeFunction('recordState', (st: string) => states.push(st))
-      await page.evaluate(() => new MutationObserver(() => (window as unknown as { recordState(s: string): void }).recordState(document.getElementById('badge')!.dataset.state!)).observe(document.getElementById('badge')!, { attributes: true }))
+      await page.evaluate(() =>
+        new MutationObserver(() =>
+          (window as unknown as { recordState(s: string): void }).recordState(document.getElementById('badge')!.dataset.state!),
+        ).observe(document.getElementById('badge')!, { attributes: true }),
+      )
       // 60 quotes over ~3 s: the page's socket is closed every ~0.7 s meanwhile.
       for (let i = 1; i <= 60; i++) {
         await publish(s.url, { topic: 'stocks/RCN', data: { symbol: 'RCN', price: 1 + i / 100 } })

@@ -1,11 +1,11 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as v from 'valibot'
-import { errorBody, type ErrorCode } from '../src/protocol/errors.ts'
+import { type ErrorCode, errorBody } from '../src/protocol/errors.ts'
 import { publish, request } from './helpers/http.ts'
-import { startRedis, type RedisServer } from './helpers/redis.ts'
+import { type RedisServer, startRedis } from './helpers/redis.ts'
 import { sdk } from './helpers/sdk.ts'
-import { startServer, type RuntimeName, type Server } from './helpers/server.ts'
+import { type RuntimeName, type Server, startServer } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
 import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
@@ -34,7 +34,11 @@ for (const runtime of ['node', 'deno', 'deno-node'] satisfies RuntimeName[]) {
     const cursor: string = first.body.id
     const ws = await WsClient.open(`${s.wsUrl}/ws`)
     await ws.nth('welcome')
-    const lines = () => s.output().split('\n').filter((l) => l.includes('"code":"engine_unavailable"'))
+    const lines = () =>
+      s
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('"code":"engine_unavailable"'))
     const before = lines().length
 
     redis.pause()
@@ -74,7 +78,10 @@ for (const runtime of ['node', 'deno', 'deno-node'] satisfies RuntimeName[]) {
       assert.is(outage.length, 8)
       assert.is(outage.filter((l) => l.includes('"level":50')).length, 1)
       assert.is(outage.filter((l) => l.includes('"level":20')).length, 7)
-      assert.ok(outage.every((l) => /"requestId":"[^"]+"/.test(l)), 'every line names its request')
+      assert.ok(
+        outage.every((l) => /"requestId":"[^"]+"/.test(l)),
+        'every line names its request',
+      )
       assert.not.match(s.output(), /"internal"|unexpected error/)
     } finally {
       redis.resume()
@@ -82,7 +89,10 @@ for (const runtime of ['node', 'deno', 'deno-node'] satisfies RuntimeName[]) {
 
     // Back: the same socket subscribes, and a publish reaches it.
     await until('the store back (/healthz)', async () => ((await request(`${s.url}/healthz`)).status === 200 ? true : undefined), 15_000)
-    assert.ok(Number(/^livefeed_engine_errors_total\{engine="redis"\} (\d+)/m.exec((await request(`${s.url}/metrics`)).body)?.[1]) >= 8, 'the failures are counted')
+    assert.ok(
+      Number(/^livefeed_engine_errors_total\{engine="redis"\} (\d+)/m.exec((await request(`${s.url}/metrics`)).body)?.[1]) >= 8,
+      'the failures are counted',
+    )
     ws.send({ type: 'subscribe', topics: ['f/**'] })
     await ws.nth('snapshot', 1, 10_000)
     const again = await publish(s.url, { topic: 'f/a', data: 3 })
@@ -102,14 +112,22 @@ for (const runtime of ['node', 'deno', 'deno-node'] satisfies RuntimeName[]) {
       const errors: string[] = []
       feed.feed.on('error', (e) => errors.push(e.code))
       await until('the subscribe to fail', () => (errors.includes('engine_unavailable') ? true : undefined), 10_000)
-      await until('the SDK to reconnect rather than sit on a socket that holds nothing', () => (feed!.statuses.some((x) => x.state === 'reconnecting') ? true : undefined), 5000)
+      await until(
+        'the SDK to reconnect rather than sit on a socket that holds nothing',
+        () => (feed!.statuses.some((x) => x.state === 'reconnecting') ? true : undefined),
+        5000,
+      )
     } finally {
       redis.resume()
     }
     await until('the store back (/healthz)', async () => ((await request(`${s.url}/healthz`)).status === 200 ? true : undefined), 15_000)
     const sentinel = (await publish(s.url, { topic: 'g/a', data: 'sentinel' })).body.id as string
     const got = await feed.waitId(sentinel, 15_000)
-    assert.equal(got.map((e) => e.id), [sentinel], 'nothing lost, nothing twice')
+    assert.equal(
+      got.map((e) => e.id),
+      [sentinel],
+      'nothing lost, nothing twice',
+    )
     feed.feed.close()
   })
   test.run()

@@ -5,9 +5,9 @@ import { parseCursor } from '../src/core/cursor.ts'
 import type { Engine } from '../src/core/engine.ts'
 import { silentLog } from '../src/core/log.ts'
 import { PatternSet } from '../src/core/topic-index.ts'
-import type { FeedEvent } from '../src/protocol/events.ts'
 import { MemoryEngine } from '../src/engines/memory.ts'
 import { RedisEngine } from '../src/engines/redis.ts'
+import type { FeedEvent } from '../src/protocol/events.ts'
 import { sharedRedis } from './helpers/redis.ts'
 import { until } from './helpers/wait.ts'
 
@@ -17,7 +17,8 @@ let n = 0
 const limits = (o: { historySize?: number; maxTopics?: number }) => ({ ...DEFAULT_LIMITS, historySize: o.historySize ?? 1000, maxTopics: o.maxTopics ?? 1000 })
 const engines: Record<string, Make> = {
   memory: async (o) => new MemoryEngine(limits(o)),
-  redis: async (o) => new RedisEngine({ url: (await sharedRedis()).url, prefix: o.prefix ?? `contract${process.pid}-${++n}:`, limits: limits(o), log: silentLog }),
+  redis: async (o) =>
+    new RedisEngine({ url: (await sharedRedis()).url, prefix: o.prefix ?? `contract${process.pid}-${++n}:`, limits: limits(o), log: silentLog }),
 }
 
 const all = new PatternSet(['**'])
@@ -52,10 +53,16 @@ for (const [name, make] of Object.entries(engines)) {
     const first = await e.read(parseCursor(head)!, new PatternSet(['a/*']), 1)
     assert.ok(!first.stale)
     if (first.stale) return
-    assert.equal(first.events.map((x) => x.topic), ['a/1'])
+    assert.equal(
+      first.events.map((x) => x.topic),
+      ['a/1'],
+    )
     const rest = await e.read(parseCursor(first.cursor)!, new PatternSet(['a/*']), 10)
     if (rest.stale) return assert.unreachable()
-    assert.equal(rest.events.map((x) => x.topic), ['a/2'])
+    assert.equal(
+      rest.events.map((x) => x.topic),
+      ['a/2'],
+    )
     assert.is(rest.cursor, await e.head(), 'scanned past the non-matching tail')
   })
 
@@ -83,7 +90,11 @@ for (const [name, make] of Object.entries(engines)) {
     assert.is(first.cursor, stored[1]!.id, 'the cursor is the last event included')
     const rest = await e.read(parseCursor(first.cursor)!, all, 100, 1)
     if (rest.stale) return assert.unreachable()
-    assert.equal(rest.events.map((x) => x.id), [stored[2]!.id], 'at least one event, however small maxBytes')
+    assert.equal(
+      rest.events.map((x) => x.id),
+      [stored[2]!.id],
+      'at least one event, however small maxBytes',
+    )
     const pages: string[][] = []
     let page = await e.snapshot(new PatternSet(['b/*']), { maxBytes: 3500 })
     const upTo = page.cursor
@@ -93,22 +104,45 @@ for (const [name, make] of Object.entries(engines)) {
       assert.is(page.cursor, upTo)
       pages.push(page.events.map((x) => x.topic))
     }
-    assert.equal(pages.map((p) => p.length), [3, 3, 3, 1])
-    assert.equal(pages.flat(), body.map((x) => x.topic))
+    assert.equal(
+      pages.map((p) => p.length),
+      [3, 3, 3, 1],
+    )
+    assert.equal(
+      pages.flat(),
+      body.map((x) => x.topic),
+    )
     // Pages hold only events up to the first page's head: a later update waits for the live stream.
     await e.append([{ topic: 'b/0', data: 'newer' }])
     const again = await e.snapshot(new PatternSet(['b/*']), { after: stored[0]!.id, upTo })
-    assert.equal(again.events.map((x) => x.id), stored.slice(1).map((x) => x.id))
+    assert.equal(
+      again.events.map((x) => x.id),
+      stored.slice(1).map((x) => x.id),
+    )
   })
 
   test('snapshot: latest event of each matching topic, oldest first, with the head', async () => {
     const { e } = await start()
-    await e.append([{ topic: 's/a', data: 1 }, { topic: 's/b', data: 1 }, { topic: 's/a', data: 2 }, { topic: 'x/y', data: 0 }])
+    await e.append([
+      { topic: 's/a', data: 1 },
+      { topic: 's/b', data: 1 },
+      { topic: 's/a', data: 2 },
+      { topic: 'x/y', data: 0 },
+    ])
     const snap = await e.snapshot(new PatternSet(['s/*']))
-    assert.equal(snap.events.map((x) => [x.topic, x.data]), [['s/b', 1], ['s/a', 2]])
+    assert.equal(
+      snap.events.map((x) => [x.topic, x.data]),
+      [
+        ['s/b', 1],
+        ['s/a', 2],
+      ],
+    )
     assert.is(snap.cursor, await e.head())
     const exact = await e.snapshot(new PatternSet(['s/a', 'nope']))
-    assert.equal(exact.events.map((x) => x.data), [2])
+    assert.equal(
+      exact.events.map((x) => x.data),
+      [2],
+    )
     const topics = await e.topics()
     assert.equal(topics.map((t) => t.topic).sort(), ['s/a', 's/b', 'x/y'])
   })
@@ -116,13 +150,19 @@ for (const [name, make] of Object.entries(engines)) {
   test('the latest-per-topic bound drops the least recently updated topic', async () => {
     const { e } = await start({ maxTopics: 2 })
     for (const topic of ['m/a', 'm/b', 'm/c']) await e.append([{ topic, data: topic }])
-    await e.append([{ topic: 'm/b', data: 'again' }, { topic: 'm/d', data: 'd' }])
+    await e.append([
+      { topic: 'm/b', data: 'again' },
+      { topic: 'm/d', data: 'd' },
+    ])
     assert.equal((await e.topics()).map((t) => t.topic).sort(), ['m/b', 'm/d'])
   })
 
   test('idempotency: a repeat returns the first result and stores nothing; another body conflicts', async () => {
     const { e, head } = await start()
-    const body = [{ topic: 'i/a', data: 1 }, { topic: 'i/a', data: 2 }]
+    const body = [
+      { topic: 'i/a', data: 1 },
+      { topic: 'i/a', data: 2 },
+    ]
     const first = await e.append(body, idem('k1'))
     const again = await e.append(body, idem('k1'))
     assert.is(again.replayed, true)
@@ -142,10 +182,20 @@ for (const [name, make] of Object.entries(engines)) {
     const other = name === 'redis' ? (await start({ prefix })).e : e
     const seen: FeedEvent[] = []
     e.onEvents((list) => seen.push(...list))
-    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? e : other).append([{ topic: 'o/a', data: i }, { topic: 'o/b', data: i }])))
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        (i % 2 ? e : other).append([
+          { topic: 'o/a', data: i },
+          { topic: 'o/b', data: i },
+        ]),
+      ),
+    )
     const stored = results.flatMap((r) => r.events).sort((a, b) => (a.id < b.id ? -1 : 1))
     await until('all events on the live stream', () => (seen.length >= stored.length ? true : undefined))
-    assert.equal(seen.map((x) => x.id), stored.map((x) => x.id))
+    assert.equal(
+      seen.map((x) => x.id),
+      stored.map((x) => x.id),
+    )
   })
 
   test.run()

@@ -4,10 +4,10 @@ import * as assert from 'uvu/assert'
 import type { FeedEvent } from '../src/protocol/events.ts'
 import { publish, request } from './helpers/http.ts'
 import { metricSum } from './helpers/metrics.ts'
-import { startRedis, type RedisServer } from './helpers/redis.ts'
+import { type RedisServer, startRedis } from './helpers/redis.ts'
 import { startRelay } from './helpers/relay.ts'
 import { sdk } from './helpers/sdk.ts'
-import { startServer, type Server } from './helpers/server.ts'
+import { type Server, startServer } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
 import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
@@ -60,11 +60,15 @@ async function teardown(r: Rig): Promise<void> {
 
 /** Waits until the replica holds everything the primary wrote (the offsets meet). */
 async function caughtUp(r: Rig): Promise<void> {
-  await until('the replica caught up', async () => {
-    const p = field(await info(r.primary.port), 'master_repl_offset')
-    const s = field(await info(r.replica.port), 'master_repl_offset')
-    return p !== undefined && p === s ? true : undefined
-  }, 10_000)
+  await until(
+    'the replica caught up',
+    async () => {
+      const p = field(await info(r.primary.port), 'master_repl_offset')
+      const s = field(await info(r.replica.port), 'master_repl_offset')
+      return p !== undefined && p === s ? true : undefined
+    },
+    10_000,
+  )
 }
 
 /** The promotion: the primary dies, the replica takes over, the address moves to it (~100 ms, as managed). */
@@ -87,7 +91,10 @@ function publisher(r: Rig, tag = 'fo') {
       const i = n++
       for (let attempt = 0; ; attempt++) {
         const target = (i + attempt) % 2 === 0 ? r.a : r.b
-        const res = await publish(target.url, { topic: `fo/t${i % 4}`, data: { n: i, tag } }, { 'Idempotency-Key': `${tag}-${i}` }).catch(() => ({ status: 599, body: null }))
+        const res = await publish(target.url, { topic: `fo/t${i % 4}`, data: { n: i, tag } }, { 'Idempotency-Key': `${tag}-${i}` }).catch(() => ({
+          status: 599,
+          body: null,
+        }))
         if (res.status === 201) {
           acked.set(i, res.body as FeedEvent)
           break
@@ -195,7 +202,8 @@ for (const replicas of ['0', '1']) {
       const failedBefore = pub.failed()
       if (replicas === '0') await until('events delivered during the stall', () => (subs.ws.events().length >= seen + 60 ? true : undefined), 15_000)
       // With WAIT, a publish answered 503 proves an event the primary stored (and delivered) but never replicated.
-      else await until('a publish not confirmed by the replica', () => (pub.failed() > failedBefore && subs.ws.events().length > seen ? true : undefined), 15_000)
+      else
+        await until('a publish not confirmed by the replica', () => (pub.failed() > failedBefore && subs.ws.events().length > seen ? true : undefined), 15_000)
       await promote(r)
       // Memorystore attaches a replica to the promoted server again; until then a WAIT for one is 503.
       if (replicas === '1') r.extra.push(await startRedis({ args: ['--replicaof', '127.0.0.1', String(r.replica.port)] }))
@@ -205,7 +213,16 @@ for (const replicas of ['0', '1']) {
 
       // Both instances noticed and moved to a new epoch; at least one names what was lost.
       for (const s of [r.a, r.b]) {
-        await until(() => `${s.port}: history_lost counted; it logged ${s.output().split('\n').filter((l) => /"level":[45]0/.test(l)).join('\n')}`, async () => ((await metricSum(s.url, 'livefeed_history_lost_total')) >= 1 ? true : undefined), 10_000)
+        await until(
+          () =>
+            `${s.port}: history_lost counted; it logged ${s
+              .output()
+              .split('\n')
+              .filter((l) => /"level":[45]0/.test(l))
+              .join('\n')}`,
+          async () => ((await metricSum(s.url, 'livefeed_history_lost_total')) >= 1 ? true : undefined),
+          10_000,
+        )
       }
       assert.match(r.a.output() + r.b.output(), /"level":50[^\n]*"lost":\["/)
 
@@ -225,7 +242,16 @@ for (const replicas of ['0', '1']) {
       assert.equal(after, await history(r.b.url, snap.cursor, sentinel.id), 'what it got live after the reset is what a resuming client reads')
 
       await subs.sse.waitId(sentinel.id, 15_000).catch((err: Error) => {
-        throw new Error(`${err.message}; SSE ${subs.sse.ended ? 'ended' : 'open'} after ${subs.sse.messages.map((m) => m.event).join(',').replace(/(message,)+/g, 'message*,')}; b logged ${r.b.output().split('\n').filter((l) => /"level":[45]0/.test(l)).join('\n')}`)
+        throw new Error(
+          `${err.message}; SSE ${subs.sse.ended ? 'ended' : 'open'} after ${subs.sse.messages
+            .map((m) => m.event)
+            .join(',')
+            .replace(/(message,)+/g, 'message*,')}; b logged ${r.b
+            .output()
+            .split('\n')
+            .filter((l) => /"level":[45]0/.test(l))
+            .join('\n')}`,
+        )
       })
       const sseMsgs = subs.sse.messages
       const sseReset = sseMsgs.map((m) => m.event).lastIndexOf('reset')
@@ -270,14 +296,30 @@ test('a promotion that lost nothing: no reset, no event lost or twice', async ()
     await resumed.stop()
     const sentinel = (await publish(r.b.url, { topic: 'fo/end', data: { n: -1 } })).body as FeedEvent
     const expected = [...[...pub.acked.values(), ...resumed.acked.values()].map((e) => e.id), sentinel.id]
-    assert.equal((await subs.ws.waitId(sentinel.id, 15_000)).map((e) => e.id), expected, 'WebSocket: every event once, in order')
+    assert.equal(
+      (await subs.ws.waitId(sentinel.id, 15_000)).map((e) => e.id),
+      expected,
+      'WebSocket: every event once, in order',
+    )
     assert.equal(subs.ws.of('reset'), [])
-    assert.equal((await subs.sse.waitId(sentinel.id, 15_000)).map((m) => m.id), expected, 'SSE')
+    assert.equal(
+      (await subs.sse.waitId(sentinel.id, 15_000)).map((m) => m.id),
+      expected,
+      'SSE',
+    )
     assert.equal(subs.sse.of('reset'), [])
-    assert.equal((await subs.feed.waitId(sentinel.id, 15_000)).map((e) => e.id), expected, 'SDK')
+    assert.equal(
+      (await subs.feed.waitId(sentinel.id, 15_000)).map((e) => e.id),
+      expected,
+      'SDK',
+    )
     await until('the poller reads the sentinel', () => (subs.poll.events().some((e) => e.id === sentinel.id) ? true : undefined), 15_000)
     await subs.poll.stop()
-    assert.equal(subs.poll.events().map((e) => e.id), expected, 'polling')
+    assert.equal(
+      subs.poll.events().map((e) => e.id),
+      expected,
+      'polling',
+    )
     for (const s of [r.a, r.b]) assert.is(await metricSum(s.url, 'livefeed_history_lost_total'), 0)
     subs.ws.close()
     subs.sse.close()

@@ -1,10 +1,9 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { publish, type FeedEvent } from './helpers/http.ts'
+import { type FeedEvent, publish } from './helpers/http.ts'
 import { startRedis } from './helpers/redis.ts'
 import { startServer } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
-import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
 
 /**
@@ -34,7 +33,10 @@ test('Redis trimmed past a paused instance: its WebSocket and SSE subscribers ge
     const snap = await ws.nth('snapshot', 2, 10_000)
     assert.ok(ws.frames.indexOf(reset) < ws.frames.indexOf(snap), 'reset, then the snapshot')
     assert.equal(snap.events.map((e) => e.topic).sort(), ['gap/a', 'gap/t0', 'gap/t1', 'gap/t2', 'gap/t3'])
-    assert.ok(snap.events.some((e) => e.id === last!.id), 'the snapshot holds the latest of each topic')
+    assert.ok(
+      snap.events.some((e) => e.id === last!.id),
+      'the snapshot holds the latest of each topic',
+    )
     await sse.waitFor('reset', 1, 10_000)
     await sse.waitFor('snapshot', 2, 10_000)
 

@@ -1,7 +1,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { curl, publish, request, type FeedEvent } from './helpers/http.ts'
-import { RUNTIMES, startServer, type Server } from './helpers/server.ts'
+import { curl, type FeedEvent, publish, request } from './helpers/http.ts'
+import { RUNTIMES, type Server, startServer } from './helpers/server.ts'
 
 for (const runtime of RUNTIMES) {
   const test = suite<{ s: Server }>(`HTTP API [${runtime}]`, {} as { s: Server })
@@ -12,7 +12,15 @@ for (const runtime of RUNTIMES) {
 
   test('curl publishes one event; it is stored with a cursor and server time', async ({ s }) => {
     const before = Date.now()
-    const r = await curl(['-X', 'POST', `${s.url}/api/events`, '-H', 'Content-Type: application/json', '-d', '{"topic":"scores/nba/lal-bos","data":{"home":101,"away":99}}'])
+    const r = await curl([
+      '-X',
+      'POST',
+      `${s.url}/api/events`,
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      '{"topic":"scores/nba/lal-bos","data":{"home":101,"away":99}}',
+    ])
     assert.is(r.status, 201)
     assert.is(r.body.topic, 'scores/nba/lal-bos')
     assert.equal(r.body.data, { home: 101, away: 99 })
@@ -21,24 +29,42 @@ for (const runtime of RUNTIMES) {
   })
 
   test('a batch is stored in order with increasing cursors', async ({ s }) => {
-    const r = await publish(s.url, [1, 2, 3].map((n) => ({ topic: 'batch/t', data: n })))
+    const r = await publish(
+      s.url,
+      [1, 2, 3].map((n) => ({ topic: 'batch/t', data: n })),
+    )
     assert.is(r.status, 201)
     const ids = r.body.events.map((e: { id: string }) => e.id)
-    assert.equal(r.body.events.map((e: { data: number }) => e.data), [1, 2, 3])
+    assert.equal(
+      r.body.events.map((e: { data: number }) => e.data),
+      [1, 2, 3],
+    )
     assert.equal([...ids].sort(), ids)
     assert.is(new Set(ids).size, 3)
     const read = await request(`${s.url}/api/events?topics=batch/t&since=${encodeURIComponent(ids[0])}`)
-    assert.equal(read.body.events.map((e: { data: number }) => e.data), [2, 3])
+    assert.equal(
+      read.body.events.map((e: { data: number }) => e.data),
+      [2, 3],
+    )
     assert.is(read.body.cursor, ids[2])
   })
 
   test('GET /api/events pages with limit and continues from the cursor', async ({ s }) => {
     const first = await publish(s.url, { topic: 'page/a', data: 0 })
-    await publish(s.url, [1, 2, 3, 4].map((n) => ({ topic: n % 2 ? 'page/a' : 'other/b', data: n })))
+    await publish(
+      s.url,
+      [1, 2, 3, 4].map((n) => ({ topic: n % 2 ? 'page/a' : 'other/b', data: n })),
+    )
     const p1 = await request(`${s.url}/api/events?topics=page/*&since=${first.body.id}&limit=1`)
-    assert.equal(p1.body.events.map((e: { data: number }) => e.data), [1])
+    assert.equal(
+      p1.body.events.map((e: { data: number }) => e.data),
+      [1],
+    )
     const p2 = await request(`${s.url}/api/events?topics=page/*&since=${p1.body.cursor}`)
-    assert.equal(p2.body.events.map((e: { data: number }) => e.data), [3])
+    assert.equal(
+      p2.body.events.map((e: { data: number }) => e.data),
+      [3],
+    )
     const p3 = await request(`${s.url}/api/events?topics=page/*&since=${p2.body.cursor}`)
     assert.equal(p3.body.events, [])
     assert.is(p3.body.cursor, p2.body.cursor)
@@ -46,9 +72,11 @@ for (const runtime of RUNTIMES) {
 
   test('patterns: * is one segment, ** one or more', async ({ s }) => {
     const head = (await request(`${s.url}/api/snapshot?topics=x`)).body.cursor
-    await publish(s.url, ['pat/a', 'pat/a/b', 'pat/a/b/c', 'pat', 'pat/z/b'].map((topic) => ({ topic, data: topic })))
-    const read = async (p: string) =>
-      (await request(`${s.url}/api/events?topics=${p}&since=${head}`)).body.events.map((e: { topic: string }) => e.topic)
+    await publish(
+      s.url,
+      ['pat/a', 'pat/a/b', 'pat/a/b/c', 'pat', 'pat/z/b'].map((topic) => ({ topic, data: topic })),
+    )
+    const read = async (p: string) => (await request(`${s.url}/api/events?topics=${p}&since=${head}`)).body.events.map((e: { topic: string }) => e.topic)
     assert.equal(await read('pat/*'), ['pat/a'])
     assert.equal(await read('pat/**'), ['pat/a', 'pat/a/b', 'pat/a/b/c', 'pat/z/b'])
     assert.equal(await read('pat/*/b'), ['pat/a/b', 'pat/z/b'])
@@ -62,7 +90,13 @@ for (const runtime of RUNTIMES) {
       { topic: 'snap/a', data: 2 },
     ])
     const snap = await request(`${s.url}/api/snapshot?topics=snap/*`)
-    assert.equal(snap.body.events.map((e: { topic: string; data: number }) => [e.topic, e.data]), [['snap/b', 1], ['snap/a', 2]])
+    assert.equal(
+      snap.body.events.map((e: { topic: string; data: number }) => [e.topic, e.data]),
+      [
+        ['snap/b', 1],
+        ['snap/a', 2],
+      ],
+    )
     const topics = await request(`${s.url}/api/topics`)
     const a = topics.body.topics.find((t: { topic: string }) => t.topic === 'snap/a')
     assert.is(a.lastId, snap.body.events[1].id)
@@ -73,14 +107,31 @@ for (const runtime of RUNTIMES) {
   test('scores and quotes are validated and stored on their topics', async ({ s }) => {
     const score = await request(`${s.url}/api/scores`, {
       method: 'POST',
-      json: { league: 'nba', game: 'lal-bos', home: { team: 'Lakers', score: 101 }, away: { team: 'Celtics', score: 99 }, period: 4, clock: '0:12', status: 'live' },
+      json: {
+        league: 'nba',
+        game: 'lal-bos',
+        home: { team: 'Lakers', score: 101 },
+        away: { team: 'Celtics', score: 99 },
+        period: 4,
+        clock: '0:12',
+        status: 'live',
+      },
     })
     assert.is(score.status, 201)
     assert.is(score.body.topic, 'scores/nba/lal-bos')
     assert.is(score.body.data.home.score, 101)
-    const quotes = await request(`${s.url}/api/quotes`, { method: 'POST', json: [{ symbol: 'AAPL', price: 190.5, change: -1.2 }, { symbol: 'MSFT', price: 410 }] })
+    const quotes = await request(`${s.url}/api/quotes`, {
+      method: 'POST',
+      json: [
+        { symbol: 'AAPL', price: 190.5, change: -1.2 },
+        { symbol: 'MSFT', price: 410 },
+      ],
+    })
     assert.is(quotes.status, 201)
-    assert.equal(quotes.body.events.map((e: { topic: string }) => e.topic), ['stocks/AAPL', 'stocks/MSFT'])
+    assert.equal(
+      quotes.body.events.map((e: { topic: string }) => e.topic),
+      ['stocks/AAPL', 'stocks/MSFT'],
+    )
     const bad = [
       [`/api/scores`, { league: 'nba', game: 'x', home: { team: 'A', score: -1 }, away: { team: 'B', score: 0 } }, 'home.score'],
       [`/api/scores`, { league: 'n ba', game: 'x', home: { team: 'A', score: 1 }, away: { team: 'B', score: 0 } }, 'league'],
@@ -88,7 +139,14 @@ for (const runtime of RUNTIMES) {
       [`/api/scores`, { league: 'nba', game: 'x', home: { team: 'A', score: 1 }, away: { team: 'B', score: 0 }, status: 'paused' }, 'status'],
       [`/api/quotes`, { symbol: 'AAPL', price: 0 }, 'price'],
       [`/api/quotes`, { symbol: 'AAPL', price: '12' }, 'price'],
-      [`/api/quotes`, [{ symbol: 'AAPL', price: 1 }, { symbol: 'A/B', price: 1 }], 'symbol'],
+      [
+        `/api/quotes`,
+        [
+          { symbol: 'AAPL', price: 1 },
+          { symbol: 'A/B', price: 1 },
+        ],
+        'symbol',
+      ],
     ] as const
     for (const [path, json, field] of bad) {
       const r = await request(`${s.url}${path}`, { method: 'POST', json })
@@ -111,7 +169,16 @@ for (const runtime of RUNTIMES) {
       [{ json: [] }, 400, 'validation_failed'],
       [{ json: Array.from({ length: 51 }, () => ({ topic: 'a', data: 1 })) }, 400, 'validation_failed'],
       [{ json: { topic: 'big/one', data: 'x'.repeat(2000) } }, 413, 'payload_too_large'],
-      [{ json: [{ topic: 'ok/first', data: 1 }, { topic: 'big/one', data: 'x'.repeat(2000) }] }, 413, 'payload_too_large'],
+      [
+        {
+          json: [
+            { topic: 'ok/first', data: 1 },
+            { topic: 'big/one', data: 'x'.repeat(2000) },
+          ],
+        },
+        413,
+        'payload_too_large',
+      ],
       [{ json: { topic: 'huge/body', data: 'x'.repeat(70_000) } }, 413, 'payload_too_large'],
     ]
     for (const [init, status, code] of cases) {
@@ -149,21 +216,41 @@ for (const runtime of RUNTIMES) {
       const r = await request(`${s.url}/api/events?topics=reset/*&since=${since}`)
       assert.is(r.status, 200)
       assert.is(r.body.reset, true)
-      assert.equal(r.body.snapshot.map((e: { data: number }) => e.data), [1])
+      assert.equal(
+        r.body.snapshot.map((e: { data: number }) => e.data),
+        [1],
+      )
       assert.type(r.body.cursor, 'string')
     }
   })
 
   test('Idempotency-Key: a retry answers with the first result and stores nothing new', async ({ s }) => {
     const key = `k-${process.pid}-${Date.now()}`
-    const body = [{ topic: 'idem/a', data: 1 }, { topic: 'idem/a', data: 2 }]
+    const body = [
+      { topic: 'idem/a', data: 1 },
+      { topic: 'idem/a', data: 2 },
+    ]
     const first = await publish(s.url, body, { 'Idempotency-Key': key })
-    const again = await curl(['-X', 'POST', `${s.url}/api/events`, '-H', 'Content-Type: application/json', '-H', `Idempotency-Key: ${key}`, '-d', JSON.stringify(body)])
+    const again = await curl([
+      '-X',
+      'POST',
+      `${s.url}/api/events`,
+      '-H',
+      'Content-Type: application/json',
+      '-H',
+      `Idempotency-Key: ${key}`,
+      '-d',
+      JSON.stringify(body),
+    ])
     assert.is(first.status, 201)
     assert.is(again.status, 201)
     assert.equal(again.body, first.body)
     const stored = await request(`${s.url}/api/events?topics=idem/a&since=${first.body.events[0].id}`)
-    assert.equal(stored.body.events.map((e: { data: number }) => e.data), [2], 'nothing stored twice')
+    assert.equal(
+      stored.body.events.map((e: { data: number }) => e.data),
+      [2],
+      'nothing stored twice',
+    )
     const conflict = await publish(s.url, { topic: 'idem/a', data: 3 }, { 'Idempotency-Key': key })
     assert.is(conflict.status, 422)
     assert.is(conflict.body.error.code, 'idempotency_conflict')
@@ -182,7 +269,10 @@ for (const runtime of RUNTIMES) {
     const own = await publish(s.url, { topic: 'cors/a', data: 2 }, { origin: s.url })
     assert.is(own.status, 201, "the server's own pages may")
     const stored = await request(`${s.url}/api/snapshot?topics=cors/a`)
-    assert.equal(stored.body.events.map((e: FeedEvent) => e.data), [2])
+    assert.equal(
+      stored.body.events.map((e: FeedEvent) => e.data),
+      [2],
+    )
     const pre = await fetch(`${s.url}/api/events`, {
       method: 'OPTIONS',
       headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
@@ -200,10 +290,30 @@ for (const runtime of RUNTIMES) {
 
   test('a chunked body (no Content-Length) over MAX_BODY_BYTES is refused with 413 as well', async ({ s }) => {
     const big = JSON.stringify({ topic: 'chunked/a', data: 'x'.repeat(70_000) })
-    const r = await curl(['-X', 'POST', `${s.url}/api/events`, '-H', 'Content-Type: application/json', '-H', 'Transfer-Encoding: chunked', '--data-binary', big])
+    const r = await curl([
+      '-X',
+      'POST',
+      `${s.url}/api/events`,
+      '-H',
+      'Content-Type: application/json',
+      '-H',
+      'Transfer-Encoding: chunked',
+      '--data-binary',
+      big,
+    ])
     assert.is(r.status, 413)
     assert.is(r.body.error.code, 'payload_too_large')
-    const small = await curl(['-X', 'POST', `${s.url}/api/events`, '-H', 'Content-Type: application/json', '-H', 'Transfer-Encoding: chunked', '--data-binary', '{"topic":"chunked/a","data":1}'])
+    const small = await curl([
+      '-X',
+      'POST',
+      `${s.url}/api/events`,
+      '-H',
+      'Content-Type: application/json',
+      '-H',
+      'Transfer-Encoding: chunked',
+      '--data-binary',
+      '{"topic":"chunked/a","data":1}',
+    ])
     assert.is(small.status, 201)
   })
 

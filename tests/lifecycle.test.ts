@@ -5,7 +5,7 @@ import { publish, request } from './helpers/http.ts'
 import { expected, startPublishing } from './helpers/load.ts'
 import { RUNTIMES, startServer } from './helpers/server.ts'
 import { until } from './helpers/wait.ts'
-import { WsClient, type FrameOf } from './helpers/ws.ts'
+import { type FrameOf, WsClient } from './helpers/ws.ts'
 
 for (const runtime of RUNTIMES) {
   const test = suite(`lifecycle [${runtime}]`)
@@ -32,8 +32,14 @@ for (const runtime of RUNTIMES) {
       got.push(...(await c.waitId(want.at(-1)!.id)))
       c.close()
       assert.ok(codes.length >= 3, `reconnected ${codes.length} times`)
-      assert.ok(codes.every((code) => code === 4000), `close codes ${codes}`)
-      assert.equal(got.map((e) => e.id), want.map((e) => e.id))
+      assert.ok(
+        codes.every((code) => code === 4000),
+        `close codes ${codes}`,
+      )
+      assert.equal(
+        got.map((e) => e.id),
+        want.map((e) => e.id),
+      )
     } finally {
       await s.stop()
     }
@@ -49,7 +55,10 @@ for (const runtime of RUNTIMES) {
       return r.status === 503 ? r : undefined
     })
     assert.is(ready.body.draining, true)
-    const late = await new WsClient(`${s.wsUrl}/ws`).opened.then(() => 'opened', (e: Error) => e.message)
+    const late = await new WsClient(`${s.wsUrl}/ws`).opened.then(
+      () => 'opened',
+      (e: Error) => e.message,
+    )
     assert.is(late, 'upgrade refused: 503')
     const codes = await Promise.all(clients.map((c) => c.waitClose(5000)))
     assert.equal(codes, [1001, 1001, 1001])
@@ -110,7 +119,11 @@ for (const runtime of RUNTIMES) {
       assert.ok(err, `the server started with ${JSON.stringify(env)}`)
       const [head, ...output] = err!.message.split('\n')
       assert.match(head!, / exited with 1 before listening/)
-      assert.equal(output.filter((l) => l.trim() !== ''), [line], 'exactly one line, no stack')
+      assert.equal(
+        output.filter((l) => l.trim() !== ''),
+        [line],
+        'exactly one line, no stack',
+      )
     }
   })
 

@@ -1,8 +1,8 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { publish, request, type FeedEvent } from './helpers/http.ts'
+import { type FeedEvent, publish, request } from './helpers/http.ts'
 import { sdk } from './helpers/sdk.ts'
-import { startServer, type Server, type Target } from './helpers/server.ts'
+import { type Server, startServer, type Target } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
 import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
@@ -71,7 +71,12 @@ for (const target of ['node', 'deno', 'deno-node', 'node+redis'] satisfies Targe
     assert.is(await metric(s, 'livefeed_connections', { transport: 'sse' }), 1)
     assert.is(await metric(s, 'livefeed_subscriptions'), 3)
 
-    const sent = (await publish(s.url, Array.from({ length: 10 }, (_, i) => ({ topic: `m/${i % 3}`, data: i })))).body.events as FeedEvent[]
+    const sent = (
+      await publish(
+        s.url,
+        Array.from({ length: 10 }, (_, i) => ({ topic: `m/${i % 3}`, data: i })),
+      )
+    ).body.events as FeedEvent[]
     const end = (await publish(s.url, { topic: 'm/end', data: 'sentinel' })).body as FeedEvent
     for (const c of ws) await c.waitId(end.id)
     await sse.waitId(end.id)
@@ -104,10 +109,17 @@ for (const target of ['node', 'deno', 'deno-node', 'node+redis'] satisfies Targe
   })
 
   test('every request has an id: a valid X-Request-Id is kept and echoed, and the log lines about it carry it', async ({ s }) => {
-    const kept = await request(`${s.url}/api/events`, { method: 'POST', body: '{"topic":', headers: { 'content-type': 'application/json', 'x-request-id': 'trace:abc.123' } })
+    const kept = await request(`${s.url}/api/events`, {
+      method: 'POST',
+      body: '{"topic":',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'trace:abc.123' },
+    })
     assert.is(kept.headers.get('x-request-id'), 'trace:abc.123')
     await until('the log line', () => (s.output().includes('"requestId":"trace:abc.123"') ? true : undefined))
-    const line = s.output().split('\n').find((l) => l.includes('"requestId":"trace:abc.123"'))!
+    const line = s
+      .output()
+      .split('\n')
+      .find((l) => l.includes('"requestId":"trace:abc.123"'))!
     assert.match(line, /"level":20/, 'a client mistake logs at debug')
     const made = await request(`${s.url}/healthz`, { headers: { 'x-request-id': 'x'.repeat(129) } })
     assert.match(made.headers.get('x-request-id')!, /^[0-9a-f-]{36}$/, 'too long: a new one is made')
@@ -141,7 +153,10 @@ poller('more than 2,000 polls: no listener piles up on a shared AbortSignal, no 
     await until('2,100 polls', () => (polls >= 2100 ? true : undefined), 60_000)
     const e = (await publish(s.url, { topic: 'p/a', data: 1 })).body as FeedEvent
     await client.waitId(e.id)
-    assert.equal(warnings.filter((w) => /MaxListeners|listener/i.test(w)), [])
+    assert.equal(
+      warnings.filter((w) => /MaxListeners|listener/i.test(w)),
+      [],
+    )
   } finally {
     client.feed.close()
     process.off('warning', onWarning)

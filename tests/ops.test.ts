@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import type { Page } from 'playwright-core'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { launchChromium, watchCsp, withBrowser, type BrowserContext } from './helpers/browser.ts'
+import { type BrowserContext, launchChromium, watchCsp, withBrowser } from './helpers/browser.ts'
 import { publish } from './helpers/http.ts'
 import { startProxy } from './helpers/proxy.ts'
 import { ROOT, startServer } from './helpers/server.ts'
@@ -32,11 +32,15 @@ for (const runtime of ['node', 'deno'] as const) {
     // Events keep flowing until the page shows them as a rate: deliveries are three per event.
     let i = 0
     // The three come from one scrape: with events in it, p99 is a latency in ms, not the "–" of an idle interval.
-    await until('events, deliveries per second and their p99 latency shown', async () => {
-      await publish(s.url, { topic: 'ops/a', data: i++ })
-      const [events, deliveries, p99] = [Number(await tile(page, 'events')), Number(await tile(page, 'deliveries')), await tile(page, 'p99')]
-      return events > 0 && deliveries > 0 && /^\d[\d.,]* ms$/.test(p99 ?? '') ? true : undefined
-    }, 15_000)
+    await until(
+      'events, deliveries per second and their p99 latency shown',
+      async () => {
+        await publish(s.url, { topic: 'ops/a', data: i++ })
+        const [events, deliveries, p99] = [Number(await tile(page, 'events')), Number(await tile(page, 'deliveries')), await tile(page, 'p99')]
+        return events > 0 && deliveries > 0 && /^\d[\d.,]* ms$/.test(p99 ?? '') ? true : undefined
+      },
+      15_000,
+    )
     assert.match((await tile(page, 'rss'))!, /^\d[\d,]* MiB$/)
     mkdirSync(`${ROOT}test-artifacts`, { recursive: true })
     await page.screenshot({ path: `${ROOT}test-artifacts/ops-${runtime}.png`, fullPage: true })
@@ -68,8 +72,14 @@ token('asks for METRICS_TOKEN, keeps it in the tab only, and reads the metrics w
     await page.locator('#token-form').waitFor({ state: 'visible', timeout: 10_000 })
     await page.fill('#token', 'ops-secret-token')
     await page.click('#token-form button')
-    await until('the page to read /metrics with the token', async () => ((await page.locator('#status').getAttribute('data-state')) === 'open' ? true : undefined), 10_000)
-    await until('figures shown', async () => ((await tile(page, 'connections')) !== '–' ? true : undefined), 10_000).catch(async (e) => { throw new Error(e.message + ' status: ' + (await page.locator('#status-text').textContent())) })
+    await until(
+      'the page to read /metrics with the token',
+      async () => ((await page.locator('#status').getAttribute('data-state')) === 'open' ? true : undefined),
+      10_000,
+    )
+    await until('figures shown', async () => ((await tile(page, 'connections')) !== '–' ? true : undefined), 10_000).catch(async (e) => {
+      throw new Error(`${e.message} status: ${await page.locator('#status-text').textContent()}`)
+    })
     const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie)
     assert.not.match(stored, /ops-secret-token/, 'the token is not stored')
   } finally {

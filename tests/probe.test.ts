@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs'
-import net from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { publish, request, type FeedEvent } from './helpers/http.ts'
-import { GC_HOOK, memoryAfterGc, type GcMemory } from './helpers/memory.ts'
+import { type FeedEvent, publish, request } from './helpers/http.ts'
+import { GC_HOOK, type GcMemory, memoryAfterGc } from './helpers/memory.ts'
 import { startServer } from './helpers/server.ts'
 import { stalledSse } from './helpers/sse.ts'
 import { until } from './helpers/wait.ts'
@@ -44,7 +43,10 @@ test('the probe list: documented answers, a bounded RSS, and a healthy subscribe
     const pad = 'p'.repeat(60 * 1024)
     // 300 topics of ~60 KB: an 18 MB snapshot, in batches under MAX_BODY_BYTES.
     for (let b = 0; b < 20; b++) {
-      const r = await publish(s.url, Array.from({ length: 15 }, (_, i) => ({ topic: `probe/t${b * 15 + i}`, data: { pad } })))
+      const r = await publish(
+        s.url,
+        Array.from({ length: 15 }, (_, i) => ({ topic: `probe/t${b * 15 + i}`, data: { pad } })),
+      )
       assert.is(r.status, 201)
       sent.push(...r.body.events)
     }
@@ -67,23 +69,23 @@ test('the probe list: documented answers, a bounded RSS, and a healthy subscribe
 
     // 300 SSE streams that never read, while 12 MB more is published: each is closed at MAX_BUFFERED_BYTES
     // (or by the OUTBOUND_BYTES budget) instead of growing the server's memory.
-    const stalled = await Promise.all(
-      Array.from(
-        { length: 300 },
-        () => stalledSse(s.port, 'probe/**'),
-      ),
-    )
+    const stalled = await Promise.all(Array.from({ length: 300 }, () => stalledSse(s.port, 'probe/**')))
     for (let i = 0; i < 200; i++) sent.push((await publish(s.url, { topic: 'probe/live', data: { i, pad } })).body)
     await until('the stalled streams released', async () => ((await request(`${s.url}/healthz`)).body.connections === 1 ? true : undefined), 20_000)
 
     // Bad bodies get their answers on the same server meanwhile.
-    const bad = async (body: string) => (await request(`${s.url}/api/events`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })).body.error.code
+    const bad = async (body: string) =>
+      (await request(`${s.url}/api/events`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })).body.error.code
     assert.is(await bad(`{"topic":"probe/x","data":${'['.repeat(5000)}${']'.repeat(5000)}}`), 'too_deep')
     assert.is(await bad('{"topic":"probe/x","data":1e999999}'), 'validation_failed')
     assert.is((await publish(s.url, { topic: 'probe/x', data: 1 }, { origin: 'https://evil.example' })).status, 403)
 
     const end = (await publish(s.url, { topic: 'probe/end', data: 'sentinel' })).body as FeedEvent
-    assert.equal((await healthy.waitId(end.id, 20_000)).map((e) => e.id), [...sent, end].map((e) => e.id), 'the healthy subscriber missed nothing')
+    assert.equal(
+      (await healthy.waitId(end.id, 20_000)).map((e) => e.id),
+      [...sent, end].map((e) => e.id),
+      'the healthy subscriber missed nothing',
+    )
     for (const sock of stalled) sock.destroy()
     healthy.close()
     await until('every client gone', async () => ((await request(`${s.url}/healthz`)).body.connections === 0 ? true : undefined))

@@ -1,11 +1,11 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { publish, request, type FeedEvent } from './helpers/http.ts'
+import { type FeedEvent, publish, request } from './helpers/http.ts'
 import { expected, startPublishing } from './helpers/load.ts'
 import { startProxy } from './helpers/proxy.ts'
-import { startRedis, type RedisServer } from './helpers/redis.ts'
+import { type RedisServer, startRedis } from './helpers/redis.ts'
 import { sdk } from './helpers/sdk.ts'
-import { startServer, type Server } from './helpers/server.ts'
+import { type Server, startServer } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
 import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
@@ -50,7 +50,15 @@ test('WebSocket, SSE and long-poll clients spread over three instances get every
   assert.is(wsPorts.size, 3, 'the sockets landed on three instances')
 
   const published: FeedEvent[] = []
-  for (let i = 0; i < 30; i++) published.push(...(await publish(p.url, [{ topic: `fan/${i % 4}`, data: i }, { topic: 'fan/x', data: -i }])).body.events)
+  for (let i = 0; i < 30; i++)
+    published.push(
+      ...(
+        await publish(p.url, [
+          { topic: `fan/${i % 4}`, data: i },
+          { topic: 'fan/x', data: -i },
+        ])
+      ).body.events,
+    )
   const publishPorts = new Set(p.log.filter((l) => l.path === '/api/events').map((l) => l.port))
   assert.is(publishPorts.size, 3, 'publishes landed on three instances')
   published.sort((a, b) => (a.id < b.id ? -1 : 1))
@@ -59,7 +67,11 @@ test('WebSocket, SSE and long-poll clients spread over three instances get every
   const want = ids([...published, sentinel])
 
   for (const w of ws) assert.equal(ids(await w.waitId(sentinel.id)), want)
-  for (const r of sse) assert.equal((await r.waitId(sentinel.id)).map((m) => m.id), want)
+  for (const r of sse)
+    assert.equal(
+      (await r.waitId(sentinel.id)).map((m) => m.id),
+      want,
+    )
 
   // A stateless poller: each request goes to the next instance in turn.
   const before = p.log.length
@@ -72,9 +84,15 @@ test('WebSocket, SSE and long-poll clients spread over three instances get every
     cursor = r.body.cursor
   }
   assert.equal(ids(got), want, 'each event exactly once, in order')
-  const pollPorts = p.log.slice(before).filter((l) => l.path.startsWith('/poll')).map((l) => l.port)
+  const pollPorts = p.log
+    .slice(before)
+    .filter((l) => l.path.startsWith('/poll'))
+    .map((l) => l.port)
   assert.ok(pollPorts.length >= 5)
-  assert.ok(pollPorts.every((port, i) => i === 0 || port !== pollPorts[i - 1]), 'no two polls in a row on the same instance')
+  assert.ok(
+    pollPorts.every((port, i) => i === 0 || port !== pollPorts[i - 1]),
+    'no two polls in a row on the same instance',
+  )
   ws.forEach((w) => w.close())
   sse.forEach((r) => r.close())
 })
@@ -141,7 +159,11 @@ outage('every 201 event reaches every subscriber once; failures are 5xx; /health
     // taking them all out of the load balancer would only turn 503s into nothing at all.
     await until('/healthz 503 on every instance', async () => ((await statuses('/healthz')).every((s) => s === 503) ? true : undefined), 10_000)
     await until('a failed publish', () => (failures.length > 0 ? true : undefined), 10_000)
-    assert.equal(await statuses('/readiness_check'), c.servers.map(() => 200), 'readiness stays 200 during the outage')
+    assert.equal(
+      await statuses('/readiness_check'),
+      c.servers.map(() => 200),
+      'readiness stays 200 during the outage',
+    )
     c.redis.resume()
     await until('/healthz back', async () => ((await statuses('/healthz')).every((s) => s === 200) ? true : undefined), 15_000)
     const mid = accepted.size
@@ -155,10 +177,17 @@ outage('every 201 event reaches every subscriber once; failures are 5xx; /health
     assert.is(sentinel.status, 201)
 
     assert.ok(failures.length > 0, 'the outage made some publishes fail')
-    assert.ok(failures.every((s) => s >= 500), `failures: ${[...new Set(failures)]}`)
+    assert.ok(
+      failures.every((s) => s >= 500),
+      `failures: ${[...new Set(failures)]}`,
+    )
     const want = [...accepted.values(), sentinel.body as FeedEvent].sort((a, b) => (a.id < b.id ? -1 : 1))
     const stored = (await request(`${p.url}/api/events?topics=out/**&since=${start}&limit=1000`)).body.events as FeedEvent[]
-    assert.equal(stored.map((e) => e.data), [...[...accepted.keys()].sort((a, b) => a - b), 'sentinel'], 'each event stored once, in publish order')
+    assert.equal(
+      stored.map((e) => e.data),
+      [...[...accepted.keys()].sort((a, b) => a - b), 'sentinel'],
+      'each event stored once, in publish order',
+    )
     for (const x of subs) {
       assert.equal(ids(await x.waitId(sentinel.body.id, 20_000)), ids(want))
       x.feed.close()

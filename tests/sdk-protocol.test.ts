@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { WebSocketServer } from 'ws'
-import { wsFrames } from '../src/protocol/ws.ts'
 import { sseFrames } from '../src/protocol/sse.ts'
+import { wsFrames } from '../src/protocol/ws.ts'
 import { sdk } from './helpers/sdk.ts'
 import { until } from './helpers/wait.ts'
 
@@ -48,7 +48,10 @@ test('WebSocket: a frame outside the protocol is a bad_frame error; the next goo
   try {
     assert.equal(await client.waitId(good.id), [good])
     await until('3 errors', () => (errors.length >= 3 ? true : undefined))
-    assert.equal(errors.map((e) => e.code), ['bad_frame', 'bad_frame', 'bad_frame'])
+    assert.equal(
+      errors.map((e) => e.code),
+      ['bad_frame', 'bad_frame', 'bad_frame'],
+    )
     assert.match(errors[0]!.message, /id/)
     assert.is(client.feed.state, 'open')
   } finally {
@@ -71,7 +74,10 @@ test('SSE: an event whose data is outside the protocol is a bad_frame error; the
   try {
     assert.equal(await client.waitId(good.id), [good])
     await until('2 errors', () => (errors.length >= 2 ? true : undefined))
-    assert.equal(errors.map((e) => e.code), ['bad_frame', 'bad_frame'])
+    assert.equal(
+      errors.map((e) => e.code),
+      ['bad_frame', 'bad_frame'],
+    )
   } finally {
     client.feed.close()
     await s.close()
@@ -92,7 +98,10 @@ test('long polling: an answer outside the protocol is a bad_frame error, and the
   const errors = errorsOf(client)
   try {
     assert.equal(await client.waitId(good.id), [good])
-    assert.equal(errors.map((e) => e.code), ['bad_frame'])
+    assert.equal(
+      errors.map((e) => e.code),
+      ['bad_frame'],
+    )
     assert.match(errors[0]!.message, /poll answer/)
   } finally {
     client.feed.close()
@@ -123,7 +132,11 @@ test('a connection cut mid-snapshot: the SDK asks for the snapshot again (no sin
     await client.waitId('e1-000a')
     assert.is(urls.length, 2)
     assert.not.match(urls[1]!, /since=/, 'no resume from the cursor of a snapshot it only had part of')
-    assert.equal(client.snapshots.flatMap((p) => p.events.map((e) => e.id)), ['e1-0001', 'e1-0002', 'e1-0003'], 'each topic once')
+    assert.equal(
+      client.snapshots.flatMap((p) => p.events.map((e) => e.id)),
+      ['e1-0001', 'e1-0002', 'e1-0003'],
+      'each topic once',
+    )
     assert.is(client.feed.cursor, 'e1-000a')
   } finally {
     client.feed.close()

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert'
 import { publish } from './helpers/http.ts'
 import { expected, startPublishing } from './helpers/load.ts'
 import { random, randomInt } from './helpers/random.ts'
-import { RUNTIMES, startServer, type Server } from './helpers/server.ts'
+import { RUNTIMES, type Server, startServer } from './helpers/server.ts'
 import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
 
@@ -23,7 +23,7 @@ export async function seamRace(s: Server, subscribers = 40): Promise<void> {
     await new Promise((r) => setTimeout(r, random() * 40)) // random join moments, not synchronisation
     const pattern = i % 3 === 0 ? 'race/a' : 'race/**'
     const seen = load.stored
-    const since = i % 2 === 0 ? undefined : i % 4 === 1 ? seed.body.id : seen[randomInt(seen.length)]?.id ?? seed.body.id
+    const since = i % 2 === 0 ? undefined : i % 4 === 1 ? seed.body.id : (seen[randomInt(seen.length)]?.id ?? seed.body.id)
     const c = new WsClient(`${s.wsUrl}/ws?topics=${pattern}${since ? `&since=${since}` : ''}`)
     joined.push({ c, pattern, since })
   }
@@ -37,7 +37,11 @@ export async function seamRace(s: Server, subscribers = 40): Promise<void> {
     const want = expected(all, start, match)
     // The sentinel (on race/a, which every pattern matches) is last: compared once it is in, a late duplicate fails.
     const got = (await c.waitId(want.at(-1)!.id, 15_000)).map(({ type, ...e }) => e)
-    assert.equal(got.map((e) => e.id), want.map((e) => e.id), `${pattern} since ${since ?? 'snapshot'}`)
+    assert.equal(
+      got.map((e) => e.id),
+      want.map((e) => e.id),
+      `${pattern} since ${since ?? 'snapshot'}`,
+    )
     assert.equal(got, want)
     assert.is(c.of('reset').length, 0)
     c.close()

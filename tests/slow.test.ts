@@ -3,9 +3,9 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import WebSocket from 'ws'
 import type { DeliveredEvent } from '../src/protocol/events.ts'
-import { publish, request, type FeedEvent } from './helpers/http.ts'
+import { type FeedEvent, publish, request } from './helpers/http.ts'
 import { metricSum } from './helpers/metrics.ts'
-import { startServer, type Server } from './helpers/server.ts'
+import { type Server, startServer } from './helpers/server.ts'
 import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
 
@@ -59,7 +59,10 @@ async function stalledSse(s: Server, topics: string): Promise<Stalled> {
         while ((i = buf.indexOf('\n\n')) >= 0) {
           const block = buf.slice(0, i)
           buf = buf.slice(i + 2)
-          const data = block.split('\n').find((l) => l.startsWith('data: '))?.slice(6)
+          const data = block
+            .split('\n')
+            .find((l) => l.startsWith('data: '))
+            ?.slice(6)
           if (block.includes('event: snapshot')) {
             r.pause()
             resolve()
@@ -85,12 +88,19 @@ for (const runtime of ['node', 'deno', 'deno-node'] as const) {
       const stalled = await stalledWs(s, 'slow/**')
       const sent: FeedEvent[] = []
       // Until the server gives up on it: each round adds 160 KB for every subscriber.
-      await until('the stalled client to be closed as slow', async () => {
-        const r = await publish(s.url, Array.from({ length: 10 }, (_, i) => ({ topic: 'slow/a', data: { i, pad: pad(16_000) } })))
-        assert.is(r.status, 201)
-        sent.push(...(r.body.events as FeedEvent[]))
-        return (await metricSum(s.url, 'livefeed_disconnects_total', { transport: 'ws', reason: 'slow' })) >= 1 ? true : undefined
-      }, 60_000)
+      await until(
+        'the stalled client to be closed as slow',
+        async () => {
+          const r = await publish(
+            s.url,
+            Array.from({ length: 10 }, (_, i) => ({ topic: 'slow/a', data: { i, pad: pad(16_000) } })),
+          )
+          assert.is(r.status, 201)
+          sent.push(...(r.body.events as FeedEvent[]))
+          return (await metricSum(s.url, 'livefeed_disconnects_total', { transport: 'ws', reason: 'slow' })) >= 1 ? true : undefined
+        },
+        60_000,
+      )
       const sentinel = (await publish(s.url, { topic: 'slow/a', data: 'sentinel' })).body as FeedEvent
       assert.equal(ids(await healthy.waitId(sentinel.id, 20_000)), ids([...sent, sentinel]), 'the healthy client missed nothing')
       stalled.resume()
@@ -121,15 +131,22 @@ for (const runtime of ['node', 'deno', 'deno-node'] as const) {
           sent.push(...(r.body.events as FeedEvent[]))
         }
         // Until the server has conflated for the stalled client: its buffers are full.
-        await until('conflation to start', async () => {
-          await publishRound()
-          return (await metricSum(s.url, 'livefeed_conflated_total')) >= 50 ? true : undefined
-        }, 60_000)
+        await until(
+          'conflation to start',
+          async () => {
+            await publishRound()
+            return (await metricSum(s.url, 'livefeed_conflated_total')) >= 50 ? true : undefined
+          },
+          60_000,
+        )
         for (let i = 0; i < 20; i++) await publishRound()
         await publishRound(true)
         const sentinel = sent.at(-1)!
         assert.equal(ids(await fast.waitId(sentinel.id, 20_000)), ids(sent), 'the fast client got every event, once, in order')
-        assert.ok(fast.events().every((e) => !('conflated' in e)), 'nothing was conflated for the fast client')
+        assert.ok(
+          fast.events().every((e) => !('conflated' in e)),
+          'nothing was conflated for the fast client',
+        )
 
         stalled.resume()
         await until('the stalled client to catch up', () => (stalled.events.some((e) => e.id === sentinel.id) ? true : undefined), 30_000)
@@ -144,7 +161,10 @@ for (const runtime of ['node', 'deno', 'deno-node'] as const) {
           const replaced = mine.reduce((n, e) => n + (e.conflated ?? 0), 0)
           assert.is(mine.length + replaced, sent.filter((e) => e.topic === topic).length, `${sym}: received + conflated = published`)
         }
-        assert.ok(got.some((e) => (e.conflated ?? 0) > 0), 'some events say they were conflated')
+        assert.ok(
+          got.some((e) => (e.conflated ?? 0) > 0),
+          'some events say they were conflated',
+        )
         assert.ok(got.length < sent.length, 'the stalled client got fewer events than were published')
         stalled.close()
         fast.close()

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert'
 import WebSocket from 'ws'
 import { GC_HOOK, memoryAfterGc } from './helpers/memory.ts'
 import { metricSum } from './helpers/metrics.ts'
-import { startServer, type Server } from './helpers/server.ts'
+import { type Server, startServer } from './helpers/server.ts'
 import { until } from './helpers/wait.ts'
 
 const SOCKETS = 1000

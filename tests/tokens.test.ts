@@ -1,8 +1,8 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { publish, request, type FeedEvent } from './helpers/http.ts'
+import { type FeedEvent, publish, request } from './helpers/http.ts'
 import { sdk } from './helpers/sdk.ts'
-import { RUNTIMES, startServer, type Server } from './helpers/server.ts'
+import { RUNTIMES, type Server, startServer } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
 import { badTokens, mint, PUBLISH_TOKEN, SECRETS, TOKEN_ENV } from './helpers/tokens.ts'
 import { until } from './helpers/wait.ts'
@@ -48,8 +48,14 @@ for (const runtime of RUNTIMES) {
     const end = await pub('open/end', 'sentinel')
     assert.equal(ids(await anonWs.waitId(end.id)), [n1.id, end.id])
     assert.equal(ids(await aliceWs.waitId(end.id)), [a1.id, n1.id, end.id])
-    assert.equal((await anonSse.waitId(end.id)).map((m) => m.id), [n1.id, end.id])
-    assert.equal((await aliceSse.waitId(end.id)).map((m) => m.id), [a1.id, n1.id, end.id])
+    assert.equal(
+      (await anonSse.waitId(end.id)).map((m) => m.id),
+      [n1.id, end.id],
+    )
+    assert.equal(
+      (await aliceSse.waitId(end.id)).map((m) => m.id),
+      [a1.id, n1.id, end.id],
+    )
     // The replay from before everything: alice's and public events, never bob's.
     assert.equal(
       (await replayWs.waitId(end.id)).map((e) => e.data),
@@ -58,15 +64,32 @@ for (const runtime of RUNTIMES) {
 
     // Plain reads and polls, anonymous and with the token (as a query parameter or a header).
     const read = async (path: string, headers: Record<string, string> = {}) => (await request(`${s.url}${path}`, { headers })).body
-    assert.equal((await read(`/api/events?topics=**&since=${start}`)).events.map((e: FeedEvent) => e.data), ['n0', 'n1', 'sentinel'])
-    assert.equal((await read(`/api/events?topics=**&since=${start}&${q(alice)}`)).events.map((e: FeedEvent) => e.data), ['a0', 'n0', 'a1', 'n1', 'sentinel'])
-    assert.equal((await read(`/poll?topics=**&cursor=${start}&wait=0`, { Authorization: `Bearer ${alice}` })).events.map((e: FeedEvent) => e.data), ['a0', 'n0', 'a1', 'n1', 'sentinel'])
-    assert.equal((await read(`/poll?topics=**&cursor=${start}&wait=0`)).events.map((e: FeedEvent) => e.data), ['n0', 'n1', 'sentinel'])
+    assert.equal(
+      (await read(`/api/events?topics=**&since=${start}`)).events.map((e: FeedEvent) => e.data),
+      ['n0', 'n1', 'sentinel'],
+    )
+    assert.equal(
+      (await read(`/api/events?topics=**&since=${start}&${q(alice)}`)).events.map((e: FeedEvent) => e.data),
+      ['a0', 'n0', 'a1', 'n1', 'sentinel'],
+    )
+    assert.equal(
+      (await read(`/poll?topics=**&cursor=${start}&wait=0`, { Authorization: `Bearer ${alice}` })).events.map((e: FeedEvent) => e.data),
+      ['a0', 'n0', 'a1', 'n1', 'sentinel'],
+    )
+    assert.equal(
+      (await read(`/poll?topics=**&cursor=${start}&wait=0`)).events.map((e: FeedEvent) => e.data),
+      ['n0', 'n1', 'sentinel'],
+    )
     assert.equal(topicsOf((await read('/api/snapshot?topics=**')).events).sort(), ['open/end', 'open/news'])
     assert.equal(topicsOf((await read(`/api/snapshot?topics=**&${q(alice)}`)).events).sort(), ['open/end', 'open/news', 'private/users/alice/inbox'])
     // Private topic names are private too.
     assert.equal(topicsOf((await read('/api/topics')).topics).sort(), ['open/end', 'open/news'])
-    assert.equal(topicsOf((await read('/api/topics', asPublisher)).topics).sort(), ['open/end', 'open/news', 'private/users/alice/inbox', 'private/users/bob/inbox'])
+    assert.equal(topicsOf((await read('/api/topics', asPublisher)).topics).sort(), [
+      'open/end',
+      'open/news',
+      'private/users/alice/inbox',
+      'private/users/bob/inbox',
+    ])
     for (const c of [anonWs, aliceWs, replayWs]) c.close()
     anonSse.close()
     aliceSse.close()
@@ -81,7 +104,12 @@ for (const runtime of RUNTIMES) {
     ]
     for (const [pattern, token] of cases) {
       const auth = token ? `&${q(token)}` : ''
-      for (const path of [`/api/events?topics=${pattern}`, `/api/snapshot?topics=${pattern}`, `/sse?topics=${pattern}`, `/poll?topics=${pattern}&cursor=${(await request(`${s.url}/api/snapshot?topics=x`)).body.cursor}&wait=0`]) {
+      for (const path of [
+        `/api/events?topics=${pattern}`,
+        `/api/snapshot?topics=${pattern}`,
+        `/sse?topics=${pattern}`,
+        `/poll?topics=${pattern}&cursor=${(await request(`${s.url}/api/snapshot?topics=x`)).body.cursor}&wait=0`,
+      ]) {
         const r = await request(`${s.url}${path}${auth}`)
         assert.is(r.status, 403, `${path} ${token ? 'with' : 'without'} a token`)
         assert.is(r.body.error.code, 'forbidden')
@@ -91,7 +119,11 @@ for (const runtime of RUNTIMES) {
       ws.send({ type: 'subscribe', topics: [pattern] })
       ws.send({ type: 'ping' })
       await ws.nth('pong')
-      assert.equal(ws.frames.map((f) => f.type), ['welcome', 'error', 'pong'], 'an error, and nothing subscribed')
+      assert.equal(
+        ws.frames.map((f) => f.type),
+        ['welcome', 'error', 'pong'],
+        'an error, and nothing subscribed',
+      )
       assert.is(ws.of('error')[0]!.code, 'forbidden')
       ws.close()
     }
@@ -107,7 +139,10 @@ for (const runtime of RUNTIMES) {
         assert.is(r.body.error.code, 'invalid_token', `${why} on ${path}`)
         assert.not.match(JSON.stringify(r.body), token, 'the token is never echoed')
       }
-      const refused = await new WsClient(`${s.wsUrl}/ws?${q(token)}`).opened.then(() => 'opened', (e: Error) => e.message)
+      const refused = await new WsClient(`${s.wsUrl}/ws?${q(token)}`).opened.then(
+        () => 'opened',
+        (e: Error) => e.message,
+      )
       assert.is(refused, 'upgrade refused: 401', why)
       const r = await publish(s.url, { topic: 'open/x', data: 1 }, { Authorization: `Bearer ${token}` })
       assert.is(r.status, 401, `${why} on publish`)
@@ -120,7 +155,14 @@ for (const runtime of RUNTIMES) {
     const bearer = { Authorization: `Bearer ${token}` }
     const ok = await publish(s.url, { topic: 'open/carol/status', data: 1 }, bearer)
     assert.is(ok.status, 201)
-    const refused = await publish(s.url, [{ topic: 'open/carol/status', data: 2 }, { topic: 'open/dave/status', data: 3 }], bearer)
+    const refused = await publish(
+      s.url,
+      [
+        { topic: 'open/carol/status', data: 2 },
+        { topic: 'open/dave/status', data: 3 },
+      ],
+      bearer,
+    )
     assert.is(refused.status, 403)
     assert.is(refused.body.error.code, 'forbidden')
     const stored = await request(`${s.url}/api/events?topics=open/*/status&since=${ok.body.id}`)
@@ -131,7 +173,8 @@ for (const runtime of RUNTIMES) {
 
   test('expiry ends the connection: WebSocket 4401, SSE feed-error token_expired; an auth frame refreshes a live socket', async ({ s }) => {
     const grant = { sub: 'alice', subscribe: ['private/users/{sub}/**'] }
-    const short = await mint(grant, { ttlS: 1 })
+    // exp is in whole seconds: a ttl of 1 could end 10 ms after the mint, before the sockets opened.
+    const short = await mint(grant, { ttlS: 3 })
     const expiring = await WsClient.open(`${s.wsUrl}/ws?topics=private/users/alice/**&${q(short)}`)
     const refreshed = await WsClient.open(`${s.wsUrl}/ws?topics=private/users/alice/**&${q(short)}`)
     const sse = new SseReader(`${s.url}/sse?topics=private/users/alice/**&${q(short)}`)
@@ -140,9 +183,9 @@ for (const runtime of RUNTIMES) {
     const ok = await refreshed.nth('authenticated')
     assert.ok(ok.exp > Date.now() / 1000 + 30)
 
-    assert.is(await expiring.waitClose(5000), 4401)
+    assert.is(await expiring.waitClose(8000), 4401)
     assert.match(expiring.closeReason, /token expired/)
-    const [err] = await sse.waitFor('feed-error', 1, 5000)
+    const [err] = await sse.waitFor('feed-error', 1, 8000)
     assert.is(JSON.parse(err!.data).code, 'token_expired')
     await until('the SSE stream to end', () => (sse.ended ? true : undefined))
     // The refreshed socket lives on and still gets alice's events.

@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process'
 import { EventSource } from 'eventsource'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { publish, request, type FeedEvent } from './helpers/http.ts'
+import { type FeedEvent, publish, request } from './helpers/http.ts'
 import { expected, startPublishing } from './helpers/load.ts'
 import { startProxy } from './helpers/proxy.ts'
 import { sdk } from './helpers/sdk.ts'
-import { RUNTIMES, startServer, type Server } from './helpers/server.ts'
+import { RUNTIMES, type Server, startServer } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
 import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
@@ -49,7 +49,10 @@ for (const runtime of RUNTIMES) {
 
     const published: FeedEvent[] = []
     for (let i = 0; i < 60; i++) {
-      const r = await publish(s.url, [{ topic: `same/${i % 3}`, data: { i } }, { topic: 'other/x', data: i }])
+      const r = await publish(s.url, [
+        { topic: `same/${i % 3}`, data: { i } },
+        { topic: 'other/x', data: i },
+      ])
       published.push(r.body.events[0])
     }
     // A sentinel last: each consumer is compared only once it has it, so a late duplicate fails.
@@ -63,9 +66,15 @@ for (const runtime of RUNTIMES) {
     await until('EventSource sentinel', () => (esGot.some((e) => e.id === end) ? true : undefined))
     assert.equal(ids(esGot), want)
     await until('curl sentinel', () => (curlOut.includes(`id: ${end}\n`) ? true : undefined))
-    assert.equal(curlOut.match(/^id: (.+)$/gm)!.map((l) => l.slice(4)), want)
+    assert.equal(
+      curlOut.match(/^id: (.+)$/gm)!.map((l) => l.slice(4)),
+      want,
+    )
     assert.equal(ids(await pollUntil(s.url, 'same/**', start, end)), want)
-    assert.equal(published.map((e) => (e.data as { i: number }).i), [...Array(60).keys()])
+    assert.equal(
+      published.map((e) => (e.data as { i: number }).i),
+      [...Array(60).keys()],
+    )
     ws.close()
     reader.close()
     es.close()
@@ -74,15 +83,24 @@ for (const runtime of RUNTIMES) {
   })
 
   test('SSE: snapshot with the head as id, Last-Event-ID resumes, stale cursor resets, headers say no buffering', async ({ s }) => {
-    await publish(s.url, [{ topic: 'sse/a', data: 1 }, { topic: 'sse/b', data: 2 }])
+    await publish(s.url, [
+      { topic: 'sse/a', data: 1 },
+      { topic: 'sse/b', data: 2 },
+    ])
     const r = new SseReader(`${s.url}/sse?topics=sse/*`)
     const [snap] = await r.waitFor('snapshot', 1)
     const body = JSON.parse(snap!.data)
-    assert.equal(body.events.map((e: FeedEvent) => e.data), [1, 2])
+    assert.equal(
+      body.events.map((e: FeedEvent) => e.data),
+      [1, 2],
+    )
     assert.is(snap!.id, body.cursor)
     assert.is(r.headers!.get('content-type'), 'text/event-stream')
     assert.match(r.headers!.get('cache-control')!, /no-transform/)
-    const later = await publish(s.url, [{ topic: 'sse/a', data: 3 }, { topic: 'sse/a', data: 4 }])
+    const later = await publish(s.url, [
+      { topic: 'sse/a', data: 3 },
+      { topic: 'sse/a', data: 4 },
+    ])
     await r.waitFor('message', 2)
     r.close()
     // What an EventSource sends on reconnect: the id of the last message it saw. It wins over ?since.
@@ -93,7 +111,10 @@ for (const runtime of RUNTIMES) {
     resumed.close()
     const stale = new SseReader(`${s.url}/sse?topics=sse/*&since=zz00000000-00000000001`)
     await stale.waitFor('snapshot', 1)
-    assert.equal(stale.messages.map((m) => m.event), ['reset', 'snapshot'])
+    assert.equal(
+      stale.messages.map((m) => m.event),
+      ['reset', 'snapshot'],
+    )
     stale.close()
     await until('every stream released', async () => ((await connections(s)) === 0 ? true : undefined))
   })
@@ -101,7 +122,10 @@ for (const runtime of RUNTIMES) {
   test('long polling: snapshot without cursor, held until an event, empty after wait, reset when stale', async ({ s }) => {
     await publish(s.url, { topic: 'lp/a', data: 'first' })
     const snap = await request(`${s.url}/poll?topics=lp/*`)
-    assert.equal(snap.body.snapshot.map((e: FeedEvent) => e.data), ['first'])
+    assert.equal(
+      snap.body.snapshot.map((e: FeedEvent) => e.data),
+      ['first'],
+    )
     const before = await connections(s)
     const held = request(`${s.url}/poll?topics=lp/*&cursor=${snap.body.cursor}&wait=10`)
     await until('the poll to be held', async () => ((await connections(s)) === before + 1 ? true : undefined))
@@ -116,7 +140,10 @@ for (const runtime of RUNTIMES) {
     assert.ok(Date.now() - t0 >= 250, 'held for about wait seconds')
     const stale = await request(`${s.url}/poll?topics=lp/*&cursor=zz00000000-00000000001`)
     assert.is(stale.body.reset, true)
-    assert.equal(stale.body.snapshot.map((e: FeedEvent) => e.data), ['second'])
+    assert.equal(
+      stale.body.snapshot.map((e: FeedEvent) => e.data),
+      ['second'],
+    )
   })
 
   test('a long poll whose client goes away is released at once', async ({ s }) => {
@@ -193,7 +220,10 @@ for (const runtime of RUNTIMES) {
         const client = sdk(proxy.url, { topics: ['fb/**'] })
         assert.is(await client.waitOpen(), c.want)
         await until('the snapshot', () => client.snapshots[0])
-        const r = await publish(s.url, [1, 2, 3].map((n) => ({ topic: 'fb/x', data: n })))
+        const r = await publish(
+          s.url,
+          [1, 2, 3].map((n) => ({ topic: 'fb/x', data: n })),
+        )
         assert.equal(ids(await client.waitId(r.body.events[2].id)), ids(r.body.events))
         client.feed.close()
       } finally {
@@ -204,7 +234,10 @@ for (const runtime of RUNTIMES) {
   fallback('a server started with WEBSOCKET=0 refuses /ws with 503; the SDK goes on over SSE', async () => {
     const s = await startServer(runtime, { WEBSOCKET: '0' })
     try {
-      const refused = await new WsClient(`${s.wsUrl}/ws`).opened.then(() => 'opened', (e: Error) => e.message)
+      const refused = await new WsClient(`${s.wsUrl}/ws`).opened.then(
+        () => 'opened',
+        (e: Error) => e.message,
+      )
       assert.is(refused, 'upgrade refused: 503')
       const client = sdk(s.url, { topics: ['fb/**'] })
       assert.is(await client.waitOpen(), 'sse')

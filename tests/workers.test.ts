@@ -1,24 +1,36 @@
+import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { availableParallelism } from 'node:os'
-import { spawn } from 'node:child_process'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { publish, request, type FeedEvent } from './helpers/http.ts'
+import { type FeedEvent, publish, request } from './helpers/http.ts'
 import { metricSum } from './helpers/metrics.ts'
-import { ROOT, startServer, type Server, type Target } from './helpers/server.ts'
+import { ROOT, type Server, startServer, type Target } from './helpers/server.ts'
 import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
 
 /** The JSON log lines a server printed so far. */
 const logLines = (s: Server): Record<string, unknown>[] =>
-  s.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+  s
+    .output()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
 
 /** The pids of the workers that logged "listening", by worker id, once `n` have. */
 async function listening(s: Server, n: number): Promise<Map<number, number>> {
-  return until(`${n} workers listening`, () => {
-    const m = new Map(logLines(s).filter((l) => l.msg === 'listening').map((l) => [Number(l.worker), Number(l.pid)]))
-    return m.size >= n ? m : undefined
-  }, 15_000)
+  return until(
+    `${n} workers listening`,
+    () => {
+      const m = new Map(
+        logLines(s)
+          .filter((l) => l.msg === 'listening')
+          .map((l) => [Number(l.worker), Number(l.pid)]),
+      )
+      return m.size >= n ? m : undefined
+    },
+    15_000,
+  )
 }
 
 const alive = (pid: number): boolean => {
@@ -67,7 +79,12 @@ test('a worker that dies is replaced; its clients resume on another from their c
     const start = (await request(`${s.url}/api/snapshot?topics=x`)).body.cursor as string
     const clients = await Promise.all([1, 2, 3, 4].map(() => WsClient.open(`${s.wsUrl}/ws?topics=k/*&since=${start}`)))
     await Promise.all(clients.map((c) => c.nth('subscribed')))
-    const before = (await publish(s.url, [1, 2, 3].map((i) => ({ topic: 'k/a', data: i })))).body.events as FeedEvent[]
+    const before = (
+      await publish(
+        s.url,
+        [1, 2, 3].map((i) => ({ topic: 'k/a', data: i })),
+      )
+    ).body.events as FeedEvent[]
     await Promise.all(clients.map((c) => c.waitId(before.at(-1)!.id)))
 
     process.kill(pids.get(1)!, 'SIGKILL')
@@ -80,13 +97,25 @@ test('a worker that dies is replaced; its clients resume on another from their c
     // one by one, so wait for all of them; taking the first few seen (as this once did) left one behind, under load.
     const held = await metricSum(s.url, 'livefeed_connections', { transport: 'ws' })
     assert.ok(held > 0 && held < clients.length, `both workers held sockets: ${held} of ${clients.length} survive`)
-    const cut = await until(() => `the killed worker's ${clients.length - held} sockets to close`, () => {
-      const closed = clients.filter((c) => c.closeCode !== undefined)
-      return closed.length === clients.length - held ? closed : undefined
-    })
-    assert.equal(cut.map((c) => c.closeCode), cut.map(() => 1006), 'cut, not closed by the server')
+    const cut = await until(
+      () => `the killed worker's ${clients.length - held} sockets to close`,
+      () => {
+        const closed = clients.filter((c) => c.closeCode !== undefined)
+        return closed.length === clients.length - held ? closed : undefined
+      },
+    )
+    assert.equal(
+      cut.map((c) => c.closeCode),
+      cut.map(() => 1006),
+      'cut, not closed by the server',
+    )
 
-    const during = (await publish(s.url, [4, 5].map((i) => ({ topic: 'k/b', data: i })))).body.events as FeedEvent[]
+    const during = (
+      await publish(
+        s.url,
+        [4, 5].map((i) => ({ topic: 'k/b', data: i })),
+      )
+    ).body.events as FeedEvent[]
     // Each cut client resumes from the last event it got, wherever the primary sends it.
     const resumed = await Promise.all(cut.map((c) => WsClient.open(`${s.wsUrl}/ws?topics=k/*&since=${c.events().at(-1)!.id}`)))
     const sentinel = (await publish(s.url, { topic: 'k/end', data: 'sentinel' })).body as FeedEvent
@@ -108,7 +137,9 @@ test('SIGTERM to the primary: every worker drains its sockets with 1001, then al
   assert.equal(await Promise.all(clients.map((c) => c.waitClose(5000))), [1001, 1001, 1001, 1001])
   assert.is(await s.exited, 0)
   assert.equal([...pids.values()].filter(alive), [], 'no worker outlives the primary')
-  const drained = logLines(s).filter((l) => l.msg === 'draining' && l.worker !== undefined).map((l) => l.worker)
+  const drained = logLines(s)
+    .filter((l) => l.msg === 'draining' && l.worker !== undefined)
+    .map((l) => l.worker)
   assert.equal(drained.sort(), [1, 2])
 })
 
@@ -122,7 +153,14 @@ test('a worker sent SIGTERM on its own drains (1001) and is not replaced; when t
   process.kill(pids.get(2)!, 'SIGTERM')
   assert.is(await s.exited, 0)
   assert.equal(await Promise.all(clients.map((c) => c.waitClose(5000))), [1001, 1001, 1001, 1001])
-  assert.equal(logLines(s).filter((l) => l.msg === 'listening').map((l) => l.worker).sort(), [1, 2], 'no worker was started in their place')
+  assert.equal(
+    logLines(s)
+      .filter((l) => l.msg === 'listening')
+      .map((l) => l.worker)
+      .sort(),
+    [1, 2],
+    'no worker was started in their place',
+  )
 })
 
 test('a primary that is killed takes its workers with it: no orphan holds sockets it cannot drain', async () => {
@@ -163,7 +201,10 @@ test('a worker that cannot start (its port is taken) stops the instance with 1',
 test('a worker of some other primary (PM2-style cluster mode) serves alone: its /metrics are its own, at once', async () => {
   // A foreign primary: node:cluster forking the bundle, without livefeed's own supervisor.
   const primary = `import cluster from 'node:cluster'; cluster.setupPrimary({ exec: 'dist/server.mjs', execArgv: [] }); cluster.fork(); process.on('SIGTERM', () => { for (const w of Object.values(cluster.workers ?? {})) w?.kill(); })`
-  const p = spawn(process.execPath, ['--input-type=module', '-e', primary], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'test' } })
+  const p = spawn(process.execPath, ['--input-type=module', '-e', primary], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'test' },
+  })
   let out = ''
   p.stdout.on('data', (d) => (out += d))
   p.stderr.on('data', (d) => (out += d))

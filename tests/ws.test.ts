@@ -2,7 +2,7 @@ import net from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { publish, request } from './helpers/http.ts'
-import { RUNTIMES, startServer, type Server } from './helpers/server.ts'
+import { RUNTIMES, type Server, startServer } from './helpers/server.ts'
 import { until } from './helpers/wait.ts'
 import { WsClient } from './helpers/ws.ts'
 
@@ -28,8 +28,14 @@ for (const runtime of RUNTIMES) {
     const subscribed = await c.nth('subscribed')
     assert.equal(subscribed.topics, ['live/*'])
     const snap = await c.nth('snapshot')
-    assert.equal(snap.events.map((e) => e.data), ['new-a', 'b'])
-    const pub = await publish(s.url, [{ topic: 'elsewhere', data: 'no' }, { topic: 'live/c', data: 'yes' }])
+    assert.equal(
+      snap.events.map((e) => e.data),
+      ['new-a', 'b'],
+    )
+    const pub = await publish(s.url, [
+      { topic: 'elsewhere', data: 'no' },
+      { topic: 'live/c', data: 'yes' },
+    ])
     const [ev] = await c.waitEvents(1)
     assert.equal({ ...ev }, { type: 'event', ...pub.body.events[1] })
     assert.ok(c.frames.indexOf(snap) < c.frames.indexOf(ev!), 'snapshot before any event')
@@ -40,14 +46,23 @@ for (const runtime of RUNTIMES) {
 
   test('?topics=&since= subscribes on open and replays what came after the cursor', async ({ s }) => {
     const first = await publish(s.url, { topic: 'q/1', data: 0 })
-    const later = await publish(s.url, [1, 2, 3].map((n) => ({ topic: n === 2 ? 'skip/1' : 'q/1', data: n })))
+    const later = await publish(
+      s.url,
+      [1, 2, 3].map((n) => ({ topic: n === 2 ? 'skip/1' : 'q/1', data: n })),
+    )
     const c = await WsClient.open(`${s.wsUrl}/ws?topics=q/**&since=${first.body.id}`)
     const replayed = await c.waitEvents(2)
-    assert.equal(replayed.map((e) => e.data), [1, 3])
+    assert.equal(
+      replayed.map((e) => e.data),
+      [1, 3],
+    )
     assert.is(replayed[1]!.id, later.body.events[2].id)
     assert.is(c.of('snapshot').length, 0)
     await publish(s.url, { topic: 'q/1', data: 4 })
-    assert.equal((await c.waitEvents(3)).map((e) => e.data), [1, 3, 4])
+    assert.equal(
+      (await c.waitEvents(3)).map((e) => e.data),
+      [1, 3, 4],
+    )
     c.close()
   })
 
@@ -58,10 +73,16 @@ for (const runtime of RUNTIMES) {
     const reset = await c.nth('reset')
     assert.is(reset.reason, 'stale_cursor')
     const snap = await c.nth('snapshot')
-    assert.equal(snap.events.map((e) => e.data), ['latest'])
+    assert.equal(
+      snap.events.map((e) => e.data),
+      ['latest'],
+    )
     assert.ok(c.frames.indexOf(reset) < c.frames.indexOf(snap))
     await publish(s.url, { topic: 'stale/a', data: 'next' })
-    assert.equal((await c.waitEvents(1)).map((e) => e.data), ['next'])
+    assert.equal(
+      (await c.waitEvents(1)).map((e) => e.data),
+      ['next'],
+    )
     c.close()
   })
 
@@ -79,7 +100,10 @@ for (const runtime of RUNTIMES) {
     // The marker saw event 2, published after the unsubscribe was acknowledged; the first client must not.
     await c.send({ type: 'ping' })
     await c.nth('pong')
-    assert.equal(c.events().map((e) => e.data), [1])
+    assert.equal(
+      c.events().map((e) => e.data),
+      [1],
+    )
     c.close()
     marker.close()
   })
@@ -169,14 +193,19 @@ node('the 101, welcome, subscribed and the snapshot leave in one write (one read
   const sock = net.connect(s.port, '127.0.0.1')
   const chunks: Buffer[] = []
   sock.on('data', (d: Buffer) => chunks.push(d))
-  sock.write(`GET /ws?topics=one/write HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`)
+  sock.write(
+    `GET /ws?topics=one/write HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  )
   const all = () => Buffer.concat(chunks).toString('latin1')
   await until('the snapshot frame', () => (all().includes('"type":"snapshot"') ? true : undefined))
   // ws writes the 101 before the session exists; the socket is corked from then to the end of the turn.
   assert.is(chunks.length, 1, `the 101 and the open's frames came in ${chunks.length} reads`)
   const first = chunks[0]!
   assert.ok(first.subarray(0, 16).toString().includes(' 101 '))
-  assert.equal(textFrames(first.subarray(first.indexOf('\r\n\r\n') + 4)).map((f) => (JSON.parse(f) as { type: string }).type), ['welcome', 'subscribed', 'snapshot'])
+  assert.equal(
+    textFrames(first.subarray(first.indexOf('\r\n\r\n') + 4)).map((f) => (JSON.parse(f) as { type: string }).type),
+    ['welcome', 'subscribed', 'snapshot'],
+  )
   sock.destroy()
 })
 

@@ -7,7 +7,7 @@
 import { compareCursors } from '../protocol/cursor.ts'
 import { TokenKeeper } from './tokens.ts'
 import { snapshotPages, TRANSPORTS, type Transport, type TransportHandlers } from './transports.ts'
-import type { ConnectOptions, FeedEvent, FeedEvents, FeedState, TransportName } from './types.ts'
+import type { ConnectOptions, FeedEvents, FeedState, TransportName } from './types.ts'
 
 export type * from './types.ts'
 
@@ -129,18 +129,16 @@ export class LiveFeed {
   private open(): void {
     if (this._state === 'closed') return
     if (!this.tokens) return this.connect()
-    this.tokens
-      .fetch()
-      .then(
-        () => this.connect(),
-        () => {
-          // No token to be had now: try again later, as after any failed attempt.
-          if (this._state === 'closed') return
-          this.setState('reconnecting')
-          clearTimeout(this.timer)
-          this.timer = setTimeout(() => this.open(), this.backoff())
-        },
-      )
+    this.tokens.fetch().then(
+      () => this.connect(),
+      () => {
+        // No token to be had now: try again later, as after any failed attempt.
+        if (this._state === 'closed') return
+        this.setState('reconnecting')
+        clearTimeout(this.timer)
+        this.timer = setTimeout(() => this.open(), this.backoff())
+      },
+    )
   }
 
   /** A token refreshed before expiry: onto the live connection where it can, else the next one. */

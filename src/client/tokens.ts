@@ -37,10 +37,16 @@ export class TokenKeeper {
     const lifetime = exp - Date.now()
     // A tenth of its life before expiry, at least a second and at most a minute ahead.
     const ahead = Math.min(60_000, Math.max(1000, lifetime / 10))
-    this.timer = setTimeout(() => {
-      // On failure the connection ends when the old token does, and reconnecting asks again.
-      this.fetch().then((t) => !this.stopped && this.refreshed(t), () => {})
-    }, Math.max(0, lifetime - ahead))
+    this.timer = setTimeout(
+      () => {
+        // On failure the connection ends when the old token does, and reconnecting asks again.
+        this.fetch().then(
+          (t) => !this.stopped && this.refreshed(t),
+          () => {},
+        )
+      },
+      Math.max(0, lifetime - ahead),
+    )
   }
 }
 

@@ -5,13 +5,13 @@
  * never thrown and never dropped silently.
  */
 import * as v from 'valibot'
-import { BAD_FRAME, errorBody, type ErrorCode } from '../protocol/errors.ts'
+import { BAD_FRAME, type ErrorCode, errorBody } from '../protocol/errors.ts'
 import type { ResetReason } from '../protocol/events.ts'
 import { snapshotSchema } from '../protocol/events.ts'
 import { readAnswer } from '../protocol/http.ts'
 import { describeIssues } from '../protocol/issues.ts'
 import { SSE_EVENTS, type SseEventName } from '../protocol/sse.ts'
-import { serverFrame, type ClientFrame } from '../protocol/ws.ts'
+import { type ClientFrame, serverFrame } from '../protocol/ws.ts'
 import type { DeliveredEvent, EventSourceCtor, FeedEvent, TransportName, WebSocketCtor } from './types.ts'
 
 /** What a transport reports back to the feed. */

@@ -2,7 +2,7 @@
  * @module
  * Options and events of the livefeed client. Wire shapes are the protocol's (`src/protocol/`).
  */
-import type { ErrorCode, BAD_FRAME } from '../protocol/errors.ts'
+import type { BAD_FRAME, ErrorCode } from '../protocol/errors.ts'
 import type { DeliveredEvent, FeedEvent, ResetReason } from '../protocol/events.ts'
 
 export type { DeliveredEvent, FeedEvent }

@@ -6,8 +6,9 @@
  * pattern arithmetic (may two patterns match a common topic? does one hold
  * every topic of another?) decides which subscriptions to refuse up front.
  */
-import { SUB_PLACEHOLDER } from '../protocol/tokens.ts'
+
 import { SEGMENT } from '../protocol/grammar.ts'
+import { SUB_PLACEHOLDER } from '../protocol/tokens.ts'
 import { FeedError } from './errors.ts'
 import { PatternSet } from './topic-index.ts'
 
@@ -92,8 +93,11 @@ export class Access {
     if (grant?.all) return
     for (const p of patterns) {
       if (!this.privatePatterns.some((priv) => covers(priv, p))) continue
-      if (grant && grant.subscribe.patterns.some((g) => overlaps(g, p))) continue
-      throw new FeedError('forbidden', `"${p.slice(0, 300)}" holds only private topics, and ${grant ? 'this token grants none of them' : 'reading them needs a token'}`)
+      if (grant?.subscribe.patterns.some((g) => overlaps(g, p))) continue
+      throw new FeedError(
+        'forbidden',
+        `"${p.slice(0, 300)}" holds only private topics, and ${grant ? 'this token grants none of them' : 'reading them needs a token'}`,
+      )
     }
   }
 

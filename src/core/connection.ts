@@ -20,6 +20,9 @@ import type { Sink, Subscription } from './subscription.ts'
 
 export type { TransportName }
 
+/** What every log line about a request carries: its id (X-Request-Id) and, behind Google's front end, its trace. */
+export type RequestContext = { requestId: string; trace?: string }
+
 /** How often a backlog checks whether its socket has room again (only while it holds anything). */
 const FLUSH_MS = 20
 
@@ -30,8 +33,8 @@ export abstract class Connection implements Sink {
   /** When the connection's token expires (ms since the epoch); a refresh moves it. */
   private tokenExpiresAt = Infinity
   private ended = false
-  /** The id of the request that opened it: every log line about the connection carries it. */
-  requestId: string | undefined
+  /** The request that opened it: every log line about the connection carries its id and trace. */
+  request: RequestContext | undefined
   /** Gives back the client address's connection slot. */
   private slot: Slot | undefined
   /** Events held while the client is behind on a conflated topic; drained as its socket empties. */
@@ -158,14 +161,14 @@ export abstract class Connection implements Sink {
 
   /** Writing to this client threw: the others go on; this one ends, logged once. */
   crashed(err: unknown): void {
-    this.feed.log.error({ err, transport: this.transport, requestId: this.requestId }, 'a write to a client failed; closing it')
+    this.feed.log.error({ err, transport: this.transport, ...this.request }, 'a write to a client failed; closing it')
     this.end('error')
   }
 
   /** Maps anything thrown while serving this connection to its documented answer. */
   protected fail(err: unknown): void {
     if (this.ended) return
-    this.failed(this.feed.failure(err, { transport: this.transport, requestId: this.requestId }))
+    this.failed(this.feed.failure(err, { transport: this.transport, ...this.request }))
   }
 
   /** Called by the feed's one sweep timer: deadlines, token expiry, heartbeats. */

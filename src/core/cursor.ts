@@ -3,10 +3,10 @@
  * Server-side cursor helpers: parsing what a client sent, and making new
  * epochs and positions. The format itself is the protocol's (`src/protocol/cursor.ts`).
  */
-import { compareCursors, parseCursor, type Cursor } from '../protocol/cursor.ts'
+import { type Cursor, compareCursors, parseCursor } from '../protocol/cursor.ts'
 import { FeedError } from './errors.ts'
 
-export { compareCursors, formatCursor, isAfter, parseCursor, type Cursor } from '../protocol/cursor.ts'
+export { type Cursor, compareCursors, formatCursor, isAfter, parseCursor } from '../protocol/cursor.ts'
 
 /** Parses a client-supplied cursor; 400 invalid_cursor when it is not one. */
 export function requireCursor(value: string): Cursor {

@@ -8,7 +8,6 @@ import type { Cursor } from '../protocol/cursor.ts'
 import type { EventInput, FeedEvent } from '../protocol/events.ts'
 import type { PatternSet } from './topic-index.ts'
 
-
 export interface TopicInfo {
   topic: string
   lastId: string

@@ -4,7 +4,7 @@
  * protocol's (`src/protocol/errors.ts`); this adds the exception that carries
  * one, and the one mapping of anything thrown to a code.
  */
-import { ERROR_STATUS, RETRY_AFTER_S, type ErrorBody, type ErrorCode, type ErrorStatus } from '../protocol/errors.ts'
+import { ERROR_STATUS, type ErrorBody, type ErrorCode, type ErrorStatus, RETRY_AFTER_S } from '../protocol/errors.ts'
 
 export class FeedError extends Error {
   readonly status: ErrorStatus
@@ -38,5 +38,4 @@ export function toFeedError(err: unknown): { error: FeedError; unexpected: boole
 }
 
 /** A second use of an Idempotency-Key with another body: every engine answers it the same way. */
-export const idempotencyConflict = (): FeedError =>
-  new FeedError('idempotency_conflict', 'this Idempotency-Key was already used with a different request body')
+export const idempotencyConflict = (): FeedError => new FeedError('idempotency_conflict', 'this Idempotency-Key was already used with a different request body')

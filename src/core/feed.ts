@@ -16,8 +16,8 @@ import { FeedError, toFeedError } from './errors.ts'
 import { guardEngine } from './guard.ts'
 import { Hub } from './hub.ts'
 import { ConnectionCounter } from './limits.ts'
-import { Stats, type TransportName } from './stats.ts'
 import type { Log } from './log.ts'
+import { Stats, type TransportName } from './stats.ts'
 import { assertTopic } from './topic.ts'
 import { PatternSet } from './topic-index.ts'
 
@@ -130,7 +130,10 @@ export class Feed {
     const upTo = compareCursors(page.upTo, head)
     const after = compareCursors(page.after, page.upTo)
     if (upTo === undefined || upTo > 0 || after === undefined || after > 0) {
-      throw new FeedError('invalid_cursor', `"${next.slice(0, 100)}" is not a continuation of a snapshot of this feed's history: ask for the snapshot again, without next`)
+      throw new FeedError(
+        'invalid_cursor',
+        `"${next.slice(0, 100)}" is not a continuation of a snapshot of this feed's history: ask for the snapshot again, without next`,
+      )
     }
     return page
   }
@@ -166,7 +169,10 @@ export class Feed {
     else if (error.code === 'engine_unavailable') {
       const first = !this.outage
       this.outage = true
-      this.log[first ? 'error' : 'debug']({ ...context, code: error.code, err: error.cause ?? error.message }, first ? 'the event store failed' : 'request failed')
+      this.log[first ? 'error' : 'debug'](
+        { ...context, code: error.code, err: error.cause ?? error.message },
+        first ? 'the event store failed' : 'request failed',
+      )
     } else this.log.debug({ ...context, code: error.code, reason: error.message }, 'request refused')
     return error
   }
@@ -225,10 +231,13 @@ export class Feed {
       clients.map(
         (c, i) =>
           new Promise<void>((resolve) =>
-            setTimeout(() => {
-              c.drain()
-              resolve()
-            }, clients.length > 1 ? (i * spread) / (clients.length - 1) : 0),
+            setTimeout(
+              () => {
+                c.drain()
+                resolve()
+              },
+              clients.length > 1 ? (i * spread) / (clients.length - 1) : 0,
+            ),
           ),
       ),
     )

@@ -2,10 +2,10 @@ import { compareCursors } from '../protocol/cursor.ts'
 import type { FeedEvent } from '../protocol/events.ts'
 import type { Access } from './access.ts'
 import type { Engine } from './engine.ts'
-import type { Stats } from './stats.ts'
 import { PreparedEvent } from './prepared.ts'
-import { Subscription, type Sink, type SubscriptionHost } from './subscription.ts'
-import { TopicIndex, type PatternSet } from './topic-index.ts'
+import type { Stats } from './stats.ts'
+import { type Sink, Subscription, type SubscriptionHost } from './subscription.ts'
+import { type PatternSet, TopicIndex } from './topic-index.ts'
 
 /**
  * This instance's fan-out. The engine's live stream comes in here, in cursor

@@ -82,7 +82,8 @@ export class RateLimiter {
   check(key: string, now = Date.now()): void {
     if (this.rate === 0) return
     let b = this.buckets.get(key)
-    if (b) this.buckets.delete(key) // re-inserted below: the map stays in least-recently-used order
+    if (b)
+      this.buckets.delete(key) // re-inserted below: the map stays in least-recently-used order
     else b = new Bucket(this.rate, this.rate * 2, now)
     this.buckets.set(key, b)
     if (this.buckets.size > this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!)

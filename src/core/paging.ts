@@ -26,4 +26,3 @@ export function snapshotPage(candidates: FeedEvent[], head: string, page: Snapsh
   while (n < inRange.length && (n === 0 || bytes + sizeOf(inRange[n]!) <= max)) bytes += sizeOf(inRange[n++]!)
   return { events: inRange.slice(0, n), cursor: upTo, more: n < inRange.length }
 }
-

@@ -1,10 +1,10 @@
-import { compareCursors, parseCursor, type Cursor } from '../protocol/cursor.ts'
+import { type Cursor, compareCursors, parseCursor } from '../protocol/cursor.ts'
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
 import type { Access, Grant } from './access.ts'
 import type { Engine } from './engine.ts'
-import type { Stats } from './stats.ts'
 import { FeedError } from './errors.ts'
 import type { PreparedEvent } from './prepared.ts'
+import type { Stats } from './stats.ts'
 import { PatternSet, type TopicIndex } from './topic-index.ts'
 
 /** What a transport (WebSocket session, SSE stream, long poll) does with what a subscription yields. */
@@ -93,7 +93,10 @@ export class Subscription {
   private queue: Promise<void> | undefined
   private closed = false
 
-  constructor(private readonly host: SubscriptionHost, private readonly sink: Sink) {}
+  constructor(
+    private readonly host: SubscriptionHost,
+    private readonly sink: Sink,
+  ) {}
 
   deliver(p: PreparedEvent): void {
     if (!this.buffering) return this.send(p)

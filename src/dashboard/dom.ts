@@ -1,5 +1,9 @@
 /** Tiny DOM helpers: the dashboard builds its nodes with these, never with innerHTML of data. */
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag)
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v)
   node.append(...children)

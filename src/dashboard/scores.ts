@@ -67,7 +67,12 @@ export class Scoreboard {
     const status = s.status ?? 'live'
     const when = [s.period !== undefined ? `P${s.period}` : '', s.clock ?? ''].filter(Boolean).join(' ')
     const team = (side: 'home' | 'away') =>
-      el('div', { class: `team ${side}` }, el('span', { class: 'name' }, s[side].team), el('span', { class: 'score', 'data-side': side }, String(s[side].score)))
+      el(
+        'div',
+        { class: `team ${side}` },
+        el('span', { class: 'name' }, s[side].team),
+        el('span', { class: 'score', 'data-side': side }, String(s[side].score)),
+      )
     return el(
       'li',
       { class: 'game', 'data-game': `${s.league}/${s.game}` },

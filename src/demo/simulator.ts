@@ -40,8 +40,14 @@ export async function simulate(o: SimOptions): Promise<void> {
   const tick = o.tickMs ?? 700
   const log = o.log ?? (() => {})
   const games: Game[] = GAMES.map(([league, game, home, away], i) => ({
-    league, game, home: { team: home, score: 0 }, away: { team: away, score: 0 },
-    period: 1, clock: '12:00', status: i === GAMES.length - 1 ? 'scheduled' : 'live', secondsLeft: 720,
+    league,
+    game,
+    home: { team: home, score: 0 },
+    away: { team: away, score: 0 },
+    period: 1,
+    clock: '12:00',
+    status: i === GAMES.length - 1 ? 'scheduled' : 'live',
+    secondsLeft: 720,
   }))
   const prices = { ...STOCKS }
   let seq = 0
@@ -72,7 +78,13 @@ export async function simulate(o: SimOptions): Promise<void> {
     const quotes = Object.keys(prices).map((symbol) => {
       const before = prices[symbol]!
       prices[symbol] = Math.max(1, before * (1 + (Math.random() - 0.5) * 0.004))
-      return { symbol, price: round(prices[symbol]!), change: round(prices[symbol]! - STOCKS[symbol]!), volume: Math.floor(Math.random() * 5000), currency: 'USD' }
+      return {
+        symbol,
+        price: round(prices[symbol]!),
+        change: round(prices[symbol]! - STOCKS[symbol]!),
+        volume: Math.floor(Math.random() * 5000),
+        currency: 'USD',
+      }
     })
     await post('/api/quotes', quotes)
     await new Promise((r) => setTimeout(r, tick))
@@ -107,5 +119,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   process.on('SIGINT', () => abort.abort())
   process.on('SIGTERM', () => abort.abort())
   console.log(`simulating scores and quotes against ${values.url} (Ctrl-C to stop)`)
-  await simulate({ url: values.url!, token: values.token ?? process.env.PUBLISH_TOKEN, tickMs: values.tick ? Number(values.tick) : undefined, signal: abort.signal, log: console.error })
+  await simulate({
+    url: values.url!,
+    token: values.token ?? process.env.PUBLISH_TOKEN,
+    tickMs: values.tick ? Number(values.tick) : undefined,
+    signal: abort.signal,
+    log: console.error,
+  })
 }

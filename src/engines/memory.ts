@@ -2,13 +2,14 @@
  * @module
  * The default engine: one process, no set-up, bounded history, lost on restart.
  */
-import { base36, formatCursor, newEpoch, type Cursor } from '../core/cursor.ts'
+
+import type { Limits } from '../config.ts'
+import { base36, type Cursor, formatCursor, newEpoch } from '../core/cursor.ts'
 import type { AppendResult, Engine, IdempotencyRequest, ReadResult, SnapshotPage, SnapshotResult, TopicInfo } from '../core/engine.ts'
-import { eventBytes, snapshotPage } from '../core/paging.ts'
 import { idempotencyConflict } from '../core/errors.ts'
+import { eventBytes, snapshotPage } from '../core/paging.ts'
 import type { PatternSet } from '../core/topic-index.ts'
 import type { EventInput, FeedEvent } from '../protocol/events.ts'
-import type { Limits } from '../config.ts'
 
 /**
  * The memory engine's bounds, straight from the configuration (every one required, so no wiring can leave
@@ -143,7 +144,8 @@ export class MemoryEngine implements Engine {
     this.latestSize.set(input.topic, size)
     this.latestBytes += size
     // Past either bound the stalest topics go, never the one just written.
-    while (this.latest.size > 1 && (this.latest.size > this.opts.maxTopics || this.latestBytes > this.opts.latestBytes)) this.dropLatest(this.latest.keys().next().value!)
+    while (this.latest.size > 1 && (this.latest.size > this.opts.maxTopics || this.latestBytes > this.opts.latestBytes))
+      this.dropLatest(this.latest.keys().next().value!)
     return [event, size]
   }
 

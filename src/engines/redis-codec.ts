@@ -1,4 +1,4 @@
-import { base36, formatCursor, type Cursor } from '../core/cursor.ts'
+import { base36, type Cursor, formatCursor } from '../core/cursor.ts'
 import type { FeedEvent } from '../protocol/events.ts'
 
 /**

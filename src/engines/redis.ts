@@ -1,14 +1,14 @@
 import { Redis } from 'ioredis'
-import { byCursor, newEpoch, type Cursor } from '../core/cursor.ts'
+import type { Limits } from '../config.ts'
+import { type Cursor, newEpoch } from '../core/cursor.ts'
 import type { AppendResult, Engine, IdempotencyRequest, ReadResult, SnapshotPage, SnapshotResult, TopicInfo } from '../core/engine.ts'
-import { eventBytes, snapshotPage } from '../core/paging.ts'
 import { FeedError, idempotencyConflict } from '../core/errors.ts'
 import type { Log } from '../core/log.ts'
-import type { Limits } from '../config.ts'
+import { eventBytes, snapshotPage } from '../core/paging.ts'
 import type { PatternSet } from '../core/topic-index.ts'
 import type { EventInput, FeedEvent } from '../protocol/events.ts'
-import { checkHistory, REWIND_SCRIPT } from './redis-history.ts'
 import { APPEND_SCRIPT, compareIds, cursorOf, cursorStreamId, decodeEntry, decodeLatest, ENSURE_SCRIPT, entryDataLength } from './redis-codec.ts'
+import { checkHistory, REWIND_SCRIPT } from './redis-history.ts'
 
 export interface RedisEngineOptions {
   url: string
@@ -25,11 +25,14 @@ export interface RedisEngineOptions {
 
 type Entry = [id: string, fields: string[]]
 /** The scripts, sent once and then called by SHA (ioredis falls back to EVAL when Redis lost them). */
-type Scripts = Redis & { lfAppend(...args: string[]): Promise<string[]>; lfEnsure(...args: string[]): Promise<string>; lfRewind(...args: string[]): Promise<[string, string]> }
+type Scripts = Redis & {
+  lfAppend(...args: string[]): Promise<string[]>
+  lfEnsure(...args: string[]): Promise<string>
+  lfRewind(...args: string[]): Promise<[string, string]>
+}
 /** Ids of the last events read, for the log line that names what a failover lost. */
 const RECENT = 1000
-const unavailable = (err: unknown) =>
-  err instanceof FeedError ? err : new FeedError('engine_unavailable', 'Redis did not answer; retry', err)
+const unavailable = (err: unknown) => (err instanceof FeedError ? err : new FeedError('engine_unavailable', 'Redis did not answer; retry', err))
 
 /** Events in a Redis Stream shared by every instance; each instance tails it for its own fan-out. */
 export class RedisEngine implements Engine {
@@ -65,14 +68,28 @@ export class RedisEngine implements Engine {
     this.redis.defineCommand('lfEnsure', { numberOfKeys: 3, lua: ENSURE_SCRIPT })
     this.redis.defineCommand('lfRewind', { numberOfKeys: 2, lua: REWIND_SCRIPT })
     // The live read is never resent by itself after a reconnect: it fails, and the history is checked first.
-    this.reader = new Redis(opts.url, { ...common, enableOfflineQueue: true, autoResendUnfulfilledCommands: false, commandTimeout: (opts.blockMs ?? 5000) + timeout })
+    this.reader = new Redis(opts.url, {
+      ...common,
+      enableOfflineQueue: true,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: (opts.blockMs ?? 5000) + timeout,
+    })
     for (const r of [this.redis, this.reader]) {
       r.on('error', (err) => opts.log.debug({ err: err.message }, 'redis connection error'))
       // Behind one address, a reconnect may reach another server (a promoted replica): look before reading on.
       r.on('ready', () => (this.suspect = true))
     }
     const p = opts.prefix
-    this.keys = { stream: `${p}stream`, epoch: `${p}epoch`, latest: `${p}latest`, topics: `${p}topics`, idem: `${p}idem:`, trimmed: `${p}trimmed`, counter: `${p}topic-seq`, latestBytes: `${p}latest-bytes` }
+    this.keys = {
+      stream: `${p}stream`,
+      epoch: `${p}epoch`,
+      latest: `${p}latest`,
+      topics: `${p}topics`,
+      idem: `${p}idem:`,
+      trimmed: `${p}trimmed`,
+      counter: `${p}topic-seq`,
+      latestBytes: `${p}latest-bytes`,
+    }
   }
 
   async start(): Promise<string> {
@@ -125,7 +142,15 @@ export class RedisEngine implements Engine {
     const ts = Date.now()
     const k = this.keys
     const l = this.opts.limits
-    const args = [String(l.historySize), String(l.maxTopics), idem?.fingerprint ?? '', String(idem?.windowMs ?? 0), newEpoch(), String(ts), String(l.latestBytes)]
+    const args = [
+      String(l.historySize),
+      String(l.maxTopics),
+      idem?.fingerprint ?? '',
+      String(idem?.windowMs ?? 0),
+      newEpoch(),
+      String(ts),
+      String(l.latestBytes),
+    ]
     for (const i of inputs) args.push(i.topic, JSON.stringify(i.data))
     let out: string[]
     // REDIS_WAIT_REPLICAS: WAIT, sent right behind the script on the same connection (one round trip), covers
@@ -163,7 +188,10 @@ export class RedisEngine implements Engine {
       throw unavailable(err)
     }
     if (n < replicas) {
-      throw new FeedError('engine_unavailable', `stored, but ${n} of ${replicas} Redis replicas confirmed it within ${this.opts.limits.redisWaitTimeoutMs} ms (REDIS_WAIT_REPLICAS): retry with the same Idempotency-Key`)
+      throw new FeedError(
+        'engine_unavailable',
+        `stored, but ${n} of ${replicas} Redis replicas confirmed it within ${this.opts.limits.redisWaitTimeoutMs} ms (REDIS_WAIT_REPLICAS): retry with the same Idempotency-Key`,
+      )
     }
   }
 
@@ -284,9 +312,15 @@ export class RedisEngine implements Engine {
     if (found.epoch === this.epoch) {
       const after = found.lostAfter
       const lost = this.recent.filter((id) => after === undefined || compareIds(id, after) > 0)
-      this.opts.log.error({ lost: lost.slice(-100), lostCount: lost.length, lostAfter: found.lostAfter ?? null, lastRead: this.lastRead, epoch: this.epoch, newEpoch: epoch }, 'Redis lost events this instance had delivered (a failover to a replica behind the primary?): every subscriber starts over from a snapshot in a new epoch')
+      this.opts.log.error(
+        { lost: lost.slice(-100), lostCount: lost.length, lostAfter: found.lostAfter ?? null, lastRead: this.lastRead, epoch: this.epoch, newEpoch: epoch },
+        'Redis lost events this instance had delivered (a failover to a replica behind the primary?): every subscriber starts over from a snapshot in a new epoch',
+      )
     } else {
-      this.opts.log.warn({ epoch: this.epoch, newEpoch: epoch }, 'the Redis history changed epoch (another instance saw a loss, or Redis came back empty): every subscriber starts over from a snapshot')
+      this.opts.log.warn(
+        { epoch: this.epoch, newEpoch: epoch },
+        'the Redis history changed epoch (another instance saw a loss, or Redis came back empty): every subscriber starts over from a snapshot',
+      )
     }
     this.epoch = epoch
     this.lastId = head
@@ -308,7 +342,13 @@ export class RedisEngine implements Engine {
       try {
         if (this.suspect) await this.verify()
         const replies = await this.untilClosed(
-          results(this.reader.pipeline().get(this.keys.trimmed).xread('COUNT', 1000, 'BLOCK', this.opts.blockMs ?? 5000, 'STREAMS', this.keys.stream, this.lastId).exec()),
+          results(
+            this.reader
+              .pipeline()
+              .get(this.keys.trimmed)
+              .xread('COUNT', 1000, 'BLOCK', this.opts.blockMs ?? 5000, 'STREAMS', this.keys.stream, this.lastId)
+              .exec(),
+          ),
         )
         const trimmed = replies[0] as string | null
         const res = replies[1] as [string, Entry[]][] | null
@@ -336,7 +376,10 @@ export class RedisEngine implements Engine {
         if (!this.running) return
         this.suspect = true
         // Once per outage at warn (the engine guard logs the outage itself); the retries at debug.
-        this.opts.log[failures === 0 ? 'warn' : 'debug']({ err: (err as Error).message, lastId: this.lastId }, 'live stream read failed; retrying from the last id')
+        this.opts.log[failures === 0 ? 'warn' : 'debug'](
+          { err: (err as Error).message, lastId: this.lastId },
+          'live stream read failed; retrying from the last id',
+        )
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures++, 2000)))
       }
     }

@@ -7,13 +7,13 @@
 import type { Context, Handler, Hono, MiddlewareHandler } from 'hono'
 import type * as v from 'valibot'
 import type { Config } from '../config.ts'
-import type { Vars } from './auth.ts'
-import type { Tokens } from './tokens.ts'
 import type { Feed } from '../core/feed.ts'
-import type { Wire } from '../core/wire.ts'
 import type { Slot } from '../core/limits.ts'
+import type { Wire } from '../core/wire.ts'
 import type { ErrorCode } from '../protocol/errors.ts'
 import type { EventInput } from '../protocol/events.ts'
+import type { Vars } from './auth.ts'
+import type { Tokens } from './tokens.ts'
 
 export interface Param {
   schema: v.GenericSchema
@@ -88,7 +88,11 @@ export interface MountContext {
    * Registers a publish route with everything `POST /api/events` has: auth,
    * body limit, JSON and schema checks, idempotency, one atomic batch.
    */
-  publisher<S extends v.GenericSchema>(path: string, doc: { summary: string; description?: string; body: S }, toEvents: (body: v.InferOutput<S>) => EventInput[]): void
+  publisher<S extends v.GenericSchema>(
+    path: string,
+    doc: { summary: string; description?: string; body: S },
+    toEvents: (body: v.InferOutput<S>) => EventInput[],
+  ): void
 }
 
 /** An extension: mounts routes beside the core ones without the core knowing them. */

@@ -4,7 +4,7 @@
  * document and the static pages. Runtimes hand it the few things they do
  * differently (`Runtime`).
  */
-import { Hono, type Context, type MiddlewareHandler } from 'hono'
+import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { secureHeaders } from 'hono/secure-headers'
 import type { WSEvents } from 'hono/ws'
@@ -12,21 +12,21 @@ import type { Registry } from 'prom-client'
 import type { Config } from '../config.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
+import { RateLimiter } from '../core/limits.ts'
 import type { Wire } from '../core/wire.ts'
 import { query } from '../protocol/http.ts'
 import { errorAnswer } from './answer.ts'
-import { Api, type MountContext, type Mount } from './api.ts'
+import { Api, type Mount, type MountContext } from './api.ts'
 import { publishAuth, type Vars } from './auth.ts'
 import { clientAddress, originAllowed } from './client.ts'
 import { apiHeaders } from './headers.ts'
-import { RateLimiter } from '../core/limits.ts'
 import { healthRoutes } from './health.ts'
 import { Metrics, metricsRoute } from './metrics.ts'
 import { openApiDocument } from './openapi.ts'
 import { publisher, publishRoutes } from './publish.ts'
 import { readRoutes } from './read.ts'
 import { Tokens } from './tokens.ts'
-import { WsSession, type SocketOps } from './ws.ts'
+import { type SocketOps, WsSession } from './ws.ts'
 
 /** What a runtime entry hands the app: the few things Node and Deno do differently. */
 export interface Runtime {
@@ -57,12 +57,14 @@ const contentSecurityPolicy: MiddlewareHandler = async (c, next) => {
 /**
  * Every request has an id: an incoming `X-Request-Id` of 1-128 printable
  * characters is kept, else one is made. The response echoes it, and every log
- * line about the request carries it.
+ * line about the request carries it, with the trace id of Google's front end
+ * (`X-Cloud-Trace-Context: TRACE/SPAN;o=1`) when there is one.
  */
 const requestId: MiddlewareHandler<Vars> = async (c, next) => {
   const given = c.req.header('x-request-id')
   const id = given !== undefined && /^[\x20-\x7e]{1,128}$/.test(given) ? given : crypto.randomUUID()
-  c.set('requestId', id)
+  const trace = /^([0-9a-f]{32})(?:\/|$)/i.exec(c.req.header('x-cloud-trace-context') ?? '')?.[1]
+  c.set('request', trace === undefined ? { requestId: id } : { requestId: id, trace })
   c.header('X-Request-Id', id)
   await next()
 }
@@ -96,7 +98,7 @@ function wsRoute({ api, feed, config, tokens, checkOrigin, admit }: MountContext
       const session = new WsSession(feed, runtime.socket, tokens, { topics: c.req.query('topics'), since: c.req.query('since') || undefined }, c.get('grant'))
       const slot = c.get('slot')
       if (slot) session.hold(slot)
-      session.requestId = c.get('requestId')
+      session.request = c.get('request')
       return session
     }),
     () => {
@@ -112,7 +114,7 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
   app.use('*', requestId, metrics.http)
 
   app.onError((err, c) => {
-    const error = err instanceof HTTPException ? fromHttpException(err) : feed.failure(err, { path: c.req.path, requestId: c.get('requestId') })
+    const error = err instanceof HTTPException ? fromHttpException(err) : feed.failure(err, { path: c.req.path, ...c.get('request') })
     return errorAnswer(c, error)
   })
   app.notFound((c) => {
@@ -131,7 +133,8 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
     tokens,
     publisher: publisher(api, feed, publishAuth(tokens, config.publishToken, addressOf, new RateLimiter(config.limits.publishRate))),
     checkOrigin: (c) => {
-      if (!originAllowed(c.req.header('origin'), config.allowedOrigins)) throw new FeedError('forbidden_origin', 'pages on this origin may not use this feed (ALLOWED_ORIGINS)')
+      if (!originAllowed(c.req.header('origin'), config.allowedOrigins))
+        throw new FeedError('forbidden_origin', 'pages on this origin may not use this feed (ALLOWED_ORIGINS)')
     },
     admit: (c) => {
       feed.assertAccepting()

@@ -8,6 +8,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { FULL_GRANT, type Grant } from '../core/access.ts'
+import type { RequestContext } from '../core/connection.ts'
 import { FeedError } from '../core/errors.ts'
 import type { RateLimiter, Slot } from '../core/limits.ts'
 import { sameOrigin } from './client.ts'
@@ -19,7 +20,7 @@ export function isLoopback(address: string | undefined): boolean {
 }
 
 /** Hono context variables this app sets: the grant of the request's token, resolved by a guard. */
-export type Vars = { Variables: { grant: Grant | undefined; slot: Slot | undefined; requestId: string } }
+export type Vars = { Variables: { grant: Grant | undefined; slot: Slot | undefined; request: RequestContext } }
 
 /** The publisher's grant, set by `publishAuth` before the handler runs. */
 export function publishGrant(c: Context<Vars>): Grant {
@@ -34,7 +35,12 @@ export function publishGrant(c: Context<Vars>): Grant {
  * publish from loopback must come from no page or from the server's own:
  * a page on another site cannot publish through a visitor's browser.
  */
-export function publishAuth(tokens: Tokens, publishToken: string | undefined, clientAddress: (c: Context) => string, rate: RateLimiter): MiddlewareHandler<Vars> {
+export function publishAuth(
+  tokens: Tokens,
+  publishToken: string | undefined,
+  clientAddress: (c: Context) => string,
+  rate: RateLimiter,
+): MiddlewareHandler<Vars> {
   const unauthorized = (c: Context, message: string) => {
     c.header('WWW-Authenticate', 'Bearer realm="livefeed"')
     return new FeedError('unauthorized', message)
@@ -45,7 +51,9 @@ export function publishAuth(tokens: Tokens, publishToken: string | undefined, cl
     if (bearer !== undefined) {
       grant = await tokens.grant(bearer).catch((err: unknown) => {
         // Without TOKEN_SECRET the only token is PUBLISH_TOKEN: a wrong one is simply unauthorized.
-        throw err instanceof FeedError && err.code === 'invalid_token' && !tokens.acceptsJwt ? unauthorized(c, 'publishing needs "Authorization: Bearer <PUBLISH_TOKEN>"') : err
+        throw err instanceof FeedError && err.code === 'invalid_token' && !tokens.acceptsJwt
+          ? unauthorized(c, 'publishing needs "Authorization: Bearer <PUBLISH_TOKEN>"')
+          : err
       })
     } else if (publishToken !== undefined) {
       throw unauthorized(c, 'publishing needs "Authorization: Bearer <PUBLISH_TOKEN>" or a token that grants it')

@@ -9,7 +9,10 @@ import type { Context } from 'hono'
 /** The client's address; with `trustProxy` proxies in front, the entry they appended for it. */
 export function clientAddress(c: Context, socketAddress: string | undefined, trustProxy: number): string {
   if (trustProxy > 0) {
-    const entries = (c.req.header('x-forwarded-for') ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')
+    const entries = (c.req.header('x-forwarded-for') ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
     // Each trusted proxy appends the address it received from: the client is `trustProxy` entries from the end.
     const entry = entries[entries.length - trustProxy]
     if (entry !== undefined) return entry

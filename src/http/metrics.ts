@@ -9,8 +9,8 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import { matchedRoutes } from 'hono/route'
 import client from 'prom-client'
-import type { Feed } from '../core/feed.ts'
 import { FeedError } from '../core/errors.ts'
+import type { Feed } from '../core/feed.ts'
 import type { TransportName } from '../core/stats.ts'
 import type { MountContext } from './api.ts'
 import { isLoopback } from './auth.ts'
@@ -24,7 +24,7 @@ export class Metrics {
   private readonly requests: client.Counter<'route' | 'status'>
   private readonly durations: client.Histogram<'route'>
 
-  constructor(private readonly feed: Feed) {
+  constructor(feed: Feed) {
     const r = this.registry
     const stats = feed.stats
     client.collectDefaultMetrics({ register: r })
@@ -153,8 +153,18 @@ export class Metrics {
         this.set(feed.engine.lagSeconds?.() ?? 0)
       },
     })
-    this.requests = new client.Counter({ name: 'livefeed_http_requests_total', help: 'HTTP requests, by route and status.', labelNames: ['route', 'status'], registers: [r] })
-    this.durations = new client.Histogram({ name: 'livefeed_http_request_duration_seconds', help: 'HTTP request duration, by route.', labelNames: ['route'], registers: [r] })
+    this.requests = new client.Counter({
+      name: 'livefeed_http_requests_total',
+      help: 'HTTP requests, by route and status.',
+      labelNames: ['route', 'status'],
+      registers: [r],
+    })
+    this.durations = new client.Histogram({
+      name: 'livefeed_http_request_duration_seconds',
+      help: 'HTTP request duration, by route.',
+      labelNames: ['route'],
+      registers: [r],
+    })
   }
 
   /** prom-client's children by route and status, made once: a labelled inc() hashes its labels on every call. */
@@ -195,7 +205,12 @@ export function metricsRoute({ api, config, clientAddress }: MountContext, metri
   }
   api.get(
     '/metrics',
-    { summary: 'Prometheus metrics', tags: ['meta'], responses: { 200: { description: 'The Prometheus text format', mediaType: 'text/plain' } }, errors: ['unauthorized', 'forbidden'] },
+    {
+      summary: 'Prometheus metrics',
+      tags: ['meta'],
+      responses: { 200: { description: 'The Prometheus text format', mediaType: 'text/plain' } },
+      errors: ['unauthorized', 'forbidden'],
+    },
     async (c) => {
       await guard(c)
       return c.body(await text(), 200, { 'Content-Type': metrics.registry.contentType })

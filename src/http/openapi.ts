@@ -5,10 +5,10 @@
  * by `@valibot/to-json-schema`. WebSocket frames and SSE events are JSON
  * Schemas in `components.schemas`. Nothing here is written by hand but prose.
  */
-import { toJsonSchema, toJsonSchemaDefs, type ConversionConfig, type JsonSchema } from '@valibot/to-json-schema'
+import { type ConversionConfig, type JsonSchema, toJsonSchema, toJsonSchemaDefs } from '@valibot/to-json-schema'
 import type * as v from 'valibot'
 import type { Limits } from '../config.ts'
-import { ERROR_STATUS, errorBody, errorDetail, type ErrorCode } from '../protocol/errors.ts'
+import { ERROR_STATUS, type ErrorCode, errorBody, errorDetail } from '../protocol/errors.ts'
 import { cursorSchema, eventInput, feedEvent, patternSchema, snapshotSchema, topicSchema } from '../protocol/events.ts'
 import { eventsAnswer, readAnswer, resetAnswer, snapshotAnswer } from '../protocol/http.ts'
 import { SSE_EVENTS } from '../protocol/sse.ts'

@@ -7,19 +7,19 @@
  */
 import type { Context } from 'hono'
 import type { Limits } from '../config.ts'
-import type { Vars } from './auth.ts'
-import { Connection } from '../core/connection.ts'
 import type { Grant } from '../core/access.ts'
-import { compareCursors, requireCursor, type Cursor } from '../core/cursor.ts'
-import { formatNext } from '../protocol/cursor.ts'
+import { Connection } from '../core/connection.ts'
+import { type Cursor, compareCursors, requireCursor } from '../core/cursor.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
 import type { PreparedEvent } from '../core/prepared.ts'
 import { linger, type Wire } from '../core/wire.ts'
+import { formatNext } from '../protocol/cursor.ts'
 import type { FeedEvent } from '../protocol/events.ts'
-import { query, readAnswer, type ReadAnswer } from '../protocol/http.ts'
+import { query, type ReadAnswer, readAnswer } from '../protocol/http.ts'
 import { errorAnswer } from './answer.ts'
 import type { MountContext } from './api.ts'
+import type { Vars } from './auth.ts'
 import { queryLimit, queryPatterns } from './read.ts'
 
 /** One held long-poll request; its deadline is checked by the feed's one sweep timer, so it costs no timer of its own. */
@@ -101,7 +101,12 @@ class Poll extends Connection {
     this.answerNow()
     const wire = this.wire
     if (wire === undefined) return undefined
-    return linger(wire, this.feed.limits.endGraceMs, () => wire.written?.() ?? 0, () => wire.destroy?.())
+    return linger(
+      wire,
+      this.feed.limits.endGraceMs,
+      () => wire.written?.() ?? 0,
+      () => wire.destroy?.(),
+    )
   }
 
   /** Max age or drain answer what there is: an empty answer is a poll's normal end. */
@@ -134,11 +139,29 @@ export function mountPoll({ api, feed, tokens, checkOrigin, admit, wire }: Mount
     {
       summary: 'Long poll',
       description:
-        'Answers at once when anything matches after `cursor`; otherwise holds the request until an event arrives or `wait` passes. Poll again with the answer\'s `cursor`. Without `cursor`: a snapshot.',
+        "Answers at once when anything matches after `cursor`; otherwise holds the request until an event arrives or `wait` passes. Poll again with the answer's `cursor`. Without `cursor`: a snapshot.",
       tags: ['subscribe'],
-      query: { topics: { schema: query.topics, required: true }, cursor: { schema: query.cursor }, wait: { schema: query.wait }, limit: { schema: query.limit }, token: { schema: query.token } },
+      query: {
+        topics: { schema: query.topics, required: true },
+        cursor: { schema: query.cursor },
+        wait: { schema: query.wait },
+        limit: { schema: query.limit },
+        token: { schema: query.token },
+      },
       responses: { 200: { description: 'Events (possibly none), or a snapshot', schema: readAnswer } },
-      errors: ['invalid_pattern', 'too_many_patterns', 'invalid_cursor', 'invalid_wait', 'bad_request', 'invalid_token', 'forbidden', 'forbidden_origin', 'too_many_connections', 'draining', 'engine_unavailable'],
+      errors: [
+        'invalid_pattern',
+        'too_many_patterns',
+        'invalid_cursor',
+        'invalid_wait',
+        'bad_request',
+        'invalid_token',
+        'forbidden',
+        'forbidden_origin',
+        'too_many_connections',
+        'draining',
+        'engine_unavailable',
+      ],
     },
     async (c: Context<Vars>) => {
       feed.assertAccepting()
@@ -155,7 +178,7 @@ export function mountPoll({ api, feed, tokens, checkOrigin, admit, wire }: Mount
       const slot = admit(c)
       const poll = new Poll(feed, raw, wait, limit, grant, wire(c))
       poll.hold(slot)
-      poll.requestId = c.get('requestId')
+      poll.request = c.get('request')
       const answer = await poll.start(patterns, since, c.req.raw.signal)
       // Already mapped and logged by the connection: answered here, not rethrown to be logged again.
       return answer instanceof FeedError ? errorAnswer(c, answer) : c.json(answer)

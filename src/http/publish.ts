@@ -6,8 +6,8 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import * as v from 'valibot'
 import { FeedError } from '../core/errors.ts'
-import { parseClientJson } from '../core/json.ts'
 import type { Feed } from '../core/feed.ts'
+import { parseClientJson } from '../core/json.ts'
 import type { ErrorCode } from '../protocol/errors.ts'
 import type { EventInput } from '../protocol/events.ts'
 import { publishAnswer, publishBody } from '../protocol/http.ts'
@@ -39,7 +39,11 @@ export const PUBLISH_ERRORS: ErrorCode[] = [
 
 const idempotencyHeader = {
   'Idempotency-Key': {
-    schema: v.pipe(v.string(), v.regex(IDEMPOTENCY_KEY), v.description('1-255 printable ASCII characters: a retry with the same key and body answers the first result and stores nothing new.')),
+    schema: v.pipe(
+      v.string(),
+      v.regex(IDEMPOTENCY_KEY),
+      v.description('1-255 printable ASCII characters: a retry with the same key and body answers the first result and stores nothing new.'),
+    ),
   },
 }
 
@@ -62,7 +66,10 @@ function handler<S extends v.GenericSchema>(feed: Feed, schema: S, toEvents: (bo
     }
     const idempotency = key === undefined ? undefined : { key: `${c.req.path}\n${key}`, fingerprint: await sha256(text) }
     const events = toEvents(body)
-    feed.access.assertMayPublish(publishGrant(c), events.map((e) => e.topic))
+    feed.access.assertMayPublish(
+      publishGrant(c),
+      events.map((e) => e.topic),
+    )
     const result = await feed.publish(events, idempotency)
     if (result.replayed) c.header('Idempotent-Replayed', 'true')
     return c.json(Array.isArray(body) ? { events: result.events } : result.events[0], 201)

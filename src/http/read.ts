@@ -32,7 +32,12 @@ export function readRoutes({ api, feed, tokens }: MountContext): void {
       summary: 'Events after a cursor',
       description: 'Matching events after `since`, oldest first. Without `since`: a snapshot. With a stale `since`: a reset and a snapshot.',
       tags: ['read'],
-      query: { topics: { schema: query.topics, required: true }, since: { schema: query.since }, limit: { schema: query.limit }, token: { schema: query.token } },
+      query: {
+        topics: { schema: query.topics, required: true },
+        since: { schema: query.since },
+        limit: { schema: query.limit },
+        token: { schema: query.token },
+      },
       responses: { 200: { description: 'Events, or a snapshot', schema: readAnswer } },
       errors: [...PATTERN_ERRORS, 'invalid_cursor', 'bad_request', 'invalid_token', 'forbidden', 'engine_unavailable'],
     },
@@ -48,7 +53,12 @@ export function readRoutes({ api, feed, tokens }: MountContext): void {
       summary: 'Latest event of each matching topic',
       tags: ['read'],
       query: { topics: { schema: query.topics, required: true }, next: { schema: query.next }, token: { schema: query.token } },
-      responses: { 200: { description: 'The snapshot, oldest first, with the head cursor; a large one in pages of about READ_BYTES (`more`, `next`)', schema: snapshotSchema } },
+      responses: {
+        200: {
+          description: 'The snapshot, oldest first, with the head cursor; a large one in pages of about READ_BYTES (`more`, `next`)',
+          schema: snapshotSchema,
+        },
+      },
       errors: [...PATTERN_ERRORS, 'invalid_cursor', 'invalid_token', 'forbidden', 'engine_unavailable'],
     },
     async (c) => {

@@ -4,10 +4,9 @@
  * (`src/protocol/sse.ts`) on one stream; the lifecycle is the shared `Connection`'s.
  */
 import type { Context } from 'hono'
-import type { Vars } from './auth.ts'
+import type { Grant } from '../core/access.ts'
 import { Connection } from '../core/connection.ts'
 import { requireCursor } from '../core/cursor.ts'
-import type { Grant } from '../core/access.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
 import type { PreparedEvent } from '../core/prepared.ts'
@@ -18,6 +17,7 @@ import type { FeedEvent, ResetReason } from '../protocol/events.ts'
 import { query } from '../protocol/http.ts'
 import { sseFrames } from '../protocol/sse.ts'
 import type { MountContext } from './api.ts'
+import type { Vars } from './auth.ts'
 import { SSE_COMPONENTS } from './openapi.ts'
 import { queryPatterns } from './read.ts'
 
@@ -131,7 +131,9 @@ export function mountSse({ api, feed, tokens, checkOrigin, admit, wire }: MountC
       summary: 'Server-Sent Events stream',
       description: `A text/event-stream. Each SSE event name and the component its \`data:\` is: ${Object.entries(SSE_COMPONENTS)
         .map(([e, c]) => `\`${e}\` → ${c}`)
-        .join(', ')}. An event's \`id:\` is its cursor; the snapshot's is the head. \`Last-Event-ID\` wins over \`since\`. After \`feed-error\` the stream ends.`,
+        .join(
+          ', ',
+        )}. An event's \`id:\` is its cursor; the snapshot's is the head. \`Last-Event-ID\` wins over \`since\`. After \`feed-error\` the stream ends.`,
       tags: ['subscribe'],
       query: { topics: { schema: query.topics, required: true }, since: { schema: query.since }, token: { schema: query.token } },
       responses: { 200: { description: 'The stream', mediaType: 'text/event-stream' } },
@@ -149,7 +151,7 @@ export function mountSse({ api, feed, tokens, checkOrigin, admit, wire }: MountC
       const slot = admit(c)
       const sse = new SseStream(feed, grant, wire(c))
       sse.hold(slot)
-      sse.requestId = c.get('requestId')
+      sse.request = c.get('request')
       sse.start(patterns, since)
       // No proxy buffering or transformation of the stream (nginx honours X-Accel-Buffering).
       return c.body(sse.body, 200, {

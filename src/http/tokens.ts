@@ -62,7 +62,13 @@ export class Tokens {
     const claims = v.safeParse(tokenClaims, payload)
     if (!claims.success) throw new FeedError('invalid_token', 'the token lacks an integer "exp", or its "sub", "subscribe" or "publish" claims are malformed')
     const { exp, sub, subscribe = [], publish = [] } = claims.output
-    return { sub, expiresAt: exp * 1000, all: false, subscribe: new PatternSet(expandGrant(subscribe, sub)), publish: new PatternSet(expandGrant(publish, sub)) }
+    return {
+      sub,
+      expiresAt: exp * 1000,
+      all: false,
+      subscribe: new PatternSet(expandGrant(subscribe, sub)),
+      publish: new PatternSet(expandGrant(publish, sub)),
+    }
   }
 
   /** The grant of the token a request carries; undefined for an anonymous request. */

@@ -10,9 +10,9 @@ import { Connection } from '../core/connection.ts'
 import { requireCursor } from '../core/cursor.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
-import type { PreparedEvent } from '../core/prepared.ts'
 import { parseClientJson } from '../core/json.ts'
 import { Bucket } from '../core/limits.ts'
+import type { PreparedEvent } from '../core/prepared.ts'
 import { parsePatterns } from '../core/topic.ts'
 import { CLOSE_REASON, END_CLOSE_CODE, type EndReason } from '../protocol/errors.ts'
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
@@ -236,7 +236,7 @@ export class WsSession extends Connection implements WSEvents {
   /** The socket, if it is open and not too far behind (past MAX_BUFFERED_BYTES it is closed, 4008). */
   private writable(): WSContext | undefined {
     const ws = this.ws
-    if (!ws || ws.readyState !== 1) return undefined
+    if (ws?.readyState !== 1) return undefined
     if (this.ops.bufferedAmount(ws.raw) > this.feed.limits.maxBufferedBytes) {
       this.end('slow')
       return undefined

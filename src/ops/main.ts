@@ -29,9 +29,21 @@ interface ChartSpec {
 }
 
 const CHARTS: ChartSpec[] = [
-  { id: 'connections', title: 'Connections by transport', unit: '', series: [...TRANSPORTS], values: (_, s) => TRANSPORTS.map((t) => s.sum('livefeed_connections', { transport: t })) },
+  {
+    id: 'connections',
+    title: 'Connections by transport',
+    unit: '',
+    series: [...TRANSPORTS],
+    values: (_, s) => TRANSPORTS.map((t) => s.sum('livefeed_connections', { transport: t })),
+  },
   { id: 'events', title: 'Events published per second', unit: '/s', series: ['events/s'], values: (p, s) => [rate(p, s, 'livefeed_events_published_total')] },
-  { id: 'deliveries', title: 'Deliveries per second', unit: '/s', series: [...TRANSPORTS], values: (p, s) => TRANSPORTS.map((t) => rate(p, s, 'livefeed_deliveries_total', { transport: t })) },
+  {
+    id: 'deliveries',
+    title: 'Deliveries per second',
+    unit: '/s',
+    series: [...TRANSPORTS],
+    values: (p, s) => TRANSPORTS.map((t) => rate(p, s, 'livefeed_deliveries_total', { transport: t })),
+  },
   {
     id: 'latency',
     title: 'p99 delivery latency',
@@ -43,7 +55,13 @@ const CHARTS: ChartSpec[] = [
     },
   },
   { id: 'lag', title: 'Engine lag', unit: ' s', series: ['lag'], values: (_, s) => [s.sum('livefeed_engine_lag_seconds')] },
-  { id: 'disconnects', title: 'Disconnects per second, by reason', unit: '/s', series: [...REASONS], values: (p, s) => REASONS.map((r) => rate(p, s, 'livefeed_disconnects_total', { reason: r })) },
+  {
+    id: 'disconnects',
+    title: 'Disconnects per second, by reason',
+    unit: '/s',
+    series: [...REASONS],
+    values: (p, s) => REASONS.map((r) => rate(p, s, 'livefeed_disconnects_total', { reason: r })),
+  },
 ]
 
 class Chart {

@@ -86,7 +86,6 @@ export const CLOSE = {
 } as const
 export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE]
 
-
 /**
  * Why the server ends a connection, on every transport. A WebSocket is closed
  * with the code beside the reason; an SSE stream or a held poll just ends.

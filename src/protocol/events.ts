@@ -14,7 +14,10 @@ export const cursorSchema = v.pipe(
 
 const topicDoc = `1-${MAX_SEGMENTS} segments of ${SEGMENT_CHARS} joined by "/", at most ${MAX_TOPIC_LENGTH} characters`
 export const topicSchema = v.pipe(v.string(), v.description(`Topic: ${topicDoc}.`))
-export const patternSchema = v.pipe(v.string(), v.description(`Pattern: a topic (${topicDoc}) in which a segment may be "*" (one segment) and the last may be "**" (one or more).`))
+export const patternSchema = v.pipe(
+  v.string(),
+  v.description(`Pattern: a topic (${topicDoc}) in which a segment may be "*" (one segment) and the last may be "**" (one or more).`),
+)
 
 /** Any JSON value; absent is not one. Described as `{}` (anything) in the API documents. */
 export const jsonValue = v.custom<unknown>((x) => x !== undefined, 'is required (any JSON value)')
@@ -34,7 +37,14 @@ export type FeedEvent = v.InferOutput<typeof feedEvent>
  */
 export const deliveredEvent = v.object({
   ...feedEvent.entries,
-  conflated: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.description('How many older events of this topic this one replaced unsent (the client fell behind on a conflated topic).'))),
+  conflated: v.optional(
+    v.pipe(
+      v.number(),
+      v.integer(),
+      v.minValue(1),
+      v.description('How many older events of this topic this one replaced unsent (the client fell behind on a conflated topic).'),
+    ),
+  ),
 })
 export type DeliveredEvent = v.InferOutput<typeof deliveredEvent>
 
@@ -44,7 +54,11 @@ export type EventInput = v.InferOutput<typeof eventInput>
 
 const more = v.optional(v.pipe(v.literal(true), v.description('The answer was cut at READ_BYTES (or its count limit): more follows, or may be asked for.')))
 /** A snapshot's continuation: `GET /api/snapshot?…&next=<it>` gives the next page of the same snapshot. */
-export const nextSchema = v.pipe(v.string(), v.regex(/^[0-9a-z-]+~[0-9a-z-]+$/, 'is not a snapshot continuation'), v.description('Pass back as `next` for the next page of the same snapshot.'))
+export const nextSchema = v.pipe(
+  v.string(),
+  v.regex(/^[0-9a-z-]+~[0-9a-z-]+$/, 'is not a snapshot continuation'),
+  v.description('Pass back as `next` for the next page of the same snapshot.'),
+)
 export const moreSchema = more
 
 /**

@@ -6,7 +6,7 @@
  * `GET /openapi.json` from these schemas.
  */
 import * as v from 'valibot'
-import { cursorSchema, eventInput, feedEvent, moreSchema, nextSchema, snapshotSchema, topicSchema, type FeedEvent } from './events.ts'
+import { cursorSchema, eventInput, type FeedEvent, feedEvent, moreSchema, nextSchema, snapshotSchema, topicSchema } from './events.ts'
 
 /** One item or a batch of 1..max items, each checked by `item`. */
 export function oneOrMany<S extends v.GenericSchema>(item: S, max: number) {
@@ -23,7 +23,13 @@ export type PublishAnswer = FeedEvent | v.InferOutput<typeof publishedBatch>
 /** Events after the given cursor. `cursor` is how far the server scanned: pass it back as `since` (or `cursor` on /poll). */
 export const eventsAnswer = v.object({ events: v.array(feedEvent), cursor: cursorSchema, more: moreSchema })
 /** The given cursor is gone (older than the history, or another epoch): start over from this snapshot (its first page, when `more`). */
-export const resetAnswer = v.object({ reset: v.literal(true), snapshot: v.array(feedEvent), cursor: cursorSchema, more: moreSchema, next: v.optional(nextSchema) })
+export const resetAnswer = v.object({
+  reset: v.literal(true),
+  snapshot: v.array(feedEvent),
+  cursor: cursorSchema,
+  more: moreSchema,
+  next: v.optional(nextSchema),
+})
 /** No cursor was given: the latest event of each matching topic (its first page, when `more`: the rest from `GET /api/snapshot?next=`). */
 export const snapshotAnswer = v.object({ snapshot: v.array(feedEvent), cursor: cursorSchema, more: moreSchema, next: v.optional(nextSchema) })
 
@@ -62,5 +68,9 @@ export const query = {
   cursor: v.pipe(cursorSchema, v.description('Where the previous answer left off; none for a snapshot.')),
   limit: v.pipe(v.string(), v.regex(/^[1-9][0-9]*$/), v.description('Events per answer, 1 to READ_LIMIT (larger is capped).')),
   token: v.pipe(v.string(), v.description('An access token (HS256 JWT) for clients that cannot send `Authorization: Bearer`: it grants private topics.')),
-  wait: v.pipe(v.string(), v.regex(/^[0-9]+(\.[0-9]+)?$/), v.description('Seconds to hold the request when nothing is new: 0 to POLL_WAIT_MAX (default POLL_WAIT_DEFAULT).')),
+  wait: v.pipe(
+    v.string(),
+    v.regex(/^[0-9]+(\.[0-9]+)?$/),
+    v.description('Seconds to hold the request when nothing is new: 0 to POLL_WAIT_MAX (default POLL_WAIT_DEFAULT).'),
+  ),
 }

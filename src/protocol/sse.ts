@@ -5,8 +5,8 @@
  * event's cursor, so a plain `EventSource` resumes with `Last-Event-ID`.
  */
 import * as v from 'valibot'
-import { errorDetail, type ErrorDetail } from './errors.ts'
-import { deliveredEvent, resetReason, snapshotSchema, type FeedEvent, type ResetReason } from './events.ts'
+import { type ErrorDetail, errorDetail } from './errors.ts'
+import { deliveredEvent, type FeedEvent, type ResetReason, resetReason, snapshotSchema } from './events.ts'
 
 /** Each SSE event name and the JSON in its `data:` field. */
 export const SSE_EVENTS = {

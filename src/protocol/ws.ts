@@ -3,8 +3,8 @@
  * The WebSocket protocol on `/ws`: JSON text frames, each with a `type`.
  */
 import * as v from 'valibot'
-import { errorDetail, type ErrorDetail } from './errors.ts'
-import { cursorSchema, deliveredEvent, patternSchema, resetReason, snapshotSchema, type FeedEvent, type ResetReason } from './events.ts'
+import { type ErrorDetail, errorDetail } from './errors.ts'
+import { cursorSchema, deliveredEvent, type FeedEvent, patternSchema, type ResetReason, resetReason, snapshotSchema } from './events.ts'
 
 // --- client → server ---
 
@@ -43,18 +43,29 @@ export const errorFrame = v.object({ type: v.literal('error'), ...errorDetail.en
 /** The token of an `auth` frame was accepted; `exp` is when it expires (seconds since the Unix epoch). */
 export const authenticatedFrame = v.object({ type: v.literal('authenticated'), exp: v.number() })
 
-export const serverFrame = v.variant('type', [welcomeFrame, subscribedFrame, snapshotFrame, eventFrame, resetFrame, unsubscribedFrame, pongFrame, errorFrame, authenticatedFrame])
+export const serverFrame = v.variant('type', [
+  welcomeFrame,
+  subscribedFrame,
+  snapshotFrame,
+  eventFrame,
+  resetFrame,
+  unsubscribedFrame,
+  pongFrame,
+  errorFrame,
+  authenticatedFrame,
+])
 export type ServerFrame = v.InferOutput<typeof serverFrame>
 
 /** Encoders of the server's frames: the only place their JSON is written. */
 export const wsFrames = {
   welcome: (cursor: string, heartbeatMs: number) => JSON.stringify({ type: 'welcome', cursor, heartbeatMs } satisfies ServerFrame),
   subscribed: (topics: string[], cursor: string) => JSON.stringify({ type: 'subscribed', topics, cursor } satisfies ServerFrame),
-  snapshot: (events: FeedEvent[], cursor: string, more = false) => JSON.stringify({ type: 'snapshot', events, cursor, ...(more ? { more } : {}) } satisfies ServerFrame),
+  snapshot: (events: FeedEvent[], cursor: string, more = false) =>
+    JSON.stringify({ type: 'snapshot', events, cursor, ...(more ? { more } : {}) } satisfies ServerFrame),
   /** From an event already serialised once for all subscribers: `{"type":"event",…event}` without a second stringify. */
-  event: (eventJson: string) => '{"type":"event",' + eventJson.slice(1),
+  event: (eventJson: string) => `{"type":"event",${eventJson.slice(1)}`,
   /** The same, saying how many older events of its topic it replaced (conflation). */
-  conflated: (eventJson: string, replaced: number) => '{"type":"event",' + eventJson.slice(1, -1) + ',"conflated":' + replaced + '}',
+  conflated: (eventJson: string, replaced: number) => `{"type":"event",${eventJson.slice(1, -1)},"conflated":${replaced}}`,
   reset: (reason: ResetReason) => JSON.stringify({ type: 'reset', reason } satisfies ServerFrame),
   unsubscribed: (topics: string[]) => JSON.stringify({ type: 'unsubscribed', topics } satisfies ServerFrame),
   pong: '{"type":"pong"}',

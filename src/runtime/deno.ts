@@ -1,8 +1,8 @@
 import { getConnInfo, serveStatic, upgradeWebSocket } from 'hono/deno'
-import { pino } from 'pino'
 import { boot } from '../boot.ts'
-import { ConfigError, loadConfig, refuseWorkersOnDeno, type Config } from '../config.ts'
+import { type Config, ConfigError, loadConfig, refuseWorkersOnDeno } from '../config.ts'
 import { extensions } from '../extensions.ts'
+import { createLogger } from './logger.ts'
 
 function configOrExit(): Config {
   try {
@@ -17,7 +17,7 @@ function configOrExit(): Config {
   }
 }
 const config = configOrExit()
-const log = pino({ level: config.logLevel, base: { runtime: 'deno' } })
+const log = createLogger(config, { runtime: 'deno' })
 const sock = (raw: unknown) => raw as WebSocket
 const noop = () => {}
 

@@ -11,9 +11,9 @@
  */
 import cluster, { type Worker } from 'node:cluster'
 import { availableParallelism } from 'node:os'
+import type { Logger } from 'pino'
 import client from 'prom-client'
 import * as v from 'valibot'
-import type { Logger } from 'pino'
 import type { Limits } from '../config.ts'
 
 /** WORKERS as a count: `auto` is one per core this process may use. */

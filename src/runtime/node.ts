@@ -1,16 +1,17 @@
 import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
-import { ServerResponse, type IncomingMessage } from 'node:http'
+import { type IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net'
 import { createAdaptorServer, upgradeWebSocket } from '@hono/node-server'
 import { getConnInfo } from '@hono/node-server/conninfo'
 import { serveStatic } from '@hono/node-server/serve-static'
-import { pino, type Logger } from 'pino'
-import { WebSocketServer, type WebSocket } from 'ws'
+import type { Logger } from 'pino'
+import { type WebSocket, WebSocketServer } from 'ws'
 import { boot } from '../boot.ts'
+import { type Config, ConfigError, loadConfig, refuseWorkersOnDeno } from '../config.ts'
 import type { Feed } from '../core/feed.ts'
-import { ConfigError, loadConfig, refuseWorkersOnDeno, type Config } from '../config.ts'
 import { extensions } from '../extensions.ts'
+import { createLogger } from './logger.ts'
 import { instanceMetrics, supervise, WORKER_MARK, workerCount } from './node-cluster.ts'
 import { FrameWriter } from './node-frames.ts'
 
@@ -34,14 +35,14 @@ function configOrExit(): Config {
 }
 const config = configOrExit()
 const workers = workerCount(config.workers)
-if (cluster.isPrimary && workers > 1) supervise(workers, config.limits, pino({ level: config.logLevel, base: { runtime: RUNTIME, role: 'primary', pid: process.pid } }))
+if (cluster.isPrimary && workers > 1) supervise(workers, config.limits, createLogger(config, { runtime: RUNTIME, role: 'primary', pid: process.pid }))
 else await serve(config)
 
 /** One process serving the port: the whole instance, or one of its WORKERS. */
 async function serve(config: Config): Promise<void> {
   // One of our own WORKERS; a worker of some other primary (PM2's cluster mode, say) serves as a lone process.
   const worker = process.env[WORKER_MARK] === '1' ? cluster.worker?.id : undefined
-  const log = pino({ level: config.logLevel, base: worker === undefined ? { runtime: RUNTIME } : { runtime: RUNTIME, worker, pid: process.pid } })
+  const log = createLogger(config, worker === undefined ? { runtime: RUNTIME } : { runtime: RUNTIME, worker, pid: process.pid })
   const sock = (raw: unknown) => raw as WebSocket
   const frames = new FrameWriter()
 

@@ -1,10 +1,10 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as v from 'valibot'
-import { ERROR_STATUS, errorBody, type ErrorCode } from '../../src/protocol/errors.ts'
-import { feedEvent, readAnswer, snapshotSchema } from '../../src/protocol/index.ts'
 import type { PreparedEvent } from '../../src/core/prepared.ts'
-import { inProcess, type InProcess } from '../helpers/inprocess.ts'
+import { ERROR_STATUS, type ErrorCode, errorBody } from '../../src/protocol/errors.ts'
+import { feedEvent, readAnswer, snapshotSchema } from '../../src/protocol/index.ts'
+import { type InProcess, inProcess } from '../helpers/inprocess.ts'
 
 /** Every route's refusals, in process (no sockets): each answer is the protocol's error body with the documented status. */
 const test = suite<{ p: InProcess }>('fast: request validation on every route')
@@ -46,10 +46,23 @@ const CASES: [string, string, RequestInit | undefined, ErrorCode][] = [
   ['body over MAX_BODY_BYTES', '/api/events', json({ topic: 'huge/body', data: 'x'.repeat(70_000) }), 'payload_too_large'],
   ['bad Idempotency-Key', '/api/events', json({ topic: 'a', data: 1 }, { 'idempotency-key': 'has space' }), 'bad_request'],
   ['negative score', '/api/scores', json({ league: 'nba', game: 'g', home: { team: 'A', score: -1 }, away: { team: 'B', score: 0 } }), 'validation_failed'],
-  ['league not a segment', '/api/scores', json({ league: 'n/a', game: 'g', home: { team: 'A', score: 1 }, away: { team: 'B', score: 0 } }), 'validation_failed'],
+  [
+    'league not a segment',
+    '/api/scores',
+    json({ league: 'n/a', game: 'g', home: { team: 'A', score: 1 }, away: { team: 'B', score: 0 } }),
+    'validation_failed',
+  ],
   ['scores as text', '/api/scores', { method: 'POST', body: '{}', headers: { 'content-type': 'text/plain' } }, 'unsupported_media_type'],
   ['zero price', '/api/quotes', json({ symbol: 'AAPL', price: 0 }), 'validation_failed'],
-  ['bad currency in a batch', '/api/quotes', json([{ symbol: 'AAPL', price: 1 }, { symbol: 'MSFT', price: 2, currency: 'usd' }]), 'validation_failed'],
+  [
+    'bad currency in a batch',
+    '/api/quotes',
+    json([
+      { symbol: 'AAPL', price: 1 },
+      { symbol: 'MSFT', price: 2, currency: 'usd' },
+    ]),
+    'validation_failed',
+  ],
   // reads
   ['unparsable since', '/api/events?topics=a&since=nope', undefined, 'invalid_cursor'],
   ['** not last', '/api/events?topics=a/**/b', undefined, 'invalid_pattern'],
@@ -185,11 +198,22 @@ isolation('a consumer whose write throws never stops delivery to the others, nor
     room: async () => {},
     overrun() {},
   })
-  const broken = p.feed.hub.subscribe(sink(() => { throw new Error('socket exploded') }))
+  const broken = p.feed.hub.subscribe(
+    sink(() => {
+      throw new Error('socket exploded')
+    }),
+  )
   const healthy = p.feed.hub.subscribe(sink((id) => got.push(id)))
   await broken.add(['iso/**'])
   await healthy.add(['iso/**'])
-  const r = await call(p, '/api/events', json([{ topic: 'iso/a', data: 1 }, { topic: 'iso/b', data: 2 }]))
+  const r = await call(
+    p,
+    '/api/events',
+    json([
+      { topic: 'iso/a', data: 1 },
+      { topic: 'iso/b', data: 2 },
+    ]),
+  )
   assert.is(r.status, 201, 'stored, so answered 201')
   const ids = (r.body as { events: { id: string }[] }).events.map((e) => e.id)
   assert.equal(got, ids, 'the healthy consumer got both')

@@ -5,7 +5,8 @@ import { PreparedEvent } from '../../src/core/prepared.ts'
 
 // Conflation's queue: what a client that fell behind is sent once its socket has room, in the order sent.
 let seq = 0
-const ev = (topic: string, conflatable: boolean) => new PreparedEvent({ id: `e1-${String(++seq).padStart(4, '0')}`, topic, data: seq, ts: 0 }, false, conflatable)
+const ev = (topic: string, conflatable: boolean) =>
+  new PreparedEvent({ id: `e1-${String(++seq).padStart(4, '0')}`, topic, data: seq, ts: 0 }, false, conflatable)
 const drain = (b: Backlog) => {
   const out: [string, string, number][] = []
   for (let h = b.shift(); h; h = b.shift()) out.push([h.p.event.id, h.p.event.topic, h.replaced])
@@ -40,10 +41,20 @@ test('bytes count only what is still to send; thousands of replacements compact,
   const one = ev('stocks/S0', true).json.length
   assert.ok(b.bytes <= 10 * one && b.bytes >= 10 * (one - 2), `${b.bytes} bytes for 10 events of ~${one}`)
   const out = drain(b)
-  assert.equal(out.map((o) => o[2]), Array(10).fill(499))
-  assert.equal(out.map((o) => o[0]), [...out.map((o) => o[0])].sort(), 'cursor order')
+  assert.equal(
+    out.map((o) => o[2]),
+    Array(10).fill(499),
+  )
+  assert.equal(
+    out.map((o) => o[0]),
+    [...out.map((o) => o[0])].sort(),
+    'cursor order',
+  )
   b.push(ev('stocks/S0', true), true)
-  assert.equal(drain(b).map((o) => o[2]), [0])
+  assert.equal(
+    drain(b).map((o) => o[2]),
+    [0],
+  )
 })
 
 test.run()

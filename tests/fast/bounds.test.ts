@@ -4,8 +4,8 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { LIMITS, loadConfig } from '../../src/config.ts'
 import type { FeedEvent } from '../../src/protocol/events.ts'
+import { type InProcess, inProcess } from '../helpers/inprocess.ts'
 import { ROOT } from '../helpers/server.ts'
-import { inProcess, type InProcess } from '../helpers/inprocess.ts'
 
 /**
  * The documented bounds, through the one wiring `dist/server.mjs` uses (`boot`), set small by their
@@ -50,7 +50,10 @@ bounds('HISTORY_BYTES drops the oldest events: a cursor from before them gets a 
   const early = await get(p, `/api/events?topics=h/**&since=${ids[0]}`)
   assert.is(early.body.reset, true, 'the first events are gone by bytes, long before HISTORY_SIZE')
   const late = await get(p, `/api/events?topics=h/**&since=${ids[40]}`)
-  assert.equal((late.body.events as FeedEvent[]).map((e) => e.id), ids.slice(41))
+  assert.equal(
+    (late.body.events as FeedEvent[]).map((e) => e.id),
+    ids.slice(41),
+  )
 })
 bounds('IDEMPOTENCY_BYTES forgets the oldest records first: their key then stores anew', async (ctx) => {
   const p = (ctx.p = await inProcess({ IDEMPOTENCY_BYTES: String(64 * KiB) }))
@@ -69,7 +72,11 @@ bounds('LATEST_BYTES drops the least recently updated topics from the snapshot, 
   for (let i = 0; i < 20; i++) await post(p, { topic: `l/t${i}`, data: 'z'.repeat(10 * KiB) })
   const topics = ((await get(p, '/api/snapshot?topics=l/**')).body.events as FeedEvent[]).map((e) => e.topic)
   assert.ok(topics.length >= 4 && topics.length <= 6, `${topics.length} topics kept in 64 KiB of ~10 KiB values`)
-  assert.equal(topics, Array.from({ length: topics.length }, (_, i) => `l/t${20 - topics.length + i}`), 'the newest, oldest first')
+  assert.equal(
+    topics,
+    Array.from({ length: topics.length }, (_, i) => `l/t${20 - topics.length + i}`),
+    'the newest, oldest first',
+  )
 })
 bounds.run()
 

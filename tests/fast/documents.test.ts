@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert'
 import { allowed, ConfigError, DEFAULT_LIMITS, LIMITS, loadConfig } from '../../src/config.ts'
 import { ERROR_STATUS } from '../../src/protocol/errors.ts'
 import { CLIENT_FRAME_TYPES, serverFrame } from '../../src/protocol/ws.ts'
-import { inProcess, type InProcess } from '../helpers/inprocess.ts'
+import { type InProcess, inProcess } from '../helpers/inprocess.ts'
 
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 
@@ -30,12 +30,29 @@ openapi('describes exactly the routes the app serves, and the frames of /ws', ({
   const served = new Set(p.app.routes.filter((r) => r.method !== 'ALL' && r.path !== '/*').map((r) => `${r.method} ${r.path}`))
   const documented = new Set(Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)))
   assert.equal([...documented].sort(), [...served].sort())
-  for (const route of ['POST /api/events', 'GET /api/events', 'GET /api/snapshot', 'GET /api/topics', 'GET /healthz', 'GET /sse', 'GET /poll', 'GET /ws', 'POST /api/scores', 'POST /api/quotes']) {
+  for (const route of [
+    'POST /api/events',
+    'GET /api/events',
+    'GET /api/snapshot',
+    'GET /api/topics',
+    'GET /healthz',
+    'GET /sse',
+    'GET /poll',
+    'GET /ws',
+    'POST /api/scores',
+    'POST /api/quotes',
+  ]) {
     assert.ok(documented.has(route), route)
   }
   const schemas = (doc as unknown as { components: { schemas: Record<string, { oneOf?: { properties: { type: { const: string } } }[] }> } }).components.schemas
-  assert.equal(schemas.ServerFrame?.oneOf?.map((f) => f.properties.type.const), serverFrame.options.map((o) => o.entries.type.literal))
-  assert.equal(schemas.ClientFrame?.oneOf?.map((f) => f.properties.type.const), [...CLIENT_FRAME_TYPES])
+  assert.equal(
+    schemas.ServerFrame?.oneOf?.map((f) => f.properties.type.const),
+    serverFrame.options.map((o) => o.entries.type.literal),
+  )
+  assert.equal(
+    schemas.ClientFrame?.oneOf?.map((f) => f.properties.type.const),
+    [...CLIENT_FRAME_TYPES],
+  )
 })
 openapi.run()
 
@@ -51,6 +68,10 @@ config('defaults, units and good values', () => {
   assert.is(set.websocket, false)
   // A default gives way to the setting it depends on.
   assert.is(loadConfig({ POLL_WAIT_MAX: '5' }).limits.pollWaitDefaultS, 5)
+  // Cloud Logging's format where App Engine runs it, unless set.
+  assert.is(c.logFormat, 'json')
+  assert.is(loadConfig({ GAE_SERVICE: 'default' }).logFormat, 'gcp')
+  assert.is(loadConfig({ GAE_SERVICE: 'default', LOG_FORMAT: 'json' }).logFormat, 'json')
 })
 config('WORKERS: auto or 1-256, and more than one only with REDIS_URL', () => {
   assert.is(loadConfig({}).workers, 1)
@@ -58,9 +79,15 @@ config('WORKERS: auto or 1-256, and more than one only with REDIS_URL', () => {
   assert.is(loadConfig({ WORKERS: '4', REDIS_URL: 'redis://127.0.0.1:6379' }).workers, 4)
   assert.is(loadConfig({ WORKERS: '1' }).workers, 1)
   for (const bad of ['0', '257', 'two', '1.5']) {
-    assert.throws(() => loadConfig({ WORKERS: bad, REDIS_URL: 'redis://127.0.0.1:6379' }), (e: Error) => e instanceof ConfigError && e.message === `WORKERS="${bad}" is not allowed: it must be auto, or a whole number from 1 to 256`)
+    assert.throws(
+      () => loadConfig({ WORKERS: bad, REDIS_URL: 'redis://127.0.0.1:6379' }),
+      (e: Error) => e instanceof ConfigError && e.message === `WORKERS="${bad}" is not allowed: it must be auto, or a whole number from 1 to 256`,
+    )
   }
-  assert.throws(() => loadConfig({ WORKERS: 'auto' }), (e: Error) => e instanceof ConfigError && /^WORKERS="auto" is not allowed without REDIS_URL/.test(e.message))
+  assert.throws(
+    () => loadConfig({ WORKERS: 'auto' }),
+    (e: Error) => e instanceof ConfigError && /^WORKERS="auto" is not allowed without REDIS_URL/.test(e.message),
+  )
 })
 config('TOKEN_SECRET: each secret at least 32 bytes; the error line never shows a secret', () => {
   assert.equal(loadConfig({ TOKEN_SECRET: `${'a'.repeat(32)},${'b'.repeat(40)}` }).tokenSecrets, ['a'.repeat(32), 'b'.repeat(40)])
@@ -84,6 +111,7 @@ config('a bad value is one line naming the variable, the value and what is allow
     [{ PORT: '70000' }, 'PORT="70000" is not allowed: it must be a port from 0 to 65535'],
     [{ WEBSOCKET: 'maybe' }, 'WEBSOCKET="maybe" is not allowed: it must be one of 1, 0, true, false, yes, no, on, off'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL="loud" is not allowed: it must be one of fatal, error, warn, info, debug, trace, silent'],
+    [{ LOG_FORMAT: 'xml' }, 'LOG_FORMAT="xml" is not allowed: it must be one of json, gcp'],
     [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL="localhost:6379" is not allowed: it must be a redis:// or rediss:// URL'],
     [{ POLL_WAIT_DEFAULT: '30', POLL_WAIT_MAX: '20' }, 'POLL_WAIT_DEFAULT="30" is not allowed: it must be at most POLL_WAIT_MAX (20)'],
     [{ POLL_WAIT_DEFAULT: '60' }, 'POLL_WAIT_DEFAULT="60" is not allowed: it must be at most POLL_WAIT_MAX (55)'],
@@ -110,7 +138,12 @@ function table(after: string): string[][] {
   const rows: string[][] = []
   for (const l of lines.slice(first + 2)) {
     if (!l.startsWith('|')) break
-    rows.push(l.split('|').slice(1, -1).map((c) => c.trim()))
+    rows.push(
+      l
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    )
   }
   return rows
 }

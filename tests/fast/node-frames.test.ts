@@ -1,6 +1,6 @@
+import { createRequire } from 'node:module'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { createRequire } from 'node:module'
 import { textFrame } from '../../src/runtime/node-frames.ts'
 
 // The frame Node writes to every socket, built once per event: read back by ws' own Receiver (which @types/ws

@@ -1,18 +1,18 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as v from 'valibot'
-import { compareCursors, formatCursor, isAfter } from '../../src/protocol/cursor.ts'
+import { PreparedEvent } from '../../src/core/prepared.ts'
+import { PatternSet, TopicIndex } from '../../src/core/topic-index.ts'
+import { compareCursors, formatCursor, isAfter, parseCursor } from '../../src/protocol/cursor.ts'
 import { patternProblem, topicProblem } from '../../src/protocol/grammar.ts'
 import { SSE_EVENTS, sseFrames } from '../../src/protocol/sse.ts'
 import { clientFrame, serverFrame, wsFrames } from '../../src/protocol/ws.ts'
-import { PreparedEvent } from '../../src/core/prepared.ts'
-import { PatternSet, TopicIndex } from '../../src/core/topic-index.ts'
-import { parseCursor } from '../../src/protocol/cursor.ts'
 
 const cursor = suite('fast: cursor codec')
 cursor('round trip, and anything else is not a cursor', () => {
   assert.equal(parseCursor(formatCursor('abc', '0001z')), { epoch: 'abc', pos: '0001z' })
-  for (const bad of ['', 'abc', '-1', 'abc-', 'ABC-1', 'a-b-c', 'a b-1', `${'a'.repeat(17)}-1`, `a-${'1'.repeat(33)}`]) assert.is(parseCursor(bad), undefined, bad)
+  for (const bad of ['', 'abc', '-1', 'abc-', 'ABC-1', 'a-b-c', 'a b-1', `${'a'.repeat(17)}-1`, `a-${'1'.repeat(33)}`])
+    assert.is(parseCursor(bad), undefined, bad)
 })
 cursor('one epoch orders by position; different epochs have no order', () => {
   assert.is(compareCursors('e1-0009', 'e1-000a'), -1)
@@ -95,7 +95,12 @@ frames('every server frame the encoders write fits the server frame schema', () 
   assert.equal(e, { type: 'event', ...event })
 })
 frames('a frame the protocol does not describe is refused by the schema', () => {
-  for (const bad of [{ type: 'event', id: 'nope', topic: 'a', data: 1, ts: 1 }, { type: 'event', id: 'e1-1', topic: 'a', ts: 1 }, { type: 'hello' }, { type: 'error', code: 'no_such_code', message: '' }]) {
+  for (const bad of [
+    { type: 'event', id: 'nope', topic: 'a', data: 1, ts: 1 },
+    { type: 'event', id: 'e1-1', topic: 'a', ts: 1 },
+    { type: 'hello' },
+    { type: 'error', code: 'no_such_code', message: '' },
+  ]) {
     assert.not.ok(v.is(serverFrame, bad), JSON.stringify(bad))
   }
   assert.ok(v.is(clientFrame, { type: 'subscribe', topics: ['a'], since: 'e1-1' }))
@@ -107,15 +112,24 @@ frames('every SSE message the encoders write parses as its event name says', () 
     const field = (name: string) => lines.find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2)
     return { event: field('event') ?? 'message', id: field('id'), data: JSON.parse(field('data') ?? 'null') as unknown }
   }
-  const messages = [new TextDecoder().decode(new PreparedEvent(event, false).sseBytes), sseFrames.snapshot([event], 'e1-0001'), sseFrames.reset('stale_cursor'), sseFrames.error({ code: 'engine_unavailable', message: 'x' }), sseFrames.conflated(event.id, JSON.stringify(event), 2)].map(parse)
-  assert.equal(messages.map((m) => m.event), ['message', 'snapshot', 'reset', 'feed-error', 'message'])
+  const messages = [
+    new TextDecoder().decode(new PreparedEvent(event, false).sseBytes),
+    sseFrames.snapshot([event], 'e1-0001'),
+    sseFrames.reset('stale_cursor'),
+    sseFrames.error({ code: 'engine_unavailable', message: 'x' }),
+    sseFrames.conflated(event.id, JSON.stringify(event), 2),
+  ].map(parse)
+  assert.equal(
+    messages.map((m) => m.event),
+    ['message', 'snapshot', 'reset', 'feed-error', 'message'],
+  )
   assert.equal(messages.at(-1)!.data, { ...event, conflated: 2 })
   for (const m of messages) {
     assert.ok(m.event in SSE_EVENTS)
-    if (m.event === 'message' || m.event === 'snapshot' || m.event === 'reset' || m.event === 'feed-error') assert.ok(v.is(SSE_EVENTS[m.event], m.data), m.event)
+    if (m.event === 'message' || m.event === 'snapshot' || m.event === 'reset' || m.event === 'feed-error')
+      assert.ok(v.is(SSE_EVENTS[m.event], m.data), m.event)
   }
   assert.is(messages[0]!.id, event.id)
   assert.is(messages[1]!.id, 'e1-0001')
 })
 frames.run()
-

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
-import { chromium, type Browser, type Page } from 'playwright-core'
-import { startServer, type RuntimeName, type Server } from './server.ts'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { type RuntimeName, type Server, startServer } from './server.ts'
 
 /** Debian's chromium package; `npx playwright install` cannot download a browser here. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/lib/chromium/chromium'].find((p) => existsSync(p))
@@ -10,7 +10,15 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     // No sandbox as root in a container; no background traffic on a closed network.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   })
 }
 
@@ -31,7 +39,10 @@ export interface BrowserContext {
 }
 
 /** Starts the server and Chromium before a suite's tests and stops both after (a uvu suite's before/after). */
-export function withBrowser(test: { before(fn: (ctx: BrowserContext) => Promise<void>): void; after(fn: (ctx: BrowserContext) => Promise<void>): void }, runtime: RuntimeName): void {
+export function withBrowser(
+  test: { before(fn: (ctx: BrowserContext) => Promise<void>): void; after(fn: (ctx: BrowserContext) => Promise<void>): void },
+  runtime: RuntimeName,
+): void {
   test.before(async (ctx) => {
     ctx.browser = await launchChromium()
     ctx.s = await startServer(runtime)

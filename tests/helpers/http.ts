@@ -25,8 +25,7 @@ export async function request<T = any>(url: string, init: RequestInit & { json?:
   return { status: res.status, headers: res.headers, body: parsed as T }
 }
 
-export const publish = (base: string, json: unknown, headers: Record<string, string> = {}) =>
-  request(`${base}/api/events`, { method: 'POST', json, headers })
+export const publish = (base: string, json: unknown, headers: Record<string, string> = {}) => request(`${base}/api/events`, { method: 'POST', json, headers })
 
 /** Publishes through the real curl binary; returns status and parsed body. */
 export async function curl(args: string[]): Promise<{ status: number; body: any; raw: string }> {

@@ -1,6 +1,6 @@
 import type { Hono } from 'hono'
-import { loadConfig, type Config } from '../../src/config.ts'
 import { boot } from '../../src/boot.ts'
+import { type Config, loadConfig } from '../../src/config.ts'
 import type { Feed } from '../../src/core/feed.ts'
 import { silentLog } from '../../src/core/log.ts'
 import { extensions } from '../../src/extensions.ts'

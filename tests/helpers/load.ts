@@ -1,5 +1,5 @@
-import { publish, type FeedEvent } from './http.ts'
 import { isAfter } from '../../src/protocol/cursor.ts'
+import { type FeedEvent, publish } from './http.ts'
 import { randomInt } from './random.ts'
 
 /**

@@ -28,7 +28,11 @@ export async function memoryAfterGc(server: Server): Promise<GcMemory> {
   const lines = await until(
     'the gc hook to answer',
     () => {
-      const found = server.output().slice(seen).match(/\{"rss":\d+[^\n]*\}/g) ?? []
+      const found =
+        server
+          .output()
+          .slice(seen)
+          .match(/\{"rss":\d+[^\n]*\}/g) ?? []
       return found.length >= pids.length ? found : undefined
     },
     10_000,

@@ -1,6 +1,6 @@
 import http from 'node:http'
-import net from 'node:net'
 import type { AddressInfo } from 'node:net'
+import net from 'node:net'
 
 export interface ProxyOptions {
   /** Answer WebSocket upgrades with 502, as a proxy that strips `Upgrade` would leave the client. */
@@ -32,13 +32,16 @@ export async function startProxy(backends: () => number[], opts: ProxyOptions = 
       res.writeHead(502, { 'content-type': 'application/json' }).end('{"error":{"code":"bad_gateway","message":"refused by test proxy"}}')
       return
     }
-    const upstream = http.request({ host: '127.0.0.1', port: pick(req.url ?? ''), method: req.method, path: req.url, headers: { ...req.headers, ...opts.addHeaders } }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers)
-      up.pipe(res)
-      // The backend died mid-answer (a SIGKILLed instance's SSE stream): cut the client too, as a load balancer does.
-      up.on('close', () => up.complete || res.destroy())
-    })
-    upstream.on('error', () => res.headersSent ? res.destroy() : res.writeHead(502).end())
+    const upstream = http.request(
+      { host: '127.0.0.1', port: pick(req.url ?? ''), method: req.method, path: req.url, headers: { ...req.headers, ...opts.addHeaders } },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers)
+        up.pipe(res)
+        // The backend died mid-answer (a SIGKILLed instance's SSE stream): cut the client too, as a load balancer does.
+        up.on('close', () => up.complete || res.destroy())
+      },
+    )
+    upstream.on('error', () => (res.headersSent ? res.destroy() : res.writeHead(502).end()))
     res.on('close', () => upstream.destroy())
     req.pipe(upstream)
   })
@@ -55,7 +58,7 @@ export async function startProxy(backends: () => number[], opts: ProxyOptions = 
     const up = net.connect(pick(req.url ?? ''), '127.0.0.1', () => {
       const lines = [`${req.method} ${req.url} HTTP/1.1`]
       for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`)
-      up.write(lines.join('\r\n') + '\r\n\r\n')
+      up.write(`${lines.join('\r\n')}\r\n\r\n`)
       up.write(head)
       up.pipe(socket).pipe(up)
     })

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -43,7 +43,25 @@ export async function startRedis(opts: { aof?: boolean; args?: string[] } = {}):
   const dir = mkdtempSync(join(tmpdir(), 'livefeed-redis-'))
   let proc: ChildProcess
   const launch = async () => {
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', opts.aof ? 'yes' : 'no', '--appendfsync', 'always', '--dir', dir, ...(opts.args ?? [])], { stdio: 'ignore' })
+    proc = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        opts.aof ? 'yes' : 'no',
+        '--appendfsync',
+        'always',
+        '--dir',
+        dir,
+        ...(opts.args ?? []),
+      ],
+      { stdio: 'ignore' },
+    )
     // Not holding the runner open: the exit hook below ends it.
     proc.unref()
     await until(`redis-server on ${port}`, () => accepts(port), 10_000)

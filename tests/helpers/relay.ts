@@ -1,5 +1,5 @@
-import net from 'node:net'
 import type { AddressInfo } from 'node:net'
+import net from 'node:net'
 
 /**
  * A TCP relay on a loopback port to a target the test chooses: a Redis replication link the test can stall

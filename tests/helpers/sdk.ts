@@ -1,6 +1,6 @@
 import { EventSource } from 'eventsource'
 import WebSocket from 'ws'
-import { connect, type ConnectOptions, type FeedEvent, type FeedEvents, type FeedState, type LiveFeed, type TransportName } from '../../src/client/index.ts'
+import { type ConnectOptions, connect, type FeedEvent, type FeedEvents, type FeedState, type LiveFeed, type TransportName } from '../../src/client/index.ts'
 import { until } from './wait.ts'
 
 /** The SDK as a Node 20 application uses it: `ws` for WebSocket, the `eventsource` package for SSE. */
@@ -24,7 +24,8 @@ export function sdk(url: string, opts: Omit<ConnectOptions, 'WebSocket' | 'Event
     statuses,
     waitOpen: (timeoutMs = 10_000) => until('the feed to open', () => (feed.state === 'open' ? feed.transport : undefined), timeoutMs),
     /** Waits until the event with this id (a sentinel) has arrived; resolves with every event. */
-    waitId: (id: string, timeoutMs = 10_000) => until(`event ${id} (have ${events.length})`, () => (events.some((e) => e.id === id) ? events : undefined), timeoutMs),
+    waitId: (id: string, timeoutMs = 10_000) =>
+      until(`event ${id} (have ${events.length})`, () => (events.some((e) => e.id === id) ? events : undefined), timeoutMs),
     waitEvents: (n: number, timeoutMs = 10_000) => until(`${n} events (have ${events.length})`, () => (events.length >= n ? events : undefined), timeoutMs),
   }
 }

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { sharedRedis } from './redis.ts'
 
@@ -49,7 +49,16 @@ export async function startServer(target: Target, env: Record<string, string> = 
   const proc = spawn(cmd!, args, {
     cwd: ROOT,
     // PUBLISH_RATE off: the load tests publish as fast as the server takes it. Tests of the limit set it.
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'info', PUBLISH_RATE: '0', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'info',
+      PUBLISH_RATE: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
@@ -59,7 +68,7 @@ export async function startServer(target: Target, env: Record<string, string> = 
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${runtime} server did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs)
     const check = () => {
-      const m = /"runtime":"([a-z-]+)"[^\n]*"port":(\d+)[^\n]*"msg":"listening"/.exec(out)
+      const m = /"runtime":"([a-z-]+)"[^\n]*"port":(\d+)[^\n]*"(?:msg|message)":"listening"/.exec(out)
       if (!m) return
       clearTimeout(timer)
       // The logs say which runtime serves: the bundle knows when Deno runs it.

@@ -17,7 +17,9 @@ export class SseReader {
   readonly done: Promise<void>
 
   constructor(url: string, headers: Record<string, string> = {}) {
-    this.done = this.read(url, headers).catch(() => {}).finally(() => (this.ended = true))
+    this.done = this.read(url, headers)
+      .catch(() => {})
+      .finally(() => (this.ended = true))
   }
 
   private async read(url: string, headers: Record<string, string>): Promise<void> {

@@ -1,7 +1,7 @@
 import * as v from 'valibot'
 import WebSocket from 'ws'
 import { describeIssues } from '../../src/protocol/issues.ts'
-import { serverFrame, type ServerFrame } from '../../src/protocol/ws.ts'
+import { type ServerFrame, serverFrame } from '../../src/protocol/ws.ts'
 import { until } from './wait.ts'
 
 /** A frame the server sent, as the protocol describes it. */
@@ -71,13 +71,21 @@ export class WsClient {
 
   /** Waits until `count` event frames have arrived. */
   async waitEvents(count: number, timeoutMs = 5000): Promise<FrameOf<'event'>[]> {
-    await until(() => `${count} events (have ${this.events().length})`, () => (this.events().length >= count ? true : undefined), timeoutMs)
+    await until(
+      () => `${count} events (have ${this.events().length})`,
+      () => (this.events().length >= count ? true : undefined),
+      timeoutMs,
+    )
     return this.events()
   }
 
   /** Waits until the event with this id (a sentinel) has arrived: everything before it has too. */
   async waitId(id: string, timeoutMs = 10_000): Promise<FrameOf<'event'>[]> {
-    await until(() => `event ${id} (have ${this.events().length} events${this.closeCode === undefined ? '' : `; closed ${this.closeCode}`})`, () => (this.events().some((e) => e.id === id) ? true : undefined), timeoutMs)
+    await until(
+      () => `event ${id} (have ${this.events().length} events${this.closeCode === undefined ? '' : `; closed ${this.closeCode}`})`,
+      () => (this.events().some((e) => e.id === id) ? true : undefined),
+      timeoutMs,
+    )
     return this.events()
   }
 

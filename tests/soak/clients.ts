@@ -7,8 +7,8 @@
  */
 import { EventSource } from 'eventsource'
 import WebSocket from 'ws'
-import { connect, type ConnectOptions, type LiveFeed } from '../../src/client/index.ts'
-import { patternOf, Tally } from './tally.ts'
+import { type ConnectOptions, connect, type LiveFeed } from '../../src/client/index.ts'
+import { patternOf, type Tally } from './tally.ts'
 
 export type Kind = 'ws' | 'sse' | 'poll' | 'sdk'
 
@@ -26,8 +26,7 @@ interface Wire {
   ts: number
   data: unknown
 }
-const nOf = (data: unknown): number | undefined =>
-  typeof data === 'object' && data !== null && 'n' in data && typeof data.n === 'number' ? data.n : undefined
+const nOf = (data: unknown): number | undefined => (typeof data === 'object' && data !== null && 'n' in data && typeof data.n === 'number' ? data.n : undefined)
 
 /** What every soak subscriber does: start, be cut (it reconnects and resumes), stop. */
 export abstract class Subscriber {
@@ -64,10 +63,13 @@ export abstract class Subscriber {
     if (!this.running || this.reopening) return
     this.reopening = true
     this.tally.reconnects++
-    setTimeout(() => {
-      this.reopening = false
-      if (this.running) this.open()
-    }, 50 + Math.random() * 250)
+    setTimeout(
+      () => {
+        this.reopening = false
+        if (this.running) this.open()
+      },
+      50 + Math.random() * 250,
+    )
   }
 
   begin(): void {

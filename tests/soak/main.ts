@@ -7,7 +7,12 @@ import { parseArgs } from 'node:util'
 import { soak } from './soak.ts'
 
 const { values } = parseArgs({
-  options: { minutes: { type: 'string', default: '10' }, subscribers: { type: 'string', default: '2000' }, rate: { type: 'string', default: '20' }, workers: { type: 'string' } },
+  options: {
+    minutes: { type: 'string', default: '10' },
+    subscribers: { type: 'string', default: '2000' },
+    rate: { type: 'string', default: '20' },
+    workers: { type: 'string' },
+  },
 })
 const started = new Date()
 const r = await soak({
@@ -17,7 +22,9 @@ const r = await soak({
   workers: values.workers ? Number(values.workers) : undefined,
   say: (line) => console.log(`[${((Date.now() - started.getTime()) / 1000).toFixed(0)} s] ${line}`),
 })
-console.log(`\nsoak ${started.toISOString()}: ${values.minutes} min, ${values.subscribers} subscribers, ${values.rate} events/s${values.workers ? `, instances of ${values.workers} workers` : ''}\n`)
+console.log(
+  `\nsoak ${started.toISOString()}: ${values.minutes} min, ${values.subscribers} subscribers, ${values.rate} events/s${values.workers ? `, instances of ${values.workers} workers` : ''}\n`,
+)
 console.log(r.table)
 if (r.failures.length) {
   console.log(`\nFAILED:\n${r.failures.map((f) => `- ${f}`).join('\n')}`)

@@ -9,4 +9,4 @@ import { startProxy } from '../helpers/proxy.ts'
 let ports = JSON.parse(process.argv[2] ?? '[]') as number[]
 const proxy = await startProxy(() => ports)
 createInterface({ input: process.stdin }).on('line', (line) => (ports = JSON.parse(line) as number[]))
-process.stdout.write(JSON.stringify({ port: proxy.port }) + '\n')
+process.stdout.write(`${JSON.stringify({ port: proxy.port })}\n`)

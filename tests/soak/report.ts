@@ -82,27 +82,27 @@ export interface SummaryInput {
 /** The tables `npm run soak` prints. */
 export function summary({ n, seconds, rate, counts, latency, publishing, subscribers, incarnations }: SummaryInput): string {
   const sum = (f: (t: Tally) => number, list: Tally[]) => list.reduce((s, t) => s + f(t), 0)
-    const mib = (b: number) => (b / 2 ** 20).toFixed(0)
-    const lines = [
-      `${n} events in ${seconds} s: ${(n / seconds).toFixed(1)} events/s published (asked: ${rate})`,
-      '',
-      `| events | deliveries | lost | duplicated | reordered | resets | p50 ms | p99 ms | max ms | publish retries |`,
-      `| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
-      `| ${counts.events} | ${counts.deliveries} | ${counts.lost} | ${counts.duplicated} | ${counts.reordered} | ${counts.resets} | ${latency.quantile(0.5).toFixed(1)} | ${latency.quantile(0.99).toFixed(1)} | ${latency.max.toFixed(0)} | ${publishing.retries} (${[...publishing.statuses].map(([s, c]) => `${c}× ${s}`).join(', ') || 'none'}) |`,
-      '',
-      `| transport | subscribers | deliveries | reconnects | lost | duplicated | reordered |`,
-      `| --- | --- | --- | --- | --- | --- | --- |`,
-      ...MIX.map(([kind]) => {
-        const of = subscribers.filter((s) => s.kind === kind).map((s) => s.tally)
-        return `| ${kind} | ${of.length} | ${sum((t) => t.received, of)} | ${sum((t) => t.reconnects, of)} | ${sum((t) => t.lost, of)} | ${sum((t) => t.duplicated, of)} | ${sum((t) => t.reordered, of)} |`
-      }),
-      '',
-      `| instance | ended | RSS before MiB | peak | after (gc) | heap before MiB | after (gc) |`,
-      `| --- | --- | --- | --- | --- | --- | --- |`,
-      ...incarnations.map((i) => {
-        const ran = i.ended === 'running'
-        return `| ${i.slot} (pid ${i.server.proc.pid}) | ${i.ended} | ${mib(i.rss.before)} | ${mib(i.rss.peak)} | ${ran ? mib(i.rss.after) : '—'} | ${(i.heap.before / 2 ** 20).toFixed(1)} | ${ran ? (i.heap.after / 2 ** 20).toFixed(1) : '—'} |`
-      }),
-    ]
+  const mib = (b: number) => (b / 2 ** 20).toFixed(0)
+  const lines = [
+    `${n} events in ${seconds} s: ${(n / seconds).toFixed(1)} events/s published (asked: ${rate})`,
+    '',
+    `| events | deliveries | lost | duplicated | reordered | resets | p50 ms | p99 ms | max ms | publish retries |`,
+    `| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
+    `| ${counts.events} | ${counts.deliveries} | ${counts.lost} | ${counts.duplicated} | ${counts.reordered} | ${counts.resets} | ${latency.quantile(0.5).toFixed(1)} | ${latency.quantile(0.99).toFixed(1)} | ${latency.max.toFixed(0)} | ${publishing.retries} (${[...publishing.statuses].map(([s, c]) => `${c}× ${s}`).join(', ') || 'none'}) |`,
+    '',
+    `| transport | subscribers | deliveries | reconnects | lost | duplicated | reordered |`,
+    `| --- | --- | --- | --- | --- | --- | --- |`,
+    ...MIX.map(([kind]) => {
+      const of = subscribers.filter((s) => s.kind === kind).map((s) => s.tally)
+      return `| ${kind} | ${of.length} | ${sum((t) => t.received, of)} | ${sum((t) => t.reconnects, of)} | ${sum((t) => t.lost, of)} | ${sum((t) => t.duplicated, of)} | ${sum((t) => t.reordered, of)} |`
+    }),
+    '',
+    `| instance | ended | RSS before MiB | peak | after (gc) | heap before MiB | after (gc) |`,
+    `| --- | --- | --- | --- | --- | --- | --- |`,
+    ...incarnations.map((i) => {
+      const ran = i.ended === 'running'
+      return `| ${i.slot} (pid ${i.server.proc.pid}) | ${i.ended} | ${mib(i.rss.before)} | ${mib(i.rss.peak)} | ${ran ? mib(i.rss.after) : '—'} | ${(i.heap.before / 2 ** 20).toFixed(1)} | ${ran ? (i.heap.after / 2 ** 20).toFixed(1) : '—'} |`
+    }),
+  ]
   return lines.join('\n')
 }

@@ -12,15 +12,15 @@
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { request } from '../helpers/http.ts'
+import { GC_HOOK, memoryAfterGc, processesOf } from '../helpers/memory.ts'
 import { metricSum, scrape as scrapeOne } from '../helpers/metrics.ts'
 import { random, randomInt } from '../helpers/random.ts'
 import { startRedis } from '../helpers/redis.ts'
-import { ROOT, startServer, type Server } from '../helpers/server.ts'
+import { ROOT, startServer } from '../helpers/server.ts'
 import { until } from '../helpers/wait.ts'
-import { MIX, PollSubscriber, SdkSubscriber, SseSubscriber, WsSubscriber, type Subscriber } from './clients.ts'
-import { GC_HOOK, memoryAfterGc, processesOf } from '../helpers/memory.ts'
-import { errorLines, HEAP_BOUND_BYTES, readBack, rssOf, RSS_BOUND_BYTES, summary, type Incarnation } from './report.ts'
-import { Histogram, Tally, TOPICS, topicOf, type Interest } from './tally.ts'
+import { MIX, PollSubscriber, SdkSubscriber, SseSubscriber, type Subscriber, WsSubscriber } from './clients.ts'
+import { errorLines, HEAP_BOUND_BYTES, type Incarnation, RSS_BOUND_BYTES, readBack, rssOf, summary } from './report.ts'
+import { Histogram, type Interest, Tally, TOPICS, topicOf } from './tally.ts'
 
 export interface SoakOptions {
   seconds: number
@@ -38,7 +38,6 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)))
   return Promise.race([p, late]).finally(() => clearTimeout(timer))
 }
-
 
 export async function soak(opts: SoakOptions) {
   const say = opts.say ?? (() => {})
@@ -77,7 +76,11 @@ export async function soak(opts: SoakOptions) {
   }
   await Promise.all([0, 1, 2].map(launch))
   const sampler = setInterval(() => {
-    for (const inc of live.values()) inc.rss.peak = Math.max(inc.rss.peak, processesOf(inc.server.proc.pid!).reduce((sum, pid) => sum + rssOf(pid), 0))
+    for (const inc of live.values())
+      inc.rss.peak = Math.max(
+        inc.rss.peak,
+        processesOf(inc.server.proc.pid!).reduce((sum, pid) => sum + rssOf(pid), 0),
+      )
   }, 250)
   const ports = () => JSON.stringify([...live.values()].map((i) => i.server.port))
   const proxy = spawn(process.execPath, ['--import', 'tsx', 'tests/soak/proxy-main.ts', ports()], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
@@ -86,7 +89,7 @@ export async function soak(opts: SoakOptions) {
     proxy.once('exit', (code) => reject(new Error(`the proxy exited with ${code}`)))
   })
   /** Tells the load balancer which instances are in rotation, after each change. */
-  rotate = () => proxy.stdin!.write(ports() + '\n')
+  rotate = () => proxy.stdin!.write(`${ports()}\n`)
   const base = `http://127.0.0.1:${proxyPort}`
 
   const latency = new Histogram()
@@ -177,13 +180,21 @@ export async function soak(opts: SoakOptions) {
     const tallies = subscribers.map((s) => s.tally)
     await until('every subscriber to reach the sentinel', () => (tallies.every((t) => t.done(final)) ? true : undefined), 60_000).catch((err: Error) => {
       const behind = subscribers.filter((s) => !s.tally.done(final))
-      failures.push(`${err.message}: ${behind.length} behind, e.g. ${behind.slice(0, 5).map((s) => `${s.kind} at n=${s.tally.last} of ${final} (${s.tally.reconnects} reconnects${s.describe()})`).join(', ')}`)
+      failures.push(
+        `${err.message}: ${behind.length} behind, e.g. ${behind
+          .slice(0, 5)
+          .map((s) => `${s.kind} at n=${s.tally.last} of ${final} (${s.tally.reconnects} reconnects${s.describe()})`)
+          .join(', ')}`,
+      )
     })
 
     // /metrics against what the soak counts, over a quiet window on the instances as they now are.
     const scrape = async () => {
       const all = await Promise.all([...live.values()].map((i) => scrapeOne(i.server.url)))
-      return { published: all.reduce((s, m) => s + m.sum('livefeed_events_published_total'), 0), deliveries: all.reduce((s, m) => s + m.sum('livefeed_deliveries_total'), 0) }
+      return {
+        published: all.reduce((s, m) => s + m.sum('livefeed_events_published_total'), 0),
+        deliveries: all.reduce((s, m) => s + m.sum('livefeed_deliveries_total'), 0),
+      }
     }
     const received = () => tallies.reduce((s, t) => s + t.received, 0)
     const m0 = await scrape()
@@ -191,16 +202,21 @@ export async function soak(opts: SoakOptions) {
     const WINDOW = 3 * TOPICS
     for (let i = 0; i < WINDOW; i++) await publishBatch(1)
     const last = n - 1
-    await until('every subscriber to get the metrics window', () => (tallies.every((t) => t.done(last)) ? true : undefined), 30_000).catch((err: Error) => failures.push(err.message))
+    await until('every subscriber to get the metrics window', () => (tallies.every((t) => t.done(last)) ? true : undefined), 30_000).catch((err: Error) =>
+      failures.push(err.message),
+    )
     const m1 = await scrape()
     const windowDeliveries = received() - r0
-    if (m1.published - m0.published !== WINDOW) failures.push(`metrics: ${m1.published - m0.published} events published in the window, the soak published ${WINDOW}`)
-    if (m1.deliveries - m0.deliveries !== windowDeliveries) failures.push(`metrics: ${m1.deliveries - m0.deliveries} deliveries in the window, the soak's clients received ${windowDeliveries}`)
+    if (m1.published - m0.published !== WINDOW)
+      failures.push(`metrics: ${m1.published - m0.published} events published in the window, the soak published ${WINDOW}`)
+    if (m1.deliveries - m0.deliveries !== windowDeliveries)
+      failures.push(`metrics: ${m1.deliveries - m0.deliveries} deliveries in the window, the soak's clients received ${windowDeliveries}`)
 
     for (const s of subscribers) s.stop()
     for (const t of tallies) t.settle(last)
     const lingering = subscribers.filter((s) => s.connected())
-    if (lingering.length) failures.push(`${lingering.length} subscribers still connected after stop(): ${[...new Set(lingering.map((s) => s.kind))].join(', ')}`)
+    if (lingering.length)
+      failures.push(`${lingering.length} subscribers still connected after stop(): ${[...new Set(lingering.map((s) => s.kind))].join(', ')}`)
 
     failures.push(...(await readBack(base, start, n)))
 
@@ -216,20 +232,42 @@ export async function soak(opts: SoakOptions) {
       inc.heap.after = m.heapUsed
       const mb = (b: number) => (b / 2 ** 20).toFixed(1)
       // Each process of an instance has its own slack.
-      if (m.heapUsed > inc.heap.before + HEAP_BOUND_BYTES * processes) failures.push(`instance ${inc.slot}: heap ${mb(m.heapUsed)} MiB after gc, over ${mb(inc.heap.before)} + ${mb(HEAP_BOUND_BYTES * processes)} MiB`)
-      if (m.rss > inc.rss.before + RSS_BOUND_BYTES * processes) failures.push(`instance ${inc.slot}: RSS ${mb(m.rss)} MiB after gc, over ${mb(inc.rss.before)} + ${mb(RSS_BOUND_BYTES * processes)} MiB`)
+      if (m.heapUsed > inc.heap.before + HEAP_BOUND_BYTES * processes)
+        failures.push(`instance ${inc.slot}: heap ${mb(m.heapUsed)} MiB after gc, over ${mb(inc.heap.before)} + ${mb(HEAP_BOUND_BYTES * processes)} MiB`)
+      if (m.rss > inc.rss.before + RSS_BOUND_BYTES * processes)
+        failures.push(`instance ${inc.slot}: RSS ${mb(m.rss)} MiB after gc, over ${mb(inc.rss.before)} + ${mb(RSS_BOUND_BYTES * processes)} MiB`)
     }
 
     failures.push(...errorLines(incarnations))
 
     const sum = (f: (t: Tally) => number, list = tallies) => list.reduce((s, t) => s + f(t), 0)
-    const counts = { events: n, deliveries: received(), lost: sum((t) => t.lost), duplicated: sum((t) => t.duplicated), reordered: sum((t) => t.reordered), resets: sum((t) => t.resets) }
-    if (counts.lost || counts.duplicated || counts.reordered || counts.resets) failures.push(`deliveries: ${counts.lost} lost, ${counts.duplicated} duplicated, ${counts.reordered} reordered, ${counts.resets} resets`)
+    const counts = {
+      events: n,
+      deliveries: received(),
+      lost: sum((t) => t.lost),
+      duplicated: sum((t) => t.duplicated),
+      reordered: sum((t) => t.reordered),
+      resets: sum((t) => t.resets),
+    }
+    if (counts.lost || counts.duplicated || counts.reordered || counts.resets)
+      failures.push(`deliveries: ${counts.lost} lost, ${counts.duplicated} duplicated, ${counts.reordered} reordered, ${counts.resets} resets`)
     for (const s of subscribers) for (const p of s.problems) failures.push(`${s.kind} subscriber: ${p}`)
     const doubled = subscribers.filter((s) => s.tally.firstDouble)
-    if (doubled.length) failures.push(`${doubled.length} subscribers got an event twice or out of order, e.g. ${doubled.slice(0, 5).map((s) => `${s.kind} ${s.tally.firstDouble}`).join('; ')}`)
+    if (doubled.length)
+      failures.push(
+        `${doubled.length} subscribers got an event twice or out of order, e.g. ${doubled
+          .slice(0, 5)
+          .map((s) => `${s.kind} ${s.tally.firstDouble}`)
+          .join('; ')}`,
+      )
     const gapped = subscribers.filter((s) => s.tally.firstGap)
-    if (gapped.length) failures.push(`${gapped.length} subscribers missed events mid-stream, e.g. ${gapped.slice(0, 5).map((s) => `${s.kind} (${s.tally.interest.all ? 'all' : 'one topic'}) ${s.tally.firstGap}`).join('; ')}`)
+    if (gapped.length)
+      failures.push(
+        `${gapped.length} subscribers missed events mid-stream, e.g. ${gapped
+          .slice(0, 5)
+          .map((s) => `${s.kind} (${s.tally.interest.all ? 'all' : 'one topic'}) ${s.tally.firstGap}`)
+          .join('; ')}`,
+      )
 
     const table = summary({ n, seconds: opts.seconds, rate: opts.rate, counts, latency, publishing, subscribers, incarnations })
     return { failures, counts, rate: n / opts.seconds, table }
