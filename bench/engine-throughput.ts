@@ -9,9 +9,9 @@
 import http from 'node:http'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
-import { startRedis } from '../tests/helpers/redis.ts'
-import { type Server, startServer } from '../tests/helpers/server.ts'
-import { WsClient } from '../tests/helpers/ws.ts'
+import { startRedis } from '../harness/redis.ts'
+import { type Server, startServer } from '../harness/server.ts'
+import { WsClient } from '../harness/ws.ts'
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '5' }, batch: { type: 'string', default: '1,100' }, connections: { type: 'string', default: '8' } },

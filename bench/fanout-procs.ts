@@ -6,8 +6,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { createInterface, type Interface } from 'node:readline'
-import { processesOf } from '../tests/helpers/memory.ts'
-import { ROOT } from '../tests/helpers/server.ts'
+import { processesOf } from '../harness/memory.ts'
+import { ROOT } from '../harness/server.ts'
 
 const TICK_US = 1e6 / 100 // USER_HZ: /proc counts CPU time in 10 ms ticks
 

@@ -32,8 +32,8 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import type { Interface } from 'node:readline'
 import { parseArgs } from 'node:util'
-import { startRedis } from '../tests/helpers/redis.ts'
-import { ROOT, SERVER_ARGV } from '../tests/helpers/server.ts'
+import { startRedis } from '../harness/redis.ts'
+import { ROOT, SERVER_ARGV } from '../harness/server.ts'
 import { lines, nextJson, openFiles, type Running, type System, startServer, stat } from './fanout-procs.ts'
 import { type Cell, printTable, quantiles } from './fanout-report.ts'
 
@@ -74,7 +74,7 @@ const SYSTEMS: Record<string, System> = {
   livefeed: {
     name: 'livefeed (Node)',
     kind: 'livefeed',
-    argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'dist/server.mjs'],
+    argv: [process.execPath, '--expose-gc', '--import', './harness/gc-hook.mjs', 'dist/server.mjs'],
     env: LIVEFEED_ENV,
     node: true,
     publishPath: '/api/events',
@@ -101,7 +101,7 @@ const SYSTEMS: Record<string, System> = {
   'ws-buffer': {
     name: 'ws, one Buffer per event',
     kind: 'ws',
-    argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/ws-server.mjs', 'buffer'],
+    argv: [process.execPath, '--expose-gc', '--import', './harness/gc-hook.mjs', 'bench/peers/ws-server.mjs', 'buffer'],
     node: true,
     publishPath: '/publish',
     paths: () => ['/?topic=bench/t{t}/q'],
@@ -109,7 +109,7 @@ const SYSTEMS: Record<string, System> = {
   'ws-frame': {
     name: 'ws, frame built once',
     kind: 'ws',
-    argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/ws-server.mjs', 'frame'],
+    argv: [process.execPath, '--expose-gc', '--import', './harness/gc-hook.mjs', 'bench/peers/ws-server.mjs', 'frame'],
     node: true,
     publishPath: '/publish',
     paths: () => ['/?topic=bench/t{t}/q'],
@@ -117,7 +117,7 @@ const SYSTEMS: Record<string, System> = {
   socketio: {
     name: 'socket.io 4',
     kind: 'socketio',
-    argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', 'bench/peers/socketio-server.mjs'],
+    argv: [process.execPath, '--expose-gc', '--import', './harness/gc-hook.mjs', 'bench/peers/socketio-server.mjs'],
     node: true,
     publishPath: '/publish',
     paths: () => ['/socket.io/?EIO=4&transport=websocket&topic=bench/t{t}/q'],
@@ -128,7 +128,7 @@ if (values.baseline) {
     SYSTEMS[`baseline${i}`] = {
       ...SYSTEMS.livefeed!,
       name: `livefeed (baseline${i ? ` ${i + 1}` : ''})`,
-      argv: [process.execPath, '--expose-gc', '--import', './bench/gc-hook.mjs', bundle],
+      argv: [process.execPath, '--expose-gc', '--import', './harness/gc-hook.mjs', bundle],
     }
   })
 }

@@ -11,7 +11,7 @@ import { isAbsolute, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
-import { ROOT } from '../tests/helpers/server.ts'
+import { ROOT } from '../harness/server.ts'
 
 const { values } = parseArgs({
   options: { sockets: { type: 'string', default: '2000' }, bundle: { type: 'string', default: 'dist/server.mjs' }, top: { type: 'string', default: '25' } },

@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
-import { DENO_RUN, ROOT, SERVER_ARGV } from '../tests/helpers/server.ts'
+import { DENO_RUN, ROOT, SERVER_ARGV } from '../harness/server.ts'
 import { type ServerCommand, startServer, stat } from './fanout-procs.ts'
 
 const { values } = parseArgs({

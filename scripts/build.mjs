@@ -1,7 +1,10 @@
-// Bundles the Node server (dist/server.mjs) and the browser code under static/build/.
+// Bundles the Node server (dist/server.mjs), the browser code under static/build/, and the SDK as the
+// package's `livefeed/client` (dist/client/index.js, its declarations under dist/types/).
 // npm runs it on install (prepare), so `npm install && npm start` works on a fresh clone;
 // `--static-only` builds just the browser code, which the Deno run also serves.
-import { existsSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { patchDependencies } from './patches.mjs'
 
 let esbuild
@@ -44,4 +47,26 @@ await Promise.all([
         logLevel: 'warning',
       }),
 ])
-console.log(`build: ${staticOnly ? '' : 'dist/server.mjs, '}${browserEntries.map((e) => e[1]).join(', ') || 'no browser code'}`)
+if (!staticOnly) {
+  await esbuild.build({
+    entryPoints: ['src/client/index.ts'],
+    outfile: 'dist/client/index.js',
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    target: 'es2022',
+    sourcemap: true,
+    // valibot is a dependency of the package: a user's bundler shares it with their own code.
+    external: ['valibot'],
+    logLevel: 'warning',
+  })
+  // Declarations from the sources, whose imports name .ts files: a published .d.ts names the .js beside it.
+  rmSync('dist/types', { recursive: true, force: true })
+  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.client.json'], { stdio: 'inherit' })
+  for (const entry of readdirSync('dist/types', { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.d.ts')) continue
+    const file = join(entry.parentPath, entry.name)
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/(from '\.{1,2}\/[^']+)\.ts'/g, "$1.js'"))
+  }
+}
+console.log(`build: ${staticOnly ? '' : 'dist/server.mjs, dist/client (the SDK), '}${browserEntries.map((e) => e[1]).join(', ') || 'no browser code'}`)

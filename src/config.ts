@@ -4,7 +4,7 @@
  * valibot schema. Each setting is read from the environment variable of the
  * same name; its default, its allowed range and its unit are written beside
  * it. A bad value stops the start with one line naming the variable, the
- * value given and what is allowed. The README's "Configuration" table mirrors
+ * value given and what is allowed. docs/configuration.md's table mirrors
  * this file (a test holds them together).
  */
 import * as v from 'valibot'
@@ -179,7 +179,7 @@ export interface Config {
   limits: Limits
 }
 
-/** What a number setting allows, in words: the README's range column says the same. */
+/** What a number setting allows, in words: docs/configuration.md's range column says the same. */
 export function allowed(s: NumberSetting): string {
   const unit = s.unit === 's' ? ' seconds' : s.unit === 'ms' ? ' milliseconds' : s.unit === 'bytes' ? ' bytes' : ''
   return `${s.integer ? 'a whole number' : 'a number'} from ${s.min} to ${s.max}${unit}`

@@ -1,11 +1,11 @@
 import net from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { RUNTIMES, runtimeOf, startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { WsClient } from '../harness/ws.ts'
 import { publish, request } from './helpers/http.ts'
-import { RUNTIMES, runtimeOf, startServer } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
-import { until } from './helpers/wait.ts'
-import { WsClient } from './helpers/ws.ts'
 
 /** Sends raw bytes on a fresh TCP connection; resolves with what the server answered (and when it began) once it closed, or after `timeoutMs`. */
 function raw(port: number, send: (s: net.Socket) => void, timeoutMs = 3000): Promise<{ text: string; closed: boolean; ms: number }> {

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { parse } from 'yaml'
+import { sharedRedis } from '../harness/redis.ts'
+import { ROOT, startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
 import { request } from './helpers/http.ts'
-import { sharedRedis } from './helpers/redis.ts'
-import { ROOT, startServer } from './helpers/server.ts'
-import { until } from './helpers/wait.ts'
 
 type AppYaml = {
   runtime: string

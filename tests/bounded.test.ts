@@ -1,12 +1,12 @@
 import net from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { RUNTIMES, type Server, startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { WsClient } from '../harness/ws.ts'
 import { type FeedEvent, publish, request } from './helpers/http.ts'
 import { sdk } from './helpers/sdk.ts'
-import { RUNTIMES, type Server, startServer } from './helpers/server.ts'
 import { SseReader, stalledSse } from './helpers/sse.ts'
-import { until } from './helpers/wait.ts'
-import { WsClient } from './helpers/ws.ts'
 
 const KIB = 1024
 /** 60 topics of ~4 KiB each: about 240 KiB, four pages or more at READ_BYTES=64 KiB. */

@@ -4,14 +4,14 @@ import net from 'node:net'
 import { EventSource } from 'eventsource'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { type RuntimeName, type Server, startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { WsClient } from '../harness/ws.ts'
 import type { FeedEvent } from '../src/protocol/events.ts'
 import { publish, request } from './helpers/http.ts'
 import { metricSum } from './helpers/metrics.ts'
 import { sdk } from './helpers/sdk.ts'
-import { type RuntimeName, type Server, startServer } from './helpers/server.ts'
 import { SseReader, stalledSse } from './helpers/sse.ts'
-import { until } from './helpers/wait.ts'
-import { WsClient } from './helpers/ws.ts'
 
 /**
  * The bounds issue 19 found missing in the running server, replayed through the production entries

@@ -2,10 +2,10 @@ import { mkdirSync } from 'node:fs'
 import type { Page } from 'playwright-core'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { ROOT, type Server, startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
 import { type BrowserContext, launchChromium, watchCsp, withBrowser } from './helpers/browser.ts'
 import { curl, publish } from './helpers/http.ts'
-import { ROOT, type Server, startServer } from './helpers/server.ts'
-import { until } from './helpers/wait.ts'
 
 const score = (game: string, home: number, away: number, league = 'nba') => ({
   league,

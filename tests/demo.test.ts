@@ -1,12 +1,12 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as v from 'valibot'
+import { startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { WsClient } from '../harness/ws.ts'
 import { quoteSchema, scoreSchema } from '../src/dashboard/schemas.ts'
 import { simulate } from '../src/demo/simulator.ts'
 import { request } from './helpers/http.ts'
-import { startServer } from './helpers/server.ts'
-import { until } from './helpers/wait.ts'
-import { WsClient } from './helpers/ws.ts'
 
 test('the simulator publishes scores and quotes over the public API with a token', async () => {
   const s = await startServer('node', { PUBLISH_TOKEN: 'sim-token' })

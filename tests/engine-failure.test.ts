@@ -1,14 +1,14 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as v from 'valibot'
+import { type RedisServer, startRedis } from '../harness/redis.ts'
+import { type RuntimeName, type Server, startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { WsClient } from '../harness/ws.ts'
 import { type ErrorCode, errorBody } from '../src/protocol/errors.ts'
 import { publish, request } from './helpers/http.ts'
-import { type RedisServer, startRedis } from './helpers/redis.ts'
 import { sdk } from './helpers/sdk.ts'
-import { type RuntimeName, type Server, startServer } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
-import { until } from './helpers/wait.ts'
-import { WsClient } from './helpers/ws.ts'
 
 /**
  * One engine failure, every transport: with Redis stopped (SIGSTOP, so its

@@ -1,5 +1,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { sharedRedis } from '../harness/redis.ts'
+import { until } from '../harness/wait.ts'
 import { DEFAULT_LIMITS } from '../src/config.ts'
 import { parseCursor } from '../src/core/cursor.ts'
 import type { Engine } from '../src/core/engine.ts'
@@ -8,8 +10,6 @@ import { PatternSet } from '../src/core/topic-index.ts'
 import { MemoryEngine } from '../src/engines/memory.ts'
 import { RedisEngine } from '../src/engines/redis.ts'
 import type { FeedEvent } from '../src/protocol/events.ts'
-import { sharedRedis } from './helpers/redis.ts'
-import { until } from './helpers/wait.ts'
 
 /** One contract, every engine: what the hub and the transports rely on. */
 type Make = (opts: { historySize?: number; maxTopics?: number; prefix?: string }) => Promise<Engine>

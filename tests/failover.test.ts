@@ -1,16 +1,16 @@
 import { Redis } from 'ioredis'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { type RedisServer, startRedis } from '../harness/redis.ts'
+import { type Server, startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { WsClient } from '../harness/ws.ts'
 import type { FeedEvent } from '../src/protocol/events.ts'
 import { publish, request } from './helpers/http.ts'
 import { metricSum } from './helpers/metrics.ts'
-import { type RedisServer, startRedis } from './helpers/redis.ts'
 import { startRelay } from './helpers/relay.ts'
 import { sdk } from './helpers/sdk.ts'
-import { type Server, startServer } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
-import { until } from './helpers/wait.ts'
-import { WsClient } from './helpers/ws.ts'
 
 /**
  * A Redis failover as Memorystore's Standard tier does one: a primary and a replica (its replication link

@@ -1,10 +1,10 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { startRedis } from '../harness/redis.ts'
+import { startServer } from '../harness/server.ts'
+import { WsClient } from '../harness/ws.ts'
 import { type FeedEvent, publish } from './helpers/http.ts'
-import { startRedis } from './helpers/redis.ts'
-import { startServer } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
-import { WsClient } from './helpers/ws.ts'
 
 /**
  * An instance that falls behind by more than the history (paused here with

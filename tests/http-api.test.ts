@@ -1,7 +1,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { RUNTIMES, type Server, startServer } from '../harness/server.ts'
 import { curl, type FeedEvent, publish, request } from './helpers/http.ts'
-import { RUNTIMES, type Server, startServer } from './helpers/server.ts'
 
 for (const runtime of RUNTIMES) {
   const test = suite<{ s: Server }>(`HTTP API [${runtime}]`, {} as { s: Server })

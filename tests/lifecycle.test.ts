@@ -1,11 +1,11 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import WebSocket from 'ws'
+import { RUNTIMES, startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { type FrameOf, WsClient } from '../harness/ws.ts'
 import { publish, request } from './helpers/http.ts'
 import { expected, startPublishing } from './helpers/load.ts'
-import { RUNTIMES, startServer } from './helpers/server.ts'
-import { until } from './helpers/wait.ts'
-import { type FrameOf, WsClient } from './helpers/ws.ts'
 
 for (const runtime of RUNTIMES) {
   const test = suite(`lifecycle [${runtime}]`)

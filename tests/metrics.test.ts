@@ -1,11 +1,11 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { type Server, startServer, type Target } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { WsClient } from '../harness/ws.ts'
 import { type FeedEvent, publish, request } from './helpers/http.ts'
 import { sdk } from './helpers/sdk.ts'
-import { type Server, startServer, type Target } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
-import { until } from './helpers/wait.ts'
-import { WsClient } from './helpers/ws.ts'
 
 /** Reads /metrics and returns one sample's value (0 when the series does not exist yet). */
 async function metric(s: Server, name: string, labels: Record<string, string> = {}): Promise<number> {

@@ -2,12 +2,12 @@ import { mkdirSync } from 'node:fs'
 import type { Page } from 'playwright-core'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { ROOT, startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { WsClient } from '../harness/ws.ts'
 import { type BrowserContext, launchChromium, watchCsp, withBrowser } from './helpers/browser.ts'
 import { publish } from './helpers/http.ts'
 import { startProxy } from './helpers/proxy.ts'
-import { ROOT, startServer } from './helpers/server.ts'
-import { until } from './helpers/wait.ts'
-import { WsClient } from './helpers/ws.ts'
 
 const tile = (page: Page, id: string) => page.locator(`#tile-${id}`).textContent()
 

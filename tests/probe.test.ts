@@ -1,22 +1,23 @@
 import { readFileSync } from 'node:fs'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { GC_HOOK, type GcMemory, memoryAfterGc } from '../harness/memory.ts'
+import { startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { WsClient } from '../harness/ws.ts'
 import { type FeedEvent, publish, request } from './helpers/http.ts'
-import { GC_HOOK, type GcMemory, memoryAfterGc } from './helpers/memory.ts'
-import { startServer } from './helpers/server.ts'
 import { stalledSse } from './helpers/sse.ts'
-import { until } from './helpers/wait.ts'
-import { WsClient } from './helpers/ws.ts'
 
 /**
  * The probe that found the server could be made to hold gigabytes, replayed
  * at a size this machine runs in seconds: huge snapshots asked for in
  * parallel, hundreds of SSE streams that never read while megabytes are
  * published, and bad bodies. Each gets its documented answer; the process
- * lives; its RSS stays within a documented bound (350 MiB over its start while
- * the probe runs, against gigabytes before the bounds: measured 250-290, most
- * of it the first snapshot page each of the 300 streams is encoded, see the
- * README's memory bounds); once the clients have
+ * lives; its RSS stays within a documented bound (450 MiB over its start while
+ * the probe runs, against gigabytes before the bounds: measured 250-290 on
+ * Node 20, 346 on Node 24, whose V8 lets more garbage build up before it
+ * collects; most of it the first snapshot page each of the 300 streams is
+ * encoded, see docs/security.md's memory bounds); once the clients have
  * gone, what it holds after a full gc (V8's heap and the Buffers outside it) is
  * back within 64 MiB of its start, the 30 MB it stored included; and a healthy
  * subscriber on the same server receives every event.
@@ -90,7 +91,7 @@ test('the probe list: documented answers, a bounded RSS, and a healthy subscribe
     healthy.close()
     await until('every client gone', async () => ((await request(`${s.url}/healthz`)).body.connections === 0 ? true : undefined))
 
-    assert.ok(peak - start < 350 * MiB, `peak RSS ${Math.round(peak / MiB)} MiB, ${Math.round((peak - start) / MiB)} MiB over the start`)
+    assert.ok(peak - start < 450 * MiB, `peak RSS ${Math.round(peak / MiB)} MiB, ${Math.round((peak - start) / MiB)} MiB over the start`)
     const after = held(await memoryAfterGc(s))
     assert.ok(after - before < 64 * MiB, `held after gc: ${Math.round(before / MiB)} MiB at the start, ${Math.round(after / MiB)} MiB after`)
     assert.is(s.proc.exitCode, null, 'the process lives')

@@ -1,7 +1,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { startServer } from '../harness/server.ts'
 import { createTestHost, type TestHost } from './helpers/netns.ts'
-import { startServer } from './helpers/server.ts'
 
 /** Publishing from another host: a client in a network namespace of its own, over a veth pair. */
 for (const runtime of ['node', 'deno'] as const) {

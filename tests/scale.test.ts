@@ -1,14 +1,14 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { type RedisServer, startRedis } from '../harness/redis.ts'
+import { type Server, startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { WsClient } from '../harness/ws.ts'
 import { type FeedEvent, publish, request } from './helpers/http.ts'
 import { expected, startPublishing } from './helpers/load.ts'
 import { startProxy } from './helpers/proxy.ts'
-import { type RedisServer, startRedis } from './helpers/redis.ts'
 import { sdk } from './helpers/sdk.ts'
-import { type Server, startServer } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
-import { until } from './helpers/wait.ts'
-import { WsClient } from './helpers/ws.ts'
 
 interface Cluster {
   redis: RedisServer

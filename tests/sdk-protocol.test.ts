@@ -3,10 +3,10 @@ import type { AddressInfo } from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { WebSocketServer } from 'ws'
+import { until } from '../harness/wait.ts'
 import { sseFrames } from '../src/protocol/sse.ts'
 import { wsFrames } from '../src/protocol/ws.ts'
 import { sdk } from './helpers/sdk.ts'
-import { until } from './helpers/wait.ts'
 
 /**
  * The SDK against a server that breaks the protocol: what it cannot

@@ -1,11 +1,11 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { RUNTIMES, type Server, startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { WsClient } from '../harness/ws.ts'
 import { publish } from './helpers/http.ts'
 import { expected, startPublishing } from './helpers/load.ts'
 import { random, randomInt } from './helpers/random.ts'
-import { RUNTIMES, type Server, startServer } from './helpers/server.ts'
-import { until } from './helpers/wait.ts'
-import { WsClient } from './helpers/ws.ts'
 
 /**
  * The replay/live seam under load: while two publishers store events as fast

@@ -2,12 +2,12 @@ import http from 'node:http'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import WebSocket from 'ws'
+import { type Server, startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { WsClient } from '../harness/ws.ts'
 import type { DeliveredEvent } from '../src/protocol/events.ts'
 import { type FeedEvent, publish, request } from './helpers/http.ts'
 import { metricSum } from './helpers/metrics.ts'
-import { type Server, startServer } from './helpers/server.ts'
-import { until } from './helpers/wait.ts'
-import { WsClient } from './helpers/ws.ts'
 
 /**
  * A client that stops reading once subscribed: its socket fills the kernel's

@@ -1,10 +1,10 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import WebSocket from 'ws'
-import { GC_HOOK, memoryAfterGc } from './helpers/memory.ts'
+import { GC_HOOK, memoryAfterGc } from '../harness/memory.ts'
+import { type Server, startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
 import { metricSum } from './helpers/metrics.ts'
-import { type Server, startServer } from './helpers/server.ts'
-import { until } from './helpers/wait.ts'
 
 const SOCKETS = 1000
 /**

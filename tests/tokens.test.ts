@@ -1,12 +1,12 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { RUNTIMES, type Server, startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { WsClient } from '../harness/ws.ts'
 import { type FeedEvent, publish, request } from './helpers/http.ts'
 import { sdk } from './helpers/sdk.ts'
-import { RUNTIMES, type Server, startServer } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
 import { badTokens, mint, PUBLISH_TOKEN, SECRETS, TOKEN_ENV } from './helpers/tokens.ts'
-import { until } from './helpers/wait.ts'
-import { WsClient } from './helpers/ws.ts'
 
 const ids = (list: readonly { id?: string }[]) => list.map((e) => e.id)
 const asPublisher = { Authorization: `Bearer ${PUBLISH_TOKEN}` }

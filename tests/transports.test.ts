@@ -2,14 +2,14 @@ import { spawn } from 'node:child_process'
 import { EventSource } from 'eventsource'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { RUNTIMES, type Server, startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { WsClient } from '../harness/ws.ts'
 import { type FeedEvent, publish, request } from './helpers/http.ts'
 import { expected, startPublishing } from './helpers/load.ts'
 import { startProxy } from './helpers/proxy.ts'
 import { sdk } from './helpers/sdk.ts'
-import { RUNTIMES, type Server, startServer } from './helpers/server.ts'
 import { SseReader } from './helpers/sse.ts'
-import { until } from './helpers/wait.ts'
-import { WsClient } from './helpers/ws.ts'
 
 const ids = (list: readonly { id?: unknown }[]) => list.map((e) => e.id)
 const connections = async (s: Server) => (await request(`${s.url}/healthz`)).body.connections as number

@@ -3,11 +3,11 @@ import { createServer } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { ROOT, type Server, startServer, type Target } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { WsClient } from '../harness/ws.ts'
 import { type FeedEvent, publish, request } from './helpers/http.ts'
 import { metricSum } from './helpers/metrics.ts'
-import { ROOT, type Server, startServer, type Target } from './helpers/server.ts'
-import { until } from './helpers/wait.ts'
-import { WsClient } from './helpers/ws.ts'
 
 /** The JSON log lines a server printed so far. */
 const logLines = (s: Server): Record<string, unknown>[] =>

@@ -1,10 +1,10 @@
 import net from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { RUNTIMES, type Server, startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import { WsClient } from '../harness/ws.ts'
 import { publish, request } from './helpers/http.ts'
-import { RUNTIMES, type Server, startServer } from './helpers/server.ts'
-import { until } from './helpers/wait.ts'
-import { WsClient } from './helpers/ws.ts'
 
 for (const runtime of RUNTIMES) {
   const test = suite<{ s: Server }>(`WebSocket [${runtime}]`, {} as { s: Server })

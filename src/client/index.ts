@@ -5,8 +5,9 @@
  * nothing is shown twice, and falls back WebSocket → SSE → long polling.
  */
 import { compareCursors } from '../protocol/cursor.ts'
+import { CLIENT_TRANSPORT_ORDER } from '../protocol/transports.ts'
 import { TokenKeeper } from './tokens.ts'
-import { snapshotPages, TRANSPORTS, type Transport, type TransportHandlers } from './transports.ts'
+import { OPENERS, snapshotPages, type Transport, type TransportHandlers } from './transports.ts'
 import type { ConnectOptions, FeedEvents, FeedState, TransportName } from './types.ts'
 
 export type * from './types.ts'
@@ -48,7 +49,7 @@ export class LiveFeed {
       sse: Boolean(opts.EventSource ?? g.EventSource),
       poll: true,
     }
-    this.order = (opts.transports ?? ['websocket', 'sse', 'poll']).filter((t) => available[t])
+    this.order = (opts.transports ?? CLIENT_TRANSPORT_ORDER).filter((t) => available[t])
     if (this.order.length === 0) throw new Error('livefeed: none of the requested transports is available here')
     queueMicrotask(() => this.open())
   }
@@ -158,7 +159,7 @@ export class LiveFeed {
     if (this._state === 'closed') return
     const o = this.opts
     const ref: { transport?: Transport; opened: boolean } = { opened: false }
-    ref.transport = TRANSPORTS[this.order[this.index]!]({
+    ref.transport = OPENERS[this.order[this.index]!]({
       base: this.base,
       topics: [...this.topics],
       cursor: this._cursor,

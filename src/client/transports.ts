@@ -251,4 +251,4 @@ export async function snapshotPages(
   }
 }
 
-export const TRANSPORTS: Record<TransportName, (ctx: TransportContext) => Transport> = { websocket, sse, poll }
+export const OPENERS: Record<TransportName, (ctx: TransportContext) => Transport> = { websocket, sse, poll }

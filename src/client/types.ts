@@ -4,10 +4,12 @@
  */
 import type { BAD_FRAME, ErrorCode } from '../protocol/errors.ts'
 import type { DeliveredEvent, FeedEvent, ResetReason } from '../protocol/events.ts'
+import type { ClientTransportName } from '../protocol/transports.ts'
 
 export type { DeliveredEvent, FeedEvent }
 
-export type TransportName = 'websocket' | 'sse' | 'poll'
+/** The SDK's transport names (`websocket`, `sse`, `poll`), from the protocol. */
+export type TransportName = ClientTransportName
 export type FeedState = 'connecting' | 'open' | 'reconnecting' | 'closed'
 
 export interface FeedEvents {

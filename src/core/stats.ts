@@ -6,8 +6,9 @@
  * codes, never a topic, a token or an address.
  */
 import type { EndReason, ErrorCode } from '../protocol/errors.ts'
+import type { TransportName } from '../protocol/transports.ts'
 
-export type TransportName = 'ws' | 'sse' | 'poll'
+export type { TransportName }
 
 export class Stats {
   /** Events stored by this instance. */

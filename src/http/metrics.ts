@@ -11,12 +11,11 @@ import { matchedRoutes } from 'hono/route'
 import client from 'prom-client'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
-import type { TransportName } from '../core/stats.ts'
+import { END_REASONS } from '../protocol/errors.ts'
+import { TRANSPORTS, type TransportName } from '../protocol/transports.ts'
 import type { MountContext } from './api.ts'
 import { isLoopback } from './auth.ts'
 import { bearerToken, sameSecret } from './tokens.ts'
-
-const TRANSPORTS: TransportName[] = ['ws', 'sse', 'poll']
 
 /** One registry per app: its metrics read this feed. */
 export class Metrics {
@@ -74,7 +73,7 @@ export class Metrics {
     stats.observeLatency = (s) => latency.observe(s)
     new client.Counter({
       name: 'livefeed_disconnects_total',
-      help: 'Connections ended, by transport and reason (client, max_age, slow, draining, policy, token_expired, error, too_big, done).',
+      help: `Connections ended, by transport and reason (${END_REASONS.join(', ')}).`,
       labelNames: ['transport', 'reason'],
       registers: [r],
       collect() {

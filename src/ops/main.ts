@@ -9,14 +9,15 @@
 import uPlot from 'uplot'
 import 'uplot/dist/uPlot.min.css'
 import { byId, el } from '../dashboard/dom.ts'
+import { END_REASONS } from '../protocol/errors.ts'
+import { TRANSPORTS } from '../protocol/transports.ts'
 import { parseMetrics, quantile, rate, Scrape } from './prometheus.ts'
 
 const EVERY_MS = 2000
 /** Five minutes of points. */
 const KEEP = 150
-const TRANSPORTS = ['ws', 'sse', 'poll'] as const
 /** Disconnect reasons worth watching; `done` (a long poll answered) is a poll's normal end, not a disconnect to watch. */
-const REASONS = ['client', 'max_age', 'slow', 'draining', 'policy', 'token_expired', 'error', 'too_big'] as const
+const REASONS = END_REASONS.filter((r) => r !== 'done')
 const COLOURS = ['#0b57d0', '#0a6b32', '#b3261e', '#8a6d00', '#6b3fa0', '#00676b', '#a04d00', '#555e69']
 
 interface ChartSpec {

@@ -65,7 +65,7 @@ export type ErrorDetail = v.InferOutput<typeof errorDetail>
 /** The body of every HTTP error answer. */
 export const errorBody = v.pipe(
   v.object({ error: errorDetail }),
-  v.description('Every error: a stable code (see the README) and a message that says what and where.'),
+  v.description('Every error: a stable code (docs/protocol.md lists them) and a message that says what and where.'),
 )
 export type ErrorBody = v.InferOutput<typeof errorBody>
 
@@ -103,6 +103,8 @@ export const END_CLOSE_CODE = {
   token_expired: CLOSE.tokenExpired,
 } as const satisfies Record<string, CloseCode | undefined>
 export type EndReason = keyof typeof END_CLOSE_CODE
+/** Every reason a connection ends, as `livefeed_disconnects_total` labels it. */
+export const END_REASONS = Object.keys(END_CLOSE_CODE) as EndReason[]
 
 /** The close reason text sent with each code. */
 export const CLOSE_REASON: Record<CloseCode, string> = {

@@ -2,10 +2,10 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { ROOT } from '../../harness/server.ts'
 import { LIMITS, loadConfig } from '../../src/config.ts'
 import type { FeedEvent } from '../../src/protocol/events.ts'
 import { type InProcess, inProcess } from '../helpers/inprocess.ts'
-import { ROOT } from '../helpers/server.ts'
 
 /**
  * The documented bounds, through the one wiring `dist/server.mjs` uses (`boot`), set small by their

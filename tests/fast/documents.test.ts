@@ -7,7 +7,8 @@ import { ERROR_STATUS } from '../../src/protocol/errors.ts'
 import { CLIENT_FRAME_TYPES, serverFrame } from '../../src/protocol/ws.ts'
 import { type InProcess, inProcess } from '../helpers/inprocess.ts'
 
-const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+/** A page of the docs: the tables below are held to the code where they live. */
+const doc = (name: string) => readFileSync(new URL(`../../docs/${name}`, import.meta.url), 'utf8')
 
 const openapi = suite<{ p: InProcess; doc: { paths: Record<string, Record<string, unknown>> } }>('fast: GET /openapi.json')
 openapi.before(async (ctx) => {
@@ -128,12 +129,13 @@ config('a bad value is one line naming the variable, the value and what is allow
 })
 config.run()
 
-const readme = suite('fast: the README documents what the code does')
-/** The rows of the README table that follows a heading line, as arrays of cells. */
-function table(after: string): string[][] {
-  const start = README.indexOf(after)
-  assert.ok(start >= 0, `README has "${after}"`)
-  const lines = README.slice(start).split('\n')
+const readme = suite('fast: the docs say what the code does')
+/** The rows of the table in docs/<page> that follows a heading line, as arrays of cells. */
+function table(page: string, after: string): string[][] {
+  const text = doc(page)
+  const start = text.indexOf(after)
+  assert.ok(start >= 0, `docs/${page} has "${after}"`)
+  const lines = text.slice(start).split('\n')
   const first = lines.findIndex((l) => l.startsWith('|'))
   const rows: string[][] = []
   for (const l of lines.slice(first + 2)) {
@@ -151,7 +153,7 @@ const codes = (cell: string) => [...cell.matchAll(/`([a-z_]+)`/g)].map((m) => m[
 
 readme('the errors table lists every code with its status, and no other', () => {
   const listed = new Map<string, number>()
-  for (const [codeCell, statusCell] of table('## Errors')) {
+  for (const [codeCell, statusCell] of table('protocol.md', '## Errors')) {
     const names = codes(codeCell!)
     const statuses = statusCell!.split('/').map((s) => Number(s.trim()))
     names.forEach((n, i) => listed.set(n, statuses[Math.min(i, statuses.length - 1)]!))
@@ -159,16 +161,16 @@ readme('the errors table lists every code with its status, and no other', () => 
   assert.equal(Object.fromEntries([...listed].sort()), Object.fromEntries(Object.entries(ERROR_STATUS).sort()))
 })
 readme('the WebSocket tables list every frame type of the protocol', () => {
-  const server = table('| server → client |').map((r) => /"type":"([a-z]+)"/.exec(r[0]!)?.[1])
-  const client = table('| client → server |').map((r) => /"type":"([a-z]+)"/.exec(r[0]!)?.[1])
+  const server = table('protocol.md', '| server → client |').map((r) => /"type":"([a-z]+)"/.exec(r[0]!)?.[1])
+  const client = table('protocol.md', '| client → server |').map((r) => /"type":"([a-z]+)"/.exec(r[0]!)?.[1])
   assert.equal(server.sort(), serverFrame.options.map((o) => o.entries.type.literal).sort())
   assert.equal(client.sort(), [...CLIENT_FRAME_TYPES].sort())
 })
 readme('the configuration table gives each limit with its default and allowed range', () => {
-  const rows = table('| variable | default | allowed |')
+  const rows = table('configuration.md', '| variable | default | allowed |')
   for (const s of Object.values(LIMITS)) {
     const row = rows.find((r) => r[0] === `\`${s.env}\``)
-    assert.ok(row, `README lists ${s.env}`)
+    assert.ok(row, `docs/configuration.md lists ${s.env}`)
     assert.is(row![1], `\`${s.default}\``, `${s.env} default`)
     assert.is(row![2], allowed(s), `${s.env} range`)
   }

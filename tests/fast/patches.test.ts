@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { ROOT } from '../../harness/server.ts'
 import { applyPatch, PATCHES } from '../../scripts/patches.mjs'
-import { ROOT } from '../helpers/server.ts'
 
 // scripts/patches.mjs edits dependencies' code while the server is bundled; each edit must match the installed
 // version exactly once, or the build fails rather than bundle the code unpatched.

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { type Browser, chromium, type Page } from 'playwright-core'
-import { type RuntimeName, type Server, startServer } from './server.ts'
+import { type RuntimeName, type Server, startServer } from '../../harness/server.ts'
 
 /** Debian's chromium package; `npx playwright install` cannot download a browser here. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/lib/chromium/chromium'].find((p) => existsSync(p))

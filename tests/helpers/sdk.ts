@@ -1,7 +1,7 @@
 import { EventSource } from 'eventsource'
 import WebSocket from 'ws'
+import { until } from '../../harness/wait.ts'
 import { type ConnectOptions, connect, type FeedEvent, type FeedEvents, type FeedState, type LiveFeed, type TransportName } from '../../src/client/index.ts'
-import { until } from './wait.ts'
 
 /** The SDK as a Node 20 application uses it: `ws` for WebSocket, the `eventsource` package for SSE. */
 export function sdk(url: string, opts: Omit<ConnectOptions, 'WebSocket' | 'EventSource'> & { noEventSource?: boolean }) {

@@ -1,5 +1,5 @@
 import net from 'node:net'
-import { until } from './wait.ts'
+import { until } from '../../harness/wait.ts'
 
 export interface SseMessage {
   event: string

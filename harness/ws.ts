@@ -1,7 +1,7 @@
 import * as v from 'valibot'
 import WebSocket from 'ws'
-import { describeIssues } from '../../src/protocol/issues.ts'
-import { type ServerFrame, serverFrame } from '../../src/protocol/ws.ts'
+import { describeIssues } from '../src/protocol/issues.ts'
+import { type ServerFrame, serverFrame } from '../src/protocol/ws.ts'
 import { until } from './wait.ts'
 
 /** A frame the server sent, as the protocol describes it. */

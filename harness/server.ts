@@ -14,7 +14,7 @@ export const RUNTIMES: Target[] = ['node', 'deno', 'deno-node', 'node+redis', 'd
 /** The runtime a target runs on. */
 export const runtimeOf = (target: Target): RuntimeName => (['node', 'deno', 'deno-node'] as const).find((r) => target === r || target === `${r}+redis`)!
 let prefixes = 0
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+export const ROOT = fileURLToPath(new URL('..', import.meta.url))
 /** `deno run` with the permissions the server needs (deno.json's tasks grant the same). */
 export const DENO_RUN: readonly string[] = [`${ROOT}node_modules/deno/deno`, 'run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys']
 /** The command that starts each runtime's server, as `npm start` and the `deno task`s do (the benches too). */

@@ -3,7 +3,7 @@ import { ROOT, type Server } from './server.ts'
 import { until } from './wait.ts'
 
 /** NODE_OPTIONS for a Node server whose memory a test reads: on SIGUSR2, a full gc and process.memoryUsage() on stderr. */
-export const GC_HOOK = `--expose-gc --import ${ROOT}bench/gc-hook.mjs`
+export const GC_HOOK = `--expose-gc --import ${ROOT}harness/gc-hook.mjs`
 
 /** A process and its children: a server's processes, with its workers (WORKERS) if it has any. */
 export function processesOf(pid: number): number[] {
