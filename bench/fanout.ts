@@ -143,6 +143,14 @@ if (values.workers || values.systems.split(',').includes('redis')) {
   SYSTEMS.redis = { ...SYSTEMS.livefeed!, name: 'livefeed (Node) on Redis', env }
   const n = Number(values.workers ?? 2)
   SYSTEMS.workers = { ...SYSTEMS.livefeed!, name: `livefeed (Node), ${n} workers on Redis`, env: { ...env, WORKERS: String(n) }, workers: n }
+  // With --baseline too: the same instance from the other build, for before/after of WORKERS itself.
+  for (const [i, bundle] of (values.baseline?.split(',') ?? []).entries()) {
+    SYSTEMS[`workers-baseline${i}`] = {
+      ...SYSTEMS.workers,
+      name: `livefeed (baseline${i ? ` ${i + 1}` : ''}), ${n} workers on Redis`,
+      argv: [process.execPath, '--expose-gc', '--import', './harness/gc-hook.mjs', bundle],
+    }
+  }
 }
 
 /** Whether this system's runs are profiled (--profile): the Node servers, which write the profile on SIGINT. */
@@ -287,7 +295,7 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
 const sizes = values.sockets ? [Number(values.sockets)] : values.sizes.split(',').map(Number)
 // One process holds at most ~19,000 sockets here (20,000 open files each): past that, only WORKERS can.
 const oneProcess = !values.sockets || Number(values.sockets) <= 19_000
-const withWorkers = values.workers ? ['workers'] : []
+const withWorkers = values.workers ? ['workers', ...Object.keys(SYSTEMS).filter((k) => k.startsWith('workers-baseline'))] : []
 const onRedis = values.systems.split(',').includes('redis') ? ['redis'] : []
 const chosen = values.sockets
   ? [...(oneProcess ? ['livefeed', 'ws-frame', ...onRedis] : []), ...withWorkers]

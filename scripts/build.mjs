@@ -5,7 +5,6 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { patchDependencies } from './patches.mjs'
 
 let esbuild
 try {
@@ -42,8 +41,6 @@ await Promise.all([
         banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
         // Optional native speed-ups of ws; it falls back to JS without them.
         external: ['bufferutil', 'utf-8-validate'],
-        // scripts/patches.mjs: what each edit of a dependency fixes.
-        plugins: [patchDependencies()],
         logLevel: 'warning',
       }),
 ])

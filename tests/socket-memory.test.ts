@@ -10,7 +10,7 @@ const SOCKETS = 1000
 /**
  * Heap per idle, subscribed WebSocket on Node, after a full gc: ~4.0 KB here (issue 11's target is 4; bare
  * `ws` is 2.7 KB). 5.5 KB is the bound a regression would cross, a third more than today: before
- * scripts/patches.mjs, @hono/node-server's upgradeWebSocket kept each request's Context, Request and
+ * patches/@hono+node-server+2.1.11.patch (docs/patches.md), @hono/node-server's upgradeWebSocket kept each request's Context, Request and
  * IncomingMessage for the socket's life, 11.8 KB; with the first two edits only, and closures where the
  * session now has objects, it was 6.0-6.6.
  * Deno is not measured here: it has no gc to call before reading its heap.

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { suite } from 'uvu'
@@ -33,6 +34,36 @@ async function listening(s: Server, n: number): Promise<Map<number, number>> {
   )
 }
 
+/** The processes with a listening TCP socket on `port` (IPv4 loopback), and how many each has. */
+function listeningSocketsOf(port: number): Map<number, number> {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`
+  const inodes = new Set(
+    readFileSync('/proc/net/tcp', 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f[1]?.endsWith(hex) && f[3] === '0A')
+      .map((f) => f[9]!),
+  )
+  const owners = new Map<number, number>()
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let fds: string[]
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`)
+    } catch {
+      continue
+    }
+    for (const fd of fds) {
+      let target = ''
+      try {
+        target = readlinkSync(`/proc/${pid}/fd/${fd}`)
+      } catch {}
+      if (inodes.has(target.slice(8, -1)) && target.startsWith('socket:[')) owners.set(Number(pid), (owners.get(Number(pid)) ?? 0) + 1)
+    }
+  }
+  return owners
+}
+
 const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
@@ -51,14 +82,23 @@ test('WORKERS=auto: one worker per core; sockets spread over them; every client 
     const cores = availableParallelism()
     // On one core, auto is one process serving alone: no primary.
     assert.is(logLines(s).find((l) => l.msg === 'starting workers')?.workers, cores > 1 ? cores : undefined)
-    await listening(s, cores)
+    const workers = await listening(s, cores)
+    if (cores > 1) {
+      // reusePort: each worker listens on the port with a socket of its own; the primary holds none, so no
+      // connect passes through it.
+      const owners = listeningSocketsOf(s.port)
+      assert.equal([...owners.keys()].sort(), [...workers.values()].sort(), 'one listening socket per worker, none in the primary')
+      assert.ok([...owners.values()].every((n) => n === 1))
+    }
     const start = (await request(`${s.url}/api/snapshot?topics=x`)).body.cursor as string
-    const clients = await Promise.all([1, 2, 3, 4, 5, 6].map(() => WsClient.open(`${s.wsUrl}/ws?topics=w/**&since=${start}`)))
+    // The kernel spreads connections over the workers' sockets (reusePort) by a hash of their addresses, not in
+    // turn: 16 sockets all on one worker of two would be a 1-in-32,768 chance.
+    const clients = await Promise.all(Array.from({ length: 16 }, () => WsClient.open(`${s.wsUrl}/ws?topics=w/**&since=${start}`)))
     await Promise.all(clients.map((c) => c.nth('subscribed')))
-    // /healthz is one process's view, /metrics the instance's: no process holds all six, together they do.
+    // /healthz is one process's view, /metrics the instance's: no process holds all sixteen, together they do.
     const seen = await Promise.all([1, 2, 3, 4].map(async () => (await request(`${s.url}/healthz`)).body.connections as number))
-    if (cores > 1) assert.ok(Math.max(...seen) < 6, `each worker holds some of the sockets: ${seen}`)
-    assert.is(await metricSum(s.url, 'livefeed_connections', { transport: 'ws' }), 6)
+    if (cores > 1) assert.ok(Math.max(...seen) < 16, `each worker holds some of the sockets: ${seen}`)
+    assert.is(await metricSum(s.url, 'livefeed_connections', { transport: 'ws' }), 16)
 
     const published: FeedEvent[] = []
     for (let i = 0; i < 20; i++) published.push(...(await publish(s.url, [{ topic: `w/${i % 3}`, data: i }])).body.events)
@@ -77,7 +117,7 @@ test('a worker that dies is replaced; its clients resume on another from their c
   try {
     const pids = await listening(s, 2)
     const start = (await request(`${s.url}/api/snapshot?topics=x`)).body.cursor as string
-    const clients = await Promise.all([1, 2, 3, 4].map(() => WsClient.open(`${s.wsUrl}/ws?topics=k/*&since=${start}`)))
+    const clients = await Promise.all(Array.from({ length: 16 }, () => WsClient.open(`${s.wsUrl}/ws?topics=k/*&since=${start}`)))
     await Promise.all(clients.map((c) => c.nth('subscribed')))
     const before = (
       await publish(

@@ -227,7 +227,7 @@ function statusOf(port: number, head: string): Promise<string> {
   })
 }
 
-// Upgrades reach the app as node-server's lazy request (scripts/patches.mjs): the same answers as a full one.
+// Upgrades reach the app as node-server's lazy request (patches/, docs/patches.md): the same answers as a full one.
 node('an upgrade without Host is served; a Host that makes no URL is a 400, not a 500', async ({ s }) => {
   assert.is(await statusOf(s.port, 'GET /ws?topics=a HTTP/1.1\r\n'), 'HTTP/1.1 101 Switching Protocols')
   assert.is(await statusOf(s.port, 'GET http://example.com/ws?topics=a HTTP/1.1\r\nHost: example.com\r\n'), 'HTTP/1.1 101 Switching Protocols')

@@ -2,19 +2,23 @@
  * @module
  * `WORKERS` on Node: one process per core on one instance. JavaScript runs on
  * one core, so an instance with several serves each from its own process. The
- * primary serves nothing itself: it forks the workers (`node:cluster`; they
- * share the port, and the primary hands each new connection to the next
- * worker in turn), replaces a worker that crashes, passes SIGTERM on so each
+ * primary serves nothing itself: it forks the workers (`node:cluster`),
+ * replaces a worker that crashes, passes SIGTERM on so each
  * drains its own clients, and gathers `GET /metrics` from all of them.
  * Workers share events through Redis exactly as instances do, so a client
  * resumes from its cursor on whichever worker it reaches.
+ *
+ * Where the kernel can (Linux), each worker has a listening socket of its own
+ * on the port (`reusePort`) and the kernel spreads new connections over them;
+ * elsewhere the primary holds the one socket and hands each connection to the
+ * next worker in turn, which costs it CPU on every connect.
  */
 import cluster, { type Worker } from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import type { Logger } from 'pino'
 import client from 'prom-client'
 import * as v from 'valibot'
-import type { Limits } from '../config.ts'
+import type { Config } from '../config.ts'
 
 /** WORKERS as a count: `auto` is one per core this process may use. */
 export function workerCount(setting: number | 'auto'): number {
@@ -23,6 +27,24 @@ export function workerCount(setting: number | 'auto'): number {
 
 /** Set in the environment of the workers this primary forks: only they may ask it for the instance's metrics. */
 export const WORKER_MARK = 'LIVEFEED_CLUSTER_WORKER'
+
+/**
+ * Set in a worker's environment when workers listen with `reusePort`: the port to listen on. The first
+ * worker gets the configured one (0 picks a free port); the others, the port the first one listened on.
+ */
+export const LISTEN_PORT = 'LIVEFEED_LISTEN_PORT'
+/** Where `reusePort` spreads connections over the sockets of several processes (Node's `net` documentation). */
+export const REUSE_PORT_PLATFORMS: ReadonlySet<string> = new Set(['linux', 'freebsd', 'aix', 'sunos'])
+
+const LISTENING = 'livefeed:listening'
+/** A worker's word that it listens, and on which port: cluster says nothing of a socket a worker made itself. */
+const listeningMessage = v.object({ type: v.literal(LISTENING), port: v.number() })
+const isListeningMessage = (m: unknown): m is v.InferOutput<typeof listeningMessage> => v.is(listeningMessage, m)
+
+/** In a worker: tells the primary it listens, on `port`. */
+export function reportListening(port: number): void {
+  process.send?.({ type: LISTENING, port } satisfies v.InferOutput<typeof listeningMessage>)
+}
 
 const METRICS = 'livefeed:metrics'
 /** A worker's request for the instance's metrics (id alone), and the primary's answer (text or error). */
@@ -35,7 +57,10 @@ const METRICS_WAIT_MS = 6000
 const MINUTE = 60_000
 
 /** Runs the primary: forks `count` workers and supervises them until SIGTERM or SIGINT. */
-export function supervise(count: number, limits: Limits, log: Logger): void {
+export function supervise(count: number, config: Pick<Config, 'limits' | 'port'>, log: Logger, opts: { reusePort: boolean }): void {
+  const limits = config.limits
+  /** With reusePort: the port every worker listens on, once the first one has. */
+  let port: number | undefined
   // Answers the workers' requests for the instance's metrics: each worker's registry, merged by prom-client.
   const aggregator = new client.AggregatorRegistry()
   const live = new Set<Worker>()
@@ -45,10 +70,21 @@ export function supervise(count: number, limits: Limits, log: Logger): void {
   let exitCode = 0
 
   const fork = (): void => {
-    const worker = cluster.fork({ [WORKER_MARK]: '1' })
+    const env: Record<string, string> = { [WORKER_MARK]: '1' }
+    if (opts.reusePort) env[LISTEN_PORT] = String(port ?? config.port)
+    const worker = cluster.fork(env)
     live.add(worker)
     worker.on('listening', () => listened.add(worker))
     worker.on('message', (m: unknown) => {
+      if (isListeningMessage(m)) {
+        listened.add(worker)
+        // The first worker has the port: the others share it (with reusePort, a port 0 of their own would differ).
+        if (opts.reusePort && port === undefined) {
+          port = m.port
+          for (let i = 1; i < count; i++) fork()
+        }
+        return
+      }
       if (!isMetricsMessage(m) || m.text !== undefined || m.error !== undefined) return
       aggregator.clusterMetrics().then(
         (text) => worker.isConnected() && worker.send({ type: METRICS, id: m.id, text } satisfies MetricsMessage),
@@ -110,8 +146,9 @@ export function supervise(count: number, limits: Limits, log: Logger): void {
       stop(0)
     })
   }
-  log.info({ workers: count }, 'starting workers')
-  for (let i = 0; i < count; i++) fork()
+  log.info({ workers: count, reusePort: opts.reusePort }, 'starting workers')
+  // With reusePort the first worker goes alone: the rest follow on the port it listened on.
+  for (let i = 0; i < (opts.reusePort ? 1 : count); i++) fork()
 }
 
 /**

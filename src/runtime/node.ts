@@ -12,7 +12,7 @@ import { type Config, ConfigError, loadConfig, refuseWorkersOnDeno } from '../co
 import type { Feed } from '../core/feed.ts'
 import { extensions } from '../extensions.ts'
 import { createLogger } from './logger.ts'
-import { instanceMetrics, supervise, WORKER_MARK, workerCount } from './node-cluster.ts'
+import { instanceMetrics, LISTEN_PORT, REUSE_PORT_PLATFORMS, reportListening, supervise, WORKER_MARK, workerCount } from './node-cluster.ts'
 import { FrameWriter } from './node-frames.ts'
 
 /**
@@ -35,7 +35,10 @@ function configOrExit(): Config {
 }
 const config = configOrExit()
 const workers = workerCount(config.workers)
-if (cluster.isPrimary && workers > 1) supervise(workers, config.limits, createLogger(config, { runtime: RUNTIME, role: 'primary', pid: process.pid }))
+if (cluster.isPrimary && workers > 1)
+  supervise(workers, config, createLogger(config, { runtime: RUNTIME, role: 'primary', pid: process.pid }), {
+    reusePort: REUSE_PORT_PLATFORMS.has(process.platform),
+  })
 else await serve(config)
 
 /** One process serving the port: the whole instance, or one of its WORKERS. */
@@ -102,8 +105,13 @@ async function serve(config: Config): Promise<void> {
   server.on('connection', (socket: Socket) => socket.setTimeout(l.headersTimeoutMs, () => socket.destroy()))
   // (Not an 'upgrade' listener: node-server answers a non-WebSocket upgrade only while it has the only one.)
   server.on('request', (req: IncomingMessage) => req.socket.setTimeout(0))
-  server.listen(config.port, config.host, () => {
-    log.info({ port: (server.address() as AddressInfo).port, engine: feed.engine.name }, 'listening')
+  // A worker told to (LISTEN_PORT) has a listening socket of its own on the instance's port (SO_REUSEPORT): the
+  // kernel spreads connections over the workers, with no primary in the way.
+  const own = worker === undefined ? undefined : process.env[LISTEN_PORT]
+  server.listen({ port: own === undefined ? config.port : Number(own), host: config.host, reusePort: own !== undefined }, () => {
+    const port = (server.address() as AddressInfo).port
+    log.info({ port, engine: feed.engine.name, ...(own === undefined ? {} : { reusePort: true }) }, 'listening')
+    if (worker !== undefined) reportListening(port)
   })
 
   let stopping = false
