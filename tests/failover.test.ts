@@ -27,6 +27,8 @@ interface Rig {
   b: Server
   /** Servers a test started on the way (a new replica). */
   extra: RedisServer[]
+  /** What a test opened against the rig, closed by teardown even when an assertion failed first. */
+  clients: (() => unknown)[]
 }
 
 const PREFIX = 'fo:'
@@ -49,10 +51,12 @@ async function rig(env: Record<string, string>): Promise<Rig> {
   const front = await startRelay(primary.port)
   const serverEnv = { REDIS_URL: front.url, REDIS_PREFIX: PREFIX, LOG_LEVEL: 'info', ...env }
   const [a, b] = await Promise.all([startServer('node', serverEnv), startServer('node', serverEnv)])
-  return { primary, replica, link, front, a, b, extra: [] }
+  return { primary, replica, link, front, a, b, extra: [], clients: [] }
 }
 
 async function teardown(r: Rig): Promise<void> {
+  // A client left open would retry against the stopped servers forever, and keep the test run alive.
+  await Promise.all(r.clients.map((close) => close()))
   await Promise.all([r.a.stop(), r.b.stop()])
   await Promise.all([r.front.close(), r.link.close()])
   await Promise.all([r.primary.stop(), r.replica.stop(), ...r.extra.map((x) => x.stop())])
@@ -108,6 +112,10 @@ function publisher(r: Rig, tag = 'fo') {
     }
   })()
   done.catch(() => (running = false)) // reported by stop(), not as an unhandled rejection
+  r.clients.push(() => {
+    running = false
+    return done.catch(() => {})
+  })
   return {
     acked,
     count: () => acked.size,
@@ -154,6 +162,12 @@ async function subscribers(r: Rig) {
   const feed = sdk(r.b.url, { topics: ['fo/**'] })
   const sdkResets: number[] = []
   feed.feed.on('reset', () => sdkResets.push(feed.events.length))
+  r.clients.push(
+    () => ws.close(),
+    () => sse.close(),
+    () => poll.stop(),
+    () => feed.feed.close(),
+  )
   await Promise.all([ws.nth('snapshot'), sse.waitFor('snapshot', 1), feed.waitOpen()])
   return { ws, sse, poll, feed, sdkResets }
 }
@@ -263,7 +277,10 @@ for (const replicas of ['0', '1']) {
       await until('the poller reads the sentinel', () => (subs.poll.events().some((e) => e.id === sentinel.id) ? true : undefined), 15_000)
       await subs.poll.stop()
       const pollReset = subs.poll.answers.map((a) => a.reset === true).lastIndexOf(true)
-      assert.ok(pollReset >= 0, 'the poller was reset')
+      assert.ok(
+        pollReset >= 0,
+        `the poller was reset; its answers: ${subs.poll.answers.map((x) => `${x.reset ? 'RESET ' : ''}${(x.events ?? []).length}->${x.cursor}`).join(' ')}; lost ${lost.map((n) => pub.acked.get(n)!.id).join(' ')}`,
+      )
       const pollAfter = subs.poll.answers.slice(pollReset + 1).flatMap((a) => (a.events ?? []).map((e) => e.id))
       assert.equal(pollAfter, await history(r.a.url, subs.poll.answers[pollReset]!.cursor, sentinel.id))
 

@@ -290,30 +290,12 @@ for (const runtime of RUNTIMES) {
 
   test('a chunked body (no Content-Length) over MAX_BODY_BYTES is refused with 413 as well', async ({ s }) => {
     const big = JSON.stringify({ topic: 'chunked/a', data: 'x'.repeat(70_000) })
-    const r = await curl([
-      '-X',
-      'POST',
-      `${s.url}/api/events`,
-      '-H',
-      'Content-Type: application/json',
-      '-H',
-      'Transfer-Encoding: chunked',
-      '--data-binary',
-      big,
-    ])
+    const chunked = (body: string) =>
+      curl(['-X', 'POST', `${s.url}/api/events`, '-H', 'Content-Type: application/json', '-H', 'Transfer-Encoding: chunked', '--data-binary', body])
+    const r = await chunked(big)
     assert.is(r.status, 413)
     assert.is(r.body.error.code, 'payload_too_large')
-    const small = await curl([
-      '-X',
-      'POST',
-      `${s.url}/api/events`,
-      '-H',
-      'Content-Type: application/json',
-      '-H',
-      'Transfer-Encoding: chunked',
-      '--data-binary',
-      '{"topic":"chunked/a","data":1}',
-    ])
+    const small = await chunked('{"topic":"chunked/a","data":1}')
     assert.is(small.status, 201)
   })
 

@@ -240,7 +240,12 @@ export class Subscription {
    * The end of the seam: once live dispatch has passed `covered`, flushes the
    * buffer. Buffered events of patterns that were already live (`old`) are all
    * new to this consumer; the others only past what the replay or snapshot
-   * covered (an event of another epoch is of a new history: not covered).
+   * covered. An event of another epoch than `covered` is never sent here: the
+   * hub moved to a new history after the replay or snapshot was read, and the
+   * resync it queued behind this seam resets the consumer and sends that
+   * history's snapshot. Sent now, it would reach a consumer that was never told
+   * of the reset (a long poll answers with it and ends, then resumes in the new
+   * history as if nothing was lost).
    */
   private async goLive(covered: string, old?: PatternSet): Promise<void> {
     await this.host.reached(covered)
@@ -248,7 +253,8 @@ export class Subscription {
     const buffered = this.buffer ?? []
     this.buffer = undefined
     for (const p of buffered) {
-      if ((compareCursors(p.event.id, covered) ?? 1) > 0 || old?.matches(p.event.topic)) this.send(p)
+      const order = compareCursors(p.event.id, covered)
+      if (order !== undefined && (order > 0 || old?.matches(p.event.topic))) this.send(p)
     }
     // Nothing at or before what the replay or snapshot covered is sent after it, even an event the hub
     // dispatches later: after a new epoch, `reached` cannot wait for a head of it while the hub is behind.
