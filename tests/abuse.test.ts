@@ -122,8 +122,10 @@ for (const target of RUNTIMES) {
       const code = await c.waitClose()
       const allowed = runtime === 'deno' ? [1008, 1006] : [1008]
       assert.ok(allowed.includes(code), `closed with ${code}, expected ${allowed.join(' or ')}`)
-      assert.ok(c.of('pong').length >= 10 && c.of('pong').length < 30, `${c.of('pong').length} pongs`)
-      assert.ok(c.of('error').every((e) => e.code === 'rate_limited') && c.of('error').length > 0)
+      assert.ok(c.of('pong').length < 30, `${c.of('pong').length} pongs`)
+      assert.ok(c.of('error').every((e) => e.code === 'rate_limited'))
+      // A socket Deno dropped (1006) lost what it had queued too, pongs and error frames alike.
+      if (code !== 1006) assert.ok(c.of('pong').length >= 10 && c.of('error').length > 0, `${c.of('pong').length} pongs`)
     } finally {
       await s.stop()
     }

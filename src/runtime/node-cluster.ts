@@ -74,12 +74,12 @@ export function supervise(count: number, config: Pick<Config, 'limits' | 'port'>
     if (opts.reusePort) env[LISTEN_PORT] = String(port ?? config.port)
     const worker = cluster.fork(env)
     live.add(worker)
-    worker.on('listening', () => listened.add(worker))
     worker.on('message', (m: unknown) => {
+      // Every worker says so itself (cluster's own 'listening' is not emitted for a socket a worker made).
       if (isListeningMessage(m)) {
         listened.add(worker)
         // The first worker has the port: the others share it (with reusePort, a port 0 of their own would differ).
-        if (opts.reusePort && port === undefined) {
+        if (opts.reusePort && port === undefined && !stopping) {
           port = m.port
           for (let i = 1; i < count; i++) fork()
         }
