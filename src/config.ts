@@ -22,42 +22,14 @@ interface NumberSetting {
   doc: string
 }
 
-const count = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({
-  env,
-  default: def,
-  min,
-  max,
-  integer: true,
-  unit: 'count',
-  doc,
-})
-const bytes = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({
-  env,
-  default: def,
-  min,
-  max,
-  integer: true,
-  unit: 'bytes',
-  doc,
-})
-const seconds = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({
-  env,
-  default: def,
-  min,
-  max,
-  integer: false,
-  unit: 's',
-  doc,
-})
-const millis = (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({
-  env,
-  default: def,
-  min,
-  max,
-  integer: true,
-  unit: 'ms',
-  doc,
-})
+/** The four kinds of number setting, one constructor each: what unit, and whether it must be whole. */
+const setting =
+  (unit: NumberSetting['unit'], integer: boolean) =>
+  (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({ env, default: def, min, max, integer, unit, doc })
+const count = setting('count', true)
+const bytes = setting('bytes', true)
+const seconds = setting('s', false)
+const millis = setting('ms', true)
 
 const KiB = 1024
 const MiB = 1024 * KiB
