@@ -29,7 +29,18 @@ export const feedEvent = v.object({
   data: jsonValue,
   ts: v.pipe(v.number(), v.description('Server clock when stored, ms since the Unix epoch.')),
 })
-export type FeedEvent = v.InferOutput<typeof feedEvent>
+/**
+ * One stored event. Written out rather than inferred from `feedEvent`, so that the SDK's public types
+ * do not reach into valibot (JSR's "no slow types"); `tests/fast/protocol.test.ts` holds them equal.
+ */
+export interface FeedEvent {
+  /** Cursor: pass back as `since` to resume after this event. */
+  id: string
+  topic: string
+  data: unknown
+  /** Server clock when stored, ms since the Unix epoch. */
+  ts: number
+}
 
 /**
  * One event as delivered live. `conflated` appears only on a conflated topic (CONFLATE_TOPICS) for a
@@ -46,11 +57,18 @@ export const deliveredEvent = v.object({
     ),
   ),
 })
-export type DeliveredEvent = v.InferOutput<typeof deliveredEvent>
+/** One event as delivered live (see `deliveredEvent`). */
+export interface DeliveredEvent extends FeedEvent {
+  /** How many older events of this topic this one replaced unsent (a conflated topic, a client behind). */
+  conflated?: number
+}
 
 /** One event as a publisher sends it. */
 export const eventInput = v.object({ topic: topicSchema, data: jsonValue })
-export type EventInput = v.InferOutput<typeof eventInput>
+export interface EventInput {
+  topic: string
+  data: unknown
+}
 
 const more = v.optional(v.pipe(v.literal(true), v.description('The answer was cut at READ_BYTES (or its count limit): more follows, or may be asked for.')))
 /** A snapshot's continuation: `GET /api/snapshot?…&next=<it>` gives the next page of the same snapshot. */
@@ -67,8 +85,13 @@ export const moreSchema = more
  * last says `more`, and all carry the same `cursor`; over HTTP, `next` asks for the next page.
  */
 export const snapshotSchema = v.object({ events: v.array(feedEvent), cursor: cursorSchema, more, next: v.optional(nextSchema) })
-export type Snapshot = v.InferOutput<typeof snapshotSchema>
+export interface Snapshot {
+  events: FeedEvent[]
+  cursor: string
+  more?: true
+  next?: string
+}
 
 /** Why a subscriber's position was dropped. */
 export const resetReason = v.picklist(['stale_cursor'])
-export type ResetReason = v.InferOutput<typeof resetReason>
+export type ResetReason = 'stale_cursor'

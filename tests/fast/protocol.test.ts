@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert'
 import * as v from 'valibot'
 import { PreparedEvent } from '../../src/core/prepared.ts'
 import { PatternSet, TopicIndex } from '../../src/core/topic-index.ts'
+import * as events from '../../src/protocol/events.ts'
 import { compareCursors, formatCursor, isAfter, parseCursor } from '../../src/protocol/cursor.ts'
 import { patternProblem, topicProblem } from '../../src/protocol/grammar.ts'
 import { SSE_EVENTS, sseFrames } from '../../src/protocol/sse.ts'
@@ -133,3 +134,18 @@ frames('every SSE message the encoders write parses as its event name says', () 
   assert.is(messages[1]!.id, 'e1-0001')
 })
 frames.run()
+
+/** The written-out event types (JSR needs them explicit) and what the schemas infer are one type. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+const written = suite('fast: written-out protocol types')
+written('equal what the schemas validate', () => {
+  const checks: [
+    Same<v.InferOutput<typeof events.feedEvent>, events.FeedEvent>,
+    Same<v.InferOutput<typeof events.deliveredEvent>, events.DeliveredEvent>,
+    Same<v.InferOutput<typeof events.eventInput>, events.EventInput>,
+    Same<v.InferOutput<typeof events.snapshotSchema>, events.Snapshot>,
+    Same<v.InferOutput<typeof events.resetReason>, events.ResetReason>,
+  ] = [true, true, true, true, true]
+  assert.equal(checks, [true, true, true, true, true])
+})
+written.run()
