@@ -63,7 +63,14 @@ export const LIMITS = {
     256 * MiB,
     64 * KiB,
     GiB(64),
-    'bytes of the latest event per topic kept for snapshots, beside MAX_TOPICS; the least recently updated topic is dropped past it',
+    'bytes of the events kept per topic (the latest, for snapshots, and TOPIC_HISTORY), beside MAX_TOPICS; the least recently updated topic is dropped past it',
+  ),
+  topicHistory: count(
+    'TOPIC_HISTORY',
+    100,
+    0,
+    10_000,
+    'events kept per topic for `rewind` and GET /api/history, within LATEST_BYTES; a busy topic never evicts another\'s; 0 turns both off',
   ),
   readBytes: bytes('READ_BYTES', 4 * MiB, 64 * KiB, GiB(1), 'one read answer, replay page or snapshot page; past it the answer is cut and says where to go on'),
   maxConnections: count(

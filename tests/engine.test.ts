@@ -12,9 +12,16 @@ import { RedisEngine } from '../src/engines/redis.ts'
 import type { FeedEvent } from '../src/protocol/events.ts'
 
 /** One contract, every engine: what the hub and the transports rely on. */
-type Make = (opts: { historySize?: number; maxTopics?: number; prefix?: string }) => Promise<Engine>
+type Bounds = { historySize?: number; maxTopics?: number; topicHistory?: number; latestBytes?: number }
+type Make = (opts: Bounds & { prefix?: string }) => Promise<Engine>
 let n = 0
-const limits = (o: { historySize?: number; maxTopics?: number }) => ({ ...DEFAULT_LIMITS, historySize: o.historySize ?? 1000, maxTopics: o.maxTopics ?? 1000 })
+const limits = (o: Bounds) => ({
+  ...DEFAULT_LIMITS,
+  historySize: o.historySize ?? 1000,
+  maxTopics: o.maxTopics ?? 1000,
+  topicHistory: o.topicHistory ?? DEFAULT_LIMITS.topicHistory,
+  latestBytes: o.latestBytes ?? DEFAULT_LIMITS.latestBytes,
+})
 const engines: Record<string, Make> = {
   memory: async (o) => new MemoryEngine(limits(o)),
   redis: async (o) =>
@@ -155,6 +162,95 @@ for (const [name, make] of Object.entries(engines)) {
       { topic: 'm/d', data: 'd' },
     ])
     assert.equal((await e.topics()).map((t) => t.topic).sort(), ['m/b', 'm/d'])
+  })
+
+  test('each topic keeps its last TOPIC_HISTORY events: a busy topic evicts no other topic\'s', async () => {
+    const { e } = await start({ historySize: 10, topicHistory: 5 })
+    const quiet = (await e.append([1, 2, 3].map((i) => ({ topic: 'q/a', data: i })))).events
+    for (let i = 0; i < 4; i++) await e.append(Array.from({ length: 10 }, (_, j) => ({ topic: 'q/busy', data: i * 10 + j })))
+    // The global replay history (10) lost the quiet topic long ago; its own history did not.
+    const q = await e.history('q/a', 100)
+    assert.equal(q.events, quiet)
+    assert.is(q.more, false)
+    assert.is(q.cursor, await e.head())
+    const busy = await e.history('q/busy', 100)
+    assert.equal(
+      busy.events.map((x) => x.data),
+      [35, 36, 37, 38, 39],
+    )
+    assert.equal((await e.history('q/none', 10)).events, [])
+  })
+
+  test('history pages backwards: the newest `limit` before `before`, oldest first, and `more`', async () => {
+    const { e } = await start({ topicHistory: 10 })
+    const ev = (await e.append(Array.from({ length: 8 }, (_, i) => ({ topic: 'p/a', data: i })))).events
+    await e.append([{ topic: 'p/other', data: 'x' }])
+    const last3 = await e.history('p/a', 3)
+    assert.equal(last3.events, ev.slice(5))
+    assert.is(last3.more, true)
+    const before = await e.history('p/a', 3, last3.events[0]!.id)
+    assert.equal(before.events, ev.slice(2, 5))
+    const first = await e.history('p/a', 3, before.events[0]!.id)
+    assert.equal(first.events, ev.slice(0, 2))
+    assert.is(first.more, false)
+    // Cut by bytes to the newest that fit, at least one.
+    const one = await e.history('p/a', 10, undefined, 1)
+    assert.equal(one.events, ev.slice(7))
+    assert.is(one.more, true)
+    assert.equal((await e.history('p/a', 10, 'zz-0001')).events, [], 'another epoch: nothing')
+  })
+
+  test('snapshot with rewind: the last n events of each matching topic, in cursor order, paged', async () => {
+    const { e } = await start({ topicHistory: 10 })
+    const a = (await e.append(Array.from({ length: 5 }, (_, i) => ({ topic: 'r/a', data: i })))).events
+    const b = (await e.append(Array.from({ length: 2 }, (_, i) => ({ topic: 'r/b', data: i })))).events
+    const a2 = (await e.append([{ topic: 'r/a', data: 5 }])).events
+    for (const set of [new PatternSet(['r/a', 'r/b']), new PatternSet(['r/*'])]) {
+      const snap = await e.snapshot(set, { rewind: 3 })
+      assert.equal(snap.events, [...a.slice(3), ...b, ...a2])
+      assert.is(snap.cursor, await e.head())
+      const plain = await e.snapshot(set)
+      assert.equal(plain.events, [b[1], a2[0]])
+      // Pages of one event each add up to the same.
+      const got: FeedEvent[] = []
+      let page = await e.snapshot(set, { rewind: 3, maxBytes: 1 })
+      for (;;) {
+        got.push(...page.events)
+        if (!page.more) break
+        page = await e.snapshot(set, { rewind: 3, maxBytes: 1, after: page.events.at(-1)!.id, upTo: snap.cursor })
+      }
+      assert.equal(got, snap.events)
+    }
+  })
+
+  test('LATEST_BYTES bounds every topic\'s kept events together: the stalest topic goes whole, then the oldest of the one written', async () => {
+    const big = 'x'.repeat(20_000)
+    const { e } = await start({ topicHistory: 10, latestBytes: 100_000 })
+    await e.append([1, 2].map((i) => ({ topic: 'b/old', data: `${i}${big}` })))
+    assert.is((await e.history('b/old', 10)).events.length, 2)
+    for (let i = 0; i < 10; i++) await e.append([{ topic: 'b/new', data: `${i}${big}` }])
+    assert.equal((await e.history('b/old', 10)).events, [], 'the stalest topic went, history and all')
+    assert.equal((await e.snapshot(new PatternSet(['b/old']))).events, [])
+    // 200 KB written to one topic under a 100 KB bound: its newest that fit stay (memory counts each once,
+    // Redis its latest twice, in the hash and in the list).
+    const kept = (await e.history('b/new', 10)).events.map((x) => String(x.data)[0])
+    assert.ok(kept.length >= 2 && kept.length <= 5, `kept ${kept.length}`)
+    assert.equal(kept, [...'0123456789'].slice(-kept.length))
+    assert.equal(
+      (await e.snapshot(new PatternSet(['b/new']))).events.map((x) => String(x.data)[0]),
+      ['9'],
+    )
+  })
+
+  test('TOPIC_HISTORY=0 keeps only the latest: history answers nothing', async () => {
+    const { e } = await start({ topicHistory: 0 })
+    await e.append([1, 2, 3].map((i) => ({ topic: 'z/a', data: i })))
+    assert.equal((await e.history('z/a', 10)).events, [])
+    const snap = await e.snapshot(new PatternSet(['z/a']))
+    assert.equal(
+      snap.events.map((x) => x.data),
+      [3],
+    )
   })
 
   test('idempotency: a repeat returns the first result and stores nothing; another body conflicts', async () => {

@@ -56,6 +56,13 @@ export interface Engine {
    */
   snapshot(patterns: PatternSet, page?: SnapshotPage): Promise<SnapshotResult>
 
+  /**
+   * The newest events of one topic before `before` (default: all kept), oldest first: at most `limit`,
+   * and about `maxBytes` (the newest that fit, at least one). `more` says older ones are kept; `cursor`
+   * is the head. Events of another epoch than the head's are never returned.
+   */
+  history(topic: string, limit: number, before?: string, maxBytes?: number): Promise<HistoryResult>
+
   head(): Promise<string>
   topics(): Promise<TopicInfo[]>
 
@@ -95,9 +102,19 @@ export interface SnapshotPage {
   /** Only events up to this cursor: the first page's head. */
   upTo?: string
   maxBytes?: number
+  /** Up to this many newest events of each matching topic (TOPIC_HISTORY kept); default 1, the latest. */
+  rewind?: number
+}
+
+export interface HistoryResult {
+  events: FeedEvent[]
+  /** The head when read: live events after it follow what this answer holds. */
+  cursor: string
+  more: boolean
 }
 
 export interface SnapshotResult {
+  /** Oldest first; with `rewind`, several of one topic. */
   events: FeedEvent[]
   /** The head the snapshot was taken at (for every page: the first page's). */
   cursor: string

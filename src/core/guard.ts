@@ -47,6 +47,7 @@ export function guardEngine(engine: Engine, watch: EngineWatch = { failed() {}, 
     append: (inputs, idem) => engine.append(inputs, idem).then(ok, unavailable),
     read: (after, patterns, limit, maxBytes) => engine.read(after, patterns, limit, maxBytes).then(ok, unavailable),
     snapshot: (patterns, page) => engine.snapshot(patterns, page).then(ok, unavailable),
+    history: (topic, limit, before, maxBytes) => engine.history(topic, limit, before, maxBytes).then(ok, unavailable),
     head: () => engine.head().then(ok, unavailable),
     topics: () => engine.topics().then(ok, unavailable),
   }

@@ -5,19 +5,30 @@
 
 import type { Limits } from '../config.ts'
 import { base36, type Cursor, formatCursor, newEpoch } from '../core/cursor.ts'
-import type { AppendResult, Engine, IdempotencyRequest, ReadResult, SnapshotPage, SnapshotResult, TopicInfo } from '../core/engine.ts'
+import type { AppendResult, Engine, HistoryResult, IdempotencyRequest, ReadResult, SnapshotPage, SnapshotResult, TopicInfo } from '../core/engine.ts'
 import { idempotencyConflict } from '../core/errors.ts'
-import { eventBytes, snapshotPage } from '../core/paging.ts'
+import { eventBytes, historyPage, snapshotPage } from '../core/paging.ts'
 import type { PatternSet } from '../core/topic-index.ts'
 import type { EventInput, FeedEvent } from '../protocol/events.ts'
 
 /**
  * The memory engine's bounds, straight from the configuration (every one required, so no wiring can leave
- * one out): events by count (`historySize`) and bytes (`historyBytes`), oldest dropped first; latest events by
- * topics (`maxTopics`) and bytes (`latestBytes`), least recently updated dropped first; idempotency records by
- * count (`maxIdempotencyKeys`) and bytes (`idempotencyBytes`), oldest dropped first.
+ * one out): events by count (`historySize`) and bytes (`historyBytes`), oldest dropped first; each topic's
+ * last `topicHistory` events (at least its latest), by topics (`maxTopics`) and bytes of all of them
+ * (`latestBytes`), least recently updated topic dropped first; idempotency records by count
+ * (`maxIdempotencyKeys`) and bytes (`idempotencyBytes`), oldest dropped first.
  */
-export type MemoryEngineOptions = Pick<Limits, 'historySize' | 'historyBytes' | 'maxTopics' | 'latestBytes' | 'maxIdempotencyKeys' | 'idempotencyBytes'>
+export type MemoryEngineOptions = Pick<
+  Limits,
+  'historySize' | 'historyBytes' | 'maxTopics' | 'latestBytes' | 'topicHistory' | 'maxIdempotencyKeys' | 'idempotencyBytes'
+>
+
+/** One topic's kept events, oldest first (its latest last), and their sizes. */
+interface TopicLog {
+  events: FeedEvent[]
+  sizes: number[]
+  bytes: number
+}
 
 const POS_WIDTH = 11 // 36^11 > 2^53: a sequence number never outgrows it
 
@@ -40,9 +51,11 @@ export class MemoryEngine implements Engine {
   /** The oldest sequence number still in the ring; the byte bound can move it past the count bound. */
   private first = 1
   private historyBytes = 0
-  private readonly latest = new Map<string, FeedEvent>()
-  private readonly latestSize = new Map<string, number>()
-  private latestBytes = 0
+  /** Per topic, in update order (re-inserted on each write), so the first key is the stalest topic. */
+  private readonly logs = new Map<string, TopicLog>()
+  private logBytes = 0
+  /** Events kept per topic: TOPIC_HISTORY, and always the latest. */
+  private readonly perTopic: number
   private readonly idempotency = new Map<string, IdempotencyRecord>()
   private idempotencyBytes = 0
   private listener: (events: FeedEvent[]) => void = () => {}
@@ -50,6 +63,7 @@ export class MemoryEngine implements Engine {
   constructor(private readonly opts: MemoryEngineOptions) {
     this.ring = new Array(Math.max(1, opts.historySize))
     this.sizes = new Float64Array(this.ring.length)
+    this.perTopic = Math.max(1, opts.topicHistory)
   }
 
   async start(): Promise<string> {
@@ -106,16 +120,30 @@ export class MemoryEngine implements Engine {
   }
 
   async snapshot(patterns: PatternSet, page: SnapshotPage = {}): Promise<SnapshotResult> {
+    const rewind = page.rewind ?? 1
     const candidates: FeedEvent[] = []
+    const sizes = new Map<FeedEvent, number>()
+    const take = (log: TopicLog): void => {
+      for (let i = Math.max(0, log.events.length - rewind); i < log.events.length; i++) {
+        candidates.push(log.events[i]!)
+        sizes.set(log.events[i]!, log.sizes[i]!)
+      }
+    }
     if (patterns.exactOnly) {
       for (const p of patterns.patterns) {
-        const e = this.latest.get(p)
-        if (e && patterns.matches(p)) candidates.push(e)
+        const log = this.logs.get(p)
+        if (log && patterns.matches(p)) take(log)
       }
     } else {
-      for (const e of this.latest.values()) if (patterns.matches(e.topic)) candidates.push(e)
+      for (const [topic, log] of this.logs) if (patterns.matches(topic)) take(log)
     }
-    return snapshotPage(candidates, this.cursorAt(this.seq), page, (e) => this.latestSize.get(e.topic) ?? 0)
+    return snapshotPage(candidates, this.cursorAt(this.seq), page, (e) => sizes.get(e) ?? 0)
+  }
+
+  async history(topic: string, limit: number, before?: string, maxBytes = Infinity): Promise<HistoryResult> {
+    const log = this.logs.get(topic)
+    if (!log || this.opts.topicHistory === 0) return { events: [], cursor: this.cursorAt(this.seq), more: false }
+    return historyPage(log.events, this.cursorAt(this.seq), limit, before, maxBytes, (_, i) => log.sizes[i]!)
   }
 
   async head(): Promise<string> {
@@ -123,7 +151,10 @@ export class MemoryEngine implements Engine {
   }
 
   async topics(): Promise<TopicInfo[]> {
-    return [...this.latest.values()].map((e) => ({ topic: e.topic, lastId: e.id, lastTs: e.ts }))
+    return [...this.logs.values()].map(({ events }) => {
+      const e = events.at(-1)!
+      return { topic: e.topic, lastId: e.id, lastTs: e.ts }
+    })
   }
 
   private store(input: EventInput, ts: number): [FeedEvent, number] {
@@ -138,21 +169,36 @@ export class MemoryEngine implements Engine {
     this.historyBytes += size
     // ...and the oldest ones by bytes, keeping at least the newest event.
     while (this.historyBytes > this.opts.historyBytes && this.first < seq) this.dropOldest()
-    // Re-inserting keeps the Map in update order, so the first key is the stalest topic.
-    this.dropLatest(input.topic)
-    this.latest.set(input.topic, event)
-    this.latestSize.set(input.topic, size)
-    this.latestBytes += size
-    // Past either bound the stalest topics go, never the one just written.
-    while (this.latest.size > 1 && (this.latest.size > this.opts.maxTopics || this.latestBytes > this.opts.latestBytes))
-      this.dropLatest(this.latest.keys().next().value!)
+    this.keep(input.topic, event, size)
     return [event, size]
   }
 
-  private dropLatest(topic: string): void {
-    if (!this.latest.delete(topic)) return
-    this.latestBytes -= this.latestSize.get(topic)!
-    this.latestSize.delete(topic)
+  /** Adds an event to its topic's log (TOPIC_HISTORY), then enforces MAX_TOPICS and LATEST_BYTES. */
+  private keep(topic: string, event: FeedEvent, size: number): void {
+    const log = this.logs.get(topic) ?? { events: [], sizes: [], bytes: 0 }
+    // Re-inserting keeps the Map in update order, so the first key is the stalest topic.
+    this.logs.delete(topic)
+    this.logs.set(topic, log)
+    log.events.push(event)
+    log.sizes.push(size)
+    log.bytes += size
+    this.logBytes += size
+    if (log.events.length > this.perTopic) this.dropFirst(log)
+    // Past either bound the stalest topics go, never the one just written...
+    while (this.logs.size > 1 && (this.logs.size > this.opts.maxTopics || this.logBytes > this.opts.latestBytes)) {
+      const [stalest, old] = this.logs.entries().next().value!
+      this.logs.delete(stalest)
+      this.logBytes -= old.bytes
+    }
+    // ...which, alone past LATEST_BYTES, keeps its newest events that fit (its latest at least).
+    while (this.logBytes > this.opts.latestBytes && log.events.length > 1) this.dropFirst(log)
+  }
+
+  private dropFirst(log: TopicLog): void {
+    log.events.shift()
+    const size = log.sizes.shift()!
+    log.bytes -= size
+    this.logBytes -= size
   }
 
   private dropOldest(): void {

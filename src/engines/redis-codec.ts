@@ -62,13 +62,18 @@ export function cursorStreamId(c: Cursor): string | undefined {
  * max-deleted-entry-id on trimming, and MAXLEN ~ does not say what it cut.
  * Past maxlen plus ~10% slack, the oldest surplus is cut with XTRIM MINID and
  * the last id cut is kept in `trimmed`: a cursor before it has lost events.
+ * Each topic's last `topicHistory` values are also in a list of its own (`<prefix>h:<topic>`, named here
+ * from the prefix, so the topics need not be KEYS: livefeed uses one Redis, not a cluster), counted in the
+ * latest bytes and dropped with their topic.
  * KEYS: stream, epoch, latest, topics, idempotency key ('' for none), trimmed, topic counter, latest bytes.
- * ARGV: maxlen, maxTopics, fingerprint, windowMs, freshEpoch, ts, maxLatestBytes, then topic/data pairs.
+ * ARGV: maxlen, maxTopics, fingerprint, windowMs, freshEpoch, ts, maxLatestBytes, topicHistory, history key
+ * prefix, then topic/data pairs.
  * Returns {'ok', epoch, id...} or {'replay', record}.
  */
 export const APPEND_SCRIPT = `
 local stream, epochKey, latest, topics, idem, trimmed, counter, latestBytes = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local maxlen, maxTopics, fp, window, fresh, ts, maxLatestBytes = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
+local perTopic, histPrefix = tonumber(ARGV[8]), ARGV[9]
 if idem ~= '' then
   local prior = redis.call('GET', idem)
   if prior then
@@ -86,7 +91,7 @@ if (not epoch) or redis.call('EXISTS', stream) == 0 then
   redis.call('DEL', trimmed)
 end
 local out = {'ok', epoch}
-for i = 8, #ARGV, 2 do
+for i = 10, #ARGV, 2 do
   local topic, data = ARGV[i], ARGV[i + 1]
   local id = redis.call('XADD', stream, '*', 'e', epoch, 't', topic, 'd', data, 'ts', ts)
   out[#out + 1] = id
@@ -95,6 +100,15 @@ for i = 8, #ARGV, 2 do
   local before = redis.call('HSTRLEN', latest, topic)
   redis.call('INCRBY', latestBytes, #value - before + (before == 0 and #topic or 0))
   redis.call('HSET', latest, topic, value)
+  if perTopic > 0 then
+    -- The topic's own history: its last perTopic values, the oldest dropped here and uncounted.
+    local h = histPrefix .. topic
+    local len = redis.call('RPUSH', h, value)
+    redis.call('INCRBY', latestBytes, #value + #topic)
+    if len > perTopic then
+      for _, old in ipairs(redis.call('LPOP', h, len - perTopic)) do redis.call('DECRBY', latestBytes, #old + #topic) end
+    end
+  end
   -- A counter, not the id's millisecond: topics updated in the same ms must still order by recency.
   redis.call('ZADD', topics, redis.call('INCR', counter), topic)
 end
@@ -113,11 +127,22 @@ local function dropStalest()
   local len = redis.call('HSTRLEN', latest, t)
   if len > 0 then redis.call('DECRBY', latestBytes, len + #t) end
   redis.call('HDEL', latest, t)
+  local h = histPrefix .. t
+  for _, old in ipairs(redis.call('LRANGE', h, 0, -1)) do redis.call('DECRBY', latestBytes, #old + #t) end
+  redis.call('DEL', h)
 end
 local n = redis.call('ZCARD', topics)
 while n > 1 and (n > maxTopics or tonumber(redis.call('GET', latestBytes) or '0') > maxLatestBytes) do
   dropStalest()
   n = n - 1
+end
+-- Alone past LATEST_BYTES, the last topic written keeps the newest of its history that fit (its latest is in the hash).
+if perTopic > 0 then
+  local last = ARGV[#ARGV - 1]
+  local h = histPrefix .. last
+  while tonumber(redis.call('GET', latestBytes) or '0') > maxLatestBytes and redis.call('LLEN', h) > 1 do
+    redis.call('DECRBY', latestBytes, #redis.call('LPOP', h) + #last)
+  end
 end
 if idem ~= '' then
   redis.call('SET', idem, fp .. ' ' .. epoch .. ' ' .. ts .. ' ' .. table.concat(out, ',', 3), 'PX', window)

@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis'
 import type { Limits } from '../config.ts'
 import { type Cursor, newEpoch } from '../core/cursor.ts'
-import type { AppendResult, Engine, IdempotencyRequest, ReadResult, SnapshotPage, SnapshotResult, TopicInfo } from '../core/engine.ts'
+import type { AppendResult, Engine, HistoryResult, IdempotencyRequest, ReadResult, SnapshotPage, SnapshotResult, TopicInfo } from '../core/engine.ts'
 import { FeedError, idempotencyConflict } from '../core/errors.ts'
 import type { Log } from '../core/log.ts'
-import { eventBytes, snapshotPage } from '../core/paging.ts'
+import { eventBytes, historyPage, snapshotPage } from '../core/paging.ts'
 import type { PatternSet } from '../core/topic-index.ts'
 import type { EventInput, FeedEvent } from '../protocol/events.ts'
 import { APPEND_SCRIPT, compareIds, cursorOf, cursorStreamId, decodeEntry, decodeLatest, ENSURE_SCRIPT, entryDataLength } from './redis-codec.ts'
@@ -14,8 +14,8 @@ export interface RedisEngineOptions {
   url: string
   /** Key prefix, so several feeds (or test runs) can share one Redis. */
   prefix: string
-  /** HISTORY_SIZE, MAX_TOPICS, LATEST_BYTES and REDIS_WAIT_*: what the engine itself enforces on Redis. */
-  limits: Pick<Limits, 'historySize' | 'maxTopics' | 'latestBytes' | 'redisWaitReplicas' | 'redisWaitTimeoutMs'>
+  /** HISTORY_SIZE, MAX_TOPICS, LATEST_BYTES, TOPIC_HISTORY and REDIS_WAIT_*: what the engine itself enforces on Redis. */
+  limits: Pick<Limits, 'historySize' | 'maxTopics' | 'latestBytes' | 'topicHistory' | 'redisWaitReplicas' | 'redisWaitTimeoutMs'>
   log: Log
   /** A command that has not answered by then fails (a publish gets 503). */
   commandTimeoutMs?: number
@@ -39,7 +39,18 @@ export class RedisEngine implements Engine {
   readonly name = 'redis'
   private readonly redis: Scripts
   private readonly reader: Redis
-  private readonly keys: { stream: string; epoch: string; latest: string; topics: string; idem: string; trimmed: string; counter: string; latestBytes: string }
+  private readonly keys: {
+    stream: string
+    epoch: string
+    latest: string
+    topics: string
+    idem: string
+    trimmed: string
+    counter: string
+    latestBytes: string
+    /** Prefix of each topic's history list (TOPIC_HISTORY). */
+    history: string
+  }
   private listener: (events: FeedEvent[]) => void = () => {}
   private gapListener: (lost: boolean) => void = () => {}
   /** Where the live stream reads from. */
@@ -89,6 +100,7 @@ export class RedisEngine implements Engine {
       trimmed: `${p}trimmed`,
       counter: `${p}topic-seq`,
       latestBytes: `${p}latest-bytes`,
+      history: `${p}h:`,
     }
   }
 
@@ -150,6 +162,8 @@ export class RedisEngine implements Engine {
       newEpoch(),
       String(ts),
       String(l.latestBytes),
+      String(l.topicHistory),
+      k.history,
     ]
     for (const i of inputs) args.push(i.topic, JSON.stringify(i.data))
     let out: string[]
@@ -235,14 +249,35 @@ export class RedisEngine implements Engine {
       const pairs: [string, string | null][] = Array.isArray(values)
         ? patterns.patterns.map((t, i) => [t, (values as (string | null)[])[i] ?? null])
         : Object.entries(values as Record<string, string>)
-      const sizes = new Map<string, number>()
-      const events = pairs.flatMap(([t, v]) => {
-        if (v === null || !patterns.matches(t)) return []
+      const sizes = new Map<FeedEvent, number>()
+      const decode = (t: string, v: string): FeedEvent => {
         const e = decodeLatest(t, v)
-        sizes.set(t, eventBytes(e, v.length))
-        return [e]
-      })
-      return snapshotPage(events, cursorOf(String(epoch), streamInfo(info as unknown[]).last), page, (e) => sizes.get(e.topic) ?? 0)
+        sizes.set(e, eventBytes(e, v.length))
+        return e
+      }
+      const matching = pairs.filter((pair): pair is [string, string] => pair[1] !== null && patterns.matches(pair[0]))
+      const head = cursorOf(String(epoch), streamInfo(info as unknown[]).last)
+      const rewind = page.rewind ?? 1
+      if (rewind <= 1 || matching.length === 0) return snapshotPage(matching.map(([t, v]) => decode(t, v)), head, page, (e) => sizes.get(e) ?? 0)
+      // Rewind: each topic's last `rewind` from its list, read after the head, so at least what the head covers.
+      const lists = this.redis.multi()
+      for (const [t] of matching) lists.lrange(k.history + t, -rewind, -1)
+      const kept = (await results(lists.exec())) as string[][]
+      const events = matching.flatMap(([t, latest], i) => (kept[i]!.length > 0 ? kept[i]! : [latest]).map((v) => decode(t, v)))
+      return snapshotPage(events, head, page, (e) => sizes.get(e) ?? 0)
+    } catch (err) {
+      throw unavailable(err)
+    }
+  }
+
+  async history(topic: string, limit: number, before?: string, maxBytes = Infinity): Promise<HistoryResult> {
+    try {
+      const k = this.keys
+      const [epoch, info, values] = await results(this.redis.multi().get(k.epoch).xinfo('STREAM', k.stream).lrange(k.history + topic, 0, -1).exec())
+      const head = cursorOf(String(epoch), streamInfo(info as unknown[]).last)
+      const raw = values as string[]
+      const kept = raw.map((v) => decodeLatest(topic, v))
+      return historyPage(kept, head, limit, before, maxBytes, (e, i) => eventBytes(e, raw[i]!.length))
     } catch (err) {
       throw unavailable(err)
     }
