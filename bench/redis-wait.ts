@@ -6,12 +6,14 @@
  *
  *   node --import tsx bench/redis-wait.ts [--requests 2000] [--runs 3]
  */
+
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Redis } from 'ioredis'
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -99,7 +101,13 @@ async function publishAll(port: number, inFlight: number): Promise<{ rps: number
 }
 
 const primary = await redis()
-await redis(['--replicaof', '127.0.0.1', String(primary)])
+const replica = await redis(['--replicaof', '127.0.0.1', String(primary)])
+// Wait for the replica to be in sync: before that, WAIT 1 answers 0 and every publish with REDIS_WAIT_REPLICAS=1 is 503.
+{
+  const r = new Redis(replica)
+  while (!/master_link_status:up/.test(await r.info('replication'))) await new Promise((ok) => setTimeout(ok, 50))
+  r.disconnect()
+}
 const rows: Record<string, { rps: number[]; p50: number[]; p99: number[] }> = {}
 for (let run = 0; run < RUNS; run++) {
   for (const replicas of ['0', '1']) {

@@ -70,7 +70,7 @@ export const LIMITS = {
     100,
     0,
     10_000,
-    'events kept per topic for `rewind` and GET /api/history, within LATEST_BYTES; a busy topic never evicts another\'s; 0 turns both off',
+    "events kept per topic for `rewind` and GET /api/history, within LATEST_BYTES; a busy topic never evicts another's; 0 turns both off",
   ),
   readBytes: bytes('READ_BYTES', 4 * MiB, 64 * KiB, GiB(1), 'one read answer, replay page or snapshot page; past it the answer is cut and says where to go on'),
   maxConnections: count(

@@ -164,7 +164,7 @@ for (const [name, make] of Object.entries(engines)) {
     assert.equal((await e.topics()).map((t) => t.topic).sort(), ['m/b', 'm/d'])
   })
 
-  test('each topic keeps its last TOPIC_HISTORY events: a busy topic evicts no other topic\'s', async () => {
+  test("each topic keeps its last TOPIC_HISTORY events: a busy topic evicts no other topic's", async () => {
     const { e } = await start({ historySize: 10, topicHistory: 5 })
     const quiet = (await e.append([1, 2, 3].map((i) => ({ topic: 'q/a', data: i })))).events
     for (let i = 0; i < 4; i++) await e.append(Array.from({ length: 10 }, (_, j) => ({ topic: 'q/busy', data: i * 10 + j })))
@@ -223,7 +223,7 @@ for (const [name, make] of Object.entries(engines)) {
     }
   })
 
-  test('LATEST_BYTES bounds every topic\'s kept events together: the stalest topic goes whole, then the oldest of the one written', async () => {
+  test("LATEST_BYTES bounds every topic's kept events together: the stalest topic goes whole, then the oldest of the one written", async () => {
     const big = 'x'.repeat(20_000)
     const { e } = await start({ topicHistory: 10, latestBytes: 100_000 })
     await e.append([1, 2].map((i) => ({ topic: 'b/old', data: `${i}${big}` })))

@@ -6,11 +6,13 @@
  */
 import { compareCursors } from '../protocol/cursor.ts'
 import { CLIENT_TRANSPORT_ORDER } from '../protocol/transports.ts'
+import { FeedRequestError, fetchHistory } from './history.ts'
 import { TokenKeeper } from './tokens.ts'
 import { OPENERS, snapshotPages, type Transport, type TransportHandlers } from './transports.ts'
-import type { ConnectOptions, FeedEvents, FeedState, TransportName } from './types.ts'
+import type { ConnectOptions, FeedEvents, FeedHistory, FeedState, HistoryOptions, TransportName } from './types.ts'
 
 export type * from './types.ts'
+export { FeedRequestError }
 
 type Listener<K extends keyof FeedEvents> = (payload: FeedEvents[K]) => void
 
@@ -104,6 +106,14 @@ export class LiveFeed {
     if (op === 'subscribe') void this.fetchSnapshot(topics)
   }
 
+  /**
+   * One topic's recent events (the server keeps TOPIC_HISTORY per topic), newest page first: pass the first
+   * event's id as `before` for the page before it. Rejects with a `FeedRequestError` (its `code`).
+   */
+  history(topic: string, options?: HistoryOptions): Promise<FeedHistory> {
+    return fetchHistory(this.base, this.opts.fetch ?? fetch.bind(globalThis), this.tokens?.token, topic, options)
+  }
+
   /** The snapshot of topics added on a transport that cannot add them live; it never moves the cursor. */
   private async fetchSnapshot(topics: string[]): Promise<void> {
     const open = () => this._state !== 'closed'
@@ -163,6 +173,7 @@ export class LiveFeed {
       base: this.base,
       topics: [...this.topics],
       cursor: this._cursor,
+      rewind: this.opts.rewind,
       on: this.handlers(ref),
       WebSocket: o.WebSocket ?? (globalThis as { WebSocket?: ConnectOptions['WebSocket'] }).WebSocket,
       EventSource: o.EventSource ?? (globalThis as { EventSource?: ConnectOptions['EventSource'] }).EventSource,

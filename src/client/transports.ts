@@ -32,6 +32,8 @@ export interface TransportContext {
   base: URL
   topics: string[]
   cursor: string | undefined
+  /** Events per topic in the snapshot (`rewind`), when the feed asked for more than the latest. */
+  rewind?: number | undefined
   on: TransportHandlers
   WebSocket?: WebSocketCtor
   EventSource?: EventSourceCtor
@@ -49,6 +51,10 @@ export interface Transport {
   /** A refreshed token on the live connection; a transport without it is restarted (SSE) or reads `ctx.token()` (poll). */
   auth?(token: string): void
   close(): void
+}
+
+function rewindParam(ctx: TransportContext): string | undefined {
+  return ctx.rewind === undefined ? undefined : String(ctx.rewind)
 }
 
 function url(ctx: TransportContext, path: string, params: Record<string, string | undefined>): string {
@@ -90,7 +96,7 @@ export function websocket(ctx: TransportContext): Transport {
     clearInterval(heartbeat)
     ctx.on.closed(code)
   }
-  ws.onopen = () => send({ type: 'subscribe', topics: ctx.topics, ...(ctx.cursor ? { since: ctx.cursor } : {}) })
+  ws.onopen = () => send({ type: 'subscribe', topics: ctx.topics, ...(ctx.cursor ? { since: ctx.cursor } : {}), ...(ctx.rewind ? { rewind: ctx.rewind } : {}) })
   ws.onmessage = (m) => {
     lastHeard = Date.now()
     const d = decode(serverFrame, m.data, 'a WebSocket frame')
@@ -141,7 +147,7 @@ export function websocket(ctx: TransportContext): Transport {
 }
 
 export function sse(ctx: TransportContext): Transport {
-  const es = new ctx.EventSource!(url(ctx, '/sse', { since: ctx.cursor }))
+  const es = new ctx.EventSource!(url(ctx, '/sse', { since: ctx.cursor, rewind: rewindParam(ctx) }))
   let done = false
   /** Listens for one SSE event name, its data checked against the protocol's schema for it. */
   const on = <K extends SseEventName>(name: K, fn: (data: v.InferOutput<(typeof SSE_EVENTS)[K]>) => void) =>
@@ -183,7 +189,7 @@ export function poll(ctx: TransportContext): Transport {
     let opened = false
     for (;;) {
       if (closed) return
-      const res = await ctx.fetch(url(ctx, '/poll', { cursor, wait: String(opened ? ctx.pollWaitS : 0) }), { signal: signal() })
+      const res = await ctx.fetch(url(ctx, '/poll', { cursor, wait: String(opened ? ctx.pollWaitS : 0), rewind: rewindParam(ctx) }), { signal: signal() })
       const text = await res.text()
       if (!res.ok) {
         const e = decode(errorBody, text, `a ${res.status} answer`)
@@ -228,7 +234,7 @@ export function poll(ctx: TransportContext): Transport {
  * `bad_frame` error and ends the paging.
  */
 export async function snapshotPages(
-  ctx: Pick<TransportContext, 'base' | 'fetch' | 'token'> & { on: Pick<TransportHandlers, 'snapshot' | 'error'> },
+  ctx: Pick<TransportContext, 'base' | 'fetch' | 'token' | 'rewind'> & { on: Pick<TransportHandlers, 'snapshot' | 'error'> },
   topics: string[],
   next: string | undefined,
   /** A fresh signal per request (see the poll transport). */
@@ -238,6 +244,7 @@ export async function snapshotPages(
     const u = new URL('/api/snapshot', ctx.base)
     u.searchParams.set('topics', topics.join(','))
     if (next !== undefined) u.searchParams.set('next', next)
+    if (ctx.rewind !== undefined) u.searchParams.set('rewind', String(ctx.rewind))
     const token = ctx.token()
     if (token !== undefined) u.searchParams.set('token', token)
     const res = await ctx.fetch(u.toString(), { signal: signal?.() })

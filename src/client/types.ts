@@ -44,11 +44,31 @@ export interface EventSourceLike {
 }
 export type EventSourceCtor = new (url: string) => EventSourceLike
 
+/** `feed.history(topic, options)`: which page of the topic's kept events. */
+export interface HistoryOptions {
+  /** Events in the answer: 1 to the server's TOPIC_HISTORY (its default). */
+  limit?: number
+  /** Only events before this cursor: the first event's id of the page before. */
+  before?: string
+}
+
+/** One page of a topic's history, oldest first; `more` when older events are kept. `cursor` is the server's head. */
+export interface FeedHistory {
+  events: FeedEvent[]
+  cursor: string
+  more: boolean
+}
+
 export interface ConnectOptions {
   /** Topic patterns, e.g. ["scores/**", "stocks/AAPL"]. */
   topics: string[]
   /** Resume after this cursor instead of starting from the snapshot. */
   since?: string
+  /**
+   * The snapshot carries up to this many newest events of each topic instead of only the latest (1 to the
+   * server's TOPIC_HISTORY): a chart or a chat starts filled. Also after a reset; ignored when resuming.
+   */
+  rewind?: number
   /** Transports in order of preference. Default: websocket, sse, poll. */
   transports?: TransportName[]
   /** WebSocket implementation where there is no global one (Node 20: the `ws` package). */

@@ -135,13 +135,13 @@ export abstract class Connection implements Sink {
    * mapped and logged once. Patterns that hold only private topics the token
    * does not grant are refused before anything is sent.
    */
-  protected subscribe(patterns: string[], since?: Cursor): void {
+  protected subscribe(patterns: string[], since?: Cursor, rewind?: number): void {
     try {
       this.feed.access.assertMaySubscribe(this.sub.grant, patterns)
     } catch (err) {
       return this.fail(err)
     }
-    this.sub.add(patterns, since).catch((err: unknown) => this.fail(err))
+    this.sub.add(patterns, since, rewind).catch((err: unknown) => this.fail(err))
   }
 
   /** The token ran out without a refresh: WebSocket closes with 4401; SSE says `token_expired` first. */

@@ -7,7 +7,7 @@
 import type { Config, Limits } from '../config.ts'
 import { compareCursors, formatNext, parseNext } from '../protocol/cursor.ts'
 import type { EventInput, Snapshot } from '../protocol/events.ts'
-import type { ReadAnswer } from '../protocol/http.ts'
+import type { HistoryAnswer, ReadAnswer } from '../protocol/http.ts'
 import { Access, type Grant } from './access.ts'
 import type { Connection } from './connection.ts'
 import { requireCursor } from './cursor.ts'
@@ -96,25 +96,57 @@ export class Feed {
    * snapshot when there is none or it is stale. At most `limit` events and
    * about READ_BYTES; a cut answer says `more`.
    */
-  async read(patterns: string[], since: string | undefined, limit: number, grant?: Grant): Promise<ReadAnswer> {
+  /**
+   * `rewind` as a client sends it (query string or frame field): a whole number from 1 to TOPIC_HISTORY,
+   * else 400 validation_failed; absent is undefined (one event per topic).
+   */
+  parseRewind(raw: string | number | undefined): number | undefined {
+    if (raw === undefined) return undefined
+    const n = typeof raw === 'number' ? raw : /^[0-9]{1,9}$/.test(raw) ? Number(raw) : Number.NaN
+    const max = this.limits.topicHistory
+    if (!Number.isInteger(n) || n < 1 || n > max) {
+      throw new FeedError(
+        'validation_failed',
+        max === 0 ? 'rewind is off on this server (TOPIC_HISTORY=0)' : `rewind must be a whole number from 1 to ${max} (TOPIC_HISTORY)`,
+      )
+    }
+    return n
+  }
+
+  async read(patterns: string[], since: string | undefined, limit: number, grant?: Grant, rewind?: number): Promise<ReadAnswer> {
     const set = this.readable(patterns, grant)
     if (since !== undefined) {
       const r = await this.engine.read(requireCursor(since), set, limit, this.limits.readBytes)
       if (!r.stale) return { events: r.events, cursor: r.cursor, ...(r.more && r.events.length > 0 ? { more: true as const } : {}) }
     }
-    const snap = await this.snapshotPage(set)
+    const snap = await this.snapshotPage(set, undefined, since === undefined ? rewind : undefined)
     return since === undefined ? { snapshot: snap.events, ...snap.rest } : { reset: true, snapshot: snap.events, ...snap.rest }
   }
 
+  /**
+   * GET /api/history: the newest `limit` (at most TOPIC_HISTORY) events of one topic before `before`,
+   * oldest first, about READ_BYTES of them; `more` when older ones are kept (pass the first id as `before`).
+   */
+  async history(topic: string, limit: number, before: string | undefined, grant?: Grant): Promise<HistoryAnswer> {
+    assertTopic(topic)
+    this.readable([topic], grant)
+    if (before !== undefined) requireCursor(before)
+    const r = await this.engine.history(topic, Math.min(limit, this.limits.topicHistory), before, this.limits.readBytes)
+    if (before !== undefined && compareCursors(before, r.cursor) === undefined) {
+      throw new FeedError('invalid_cursor', `"${before.slice(0, 100)}" is not a cursor of this feed's history: ask again without before`)
+    }
+    return { events: r.events, cursor: r.cursor, ...(r.more ? { more: true as const } : {}) }
+  }
+
   /** GET /api/snapshot: one page (READ_BYTES) of the snapshot; `next` continues the same snapshot. */
-  async snapshot(patterns: string[], grant?: Grant, next?: string): Promise<Snapshot> {
-    const snap = await this.snapshotPage(this.readable(patterns, grant), next)
+  async snapshot(patterns: string[], grant?: Grant, next?: string, rewind?: number): Promise<Snapshot> {
+    const snap = await this.snapshotPage(this.readable(patterns, grant), next, rewind)
     return { events: snap.events, ...snap.rest }
   }
 
-  private async snapshotPage(set: PatternSet, next?: string) {
+  private async snapshotPage(set: PatternSet, next?: string, rewind?: number) {
     const page = next === undefined ? {} : await this.continuation(next)
-    const r = await this.engine.snapshot(set, { ...page, maxBytes: this.limits.readBytes })
+    const r = await this.engine.snapshot(set, { ...page, maxBytes: this.limits.readBytes, rewind })
     const more = r.more ? { more: true as const, next: formatNext(r.cursor, r.events.at(-1)!.id) } : {}
     return { events: r.events, rest: { cursor: r.cursor, ...more } }
   }

@@ -92,6 +92,8 @@ export class Subscription {
   /** The tail of the adds and resyncs still to run; undefined when none is (an idle consumer keeps no promise). */
   private queue: Promise<void> | undefined
   private closed = false
+  /** Events per topic the snapshots carry (`rewind`; 1 is the latest): also after a reset. */
+  private rewind = 1
 
   constructor(
     private readonly host: SubscriptionHost,
@@ -120,7 +122,8 @@ export class Subscription {
    * subscribed: one position per subscription), replays what was missed;
    * without, sends the snapshot of the new patterns. Calls run one at a time.
    */
-  add(patterns: string[], since?: Cursor): Promise<void> {
+  add(patterns: string[], since?: Cursor, rewind?: number): Promise<void> {
+    if (rewind !== undefined) this.rewind = rewind
     const run = (this.queue ?? Promise.resolve()).then(() => this.seam(patterns, since))
     this.enqueue(run.catch(() => {}))
     return run
@@ -269,7 +272,8 @@ export class Subscription {
   /** Sends the snapshot page by page, all pages taken at the first page's head; resolves with that head, or undefined once closed. */
   private async sendSnapshot(set: PatternSet): Promise<string | undefined> {
     const maxBytes = this.sink.pageBytes
-    let page = await this.host.engine.snapshot(set, { maxBytes })
+    const rewind = this.rewind
+    let page = await this.host.engine.snapshot(set, { maxBytes, rewind })
     const upTo = page.cursor
     for (;;) {
       if (this.closed) return undefined
@@ -277,7 +281,7 @@ export class Subscription {
       if (!page.more) return upTo
       // The next page only once this one drained: a large snapshot reaches a reader whole, never queued at once.
       await this.room()
-      page = await this.host.engine.snapshot(set, { after: page.events.at(-1)!.id, upTo, maxBytes })
+      page = await this.host.engine.snapshot(set, { after: page.events.at(-1)!.id, upTo, maxBytes, rewind })
     }
   }
 

@@ -258,7 +258,13 @@ export class RedisEngine implements Engine {
       const matching = pairs.filter((pair): pair is [string, string] => pair[1] !== null && patterns.matches(pair[0]))
       const head = cursorOf(String(epoch), streamInfo(info as unknown[]).last)
       const rewind = page.rewind ?? 1
-      if (rewind <= 1 || matching.length === 0) return snapshotPage(matching.map(([t, v]) => decode(t, v)), head, page, (e) => sizes.get(e) ?? 0)
+      if (rewind <= 1 || matching.length === 0)
+        return snapshotPage(
+          matching.map(([t, v]) => decode(t, v)),
+          head,
+          page,
+          (e) => sizes.get(e) ?? 0,
+        )
       // Rewind: each topic's last `rewind` from its list, read after the head, so at least what the head covers.
       const lists = this.redis.multi()
       for (const [t] of matching) lists.lrange(k.history + t, -rewind, -1)
@@ -273,7 +279,14 @@ export class RedisEngine implements Engine {
   async history(topic: string, limit: number, before?: string, maxBytes = Infinity): Promise<HistoryResult> {
     try {
       const k = this.keys
-      const [epoch, info, values] = await results(this.redis.multi().get(k.epoch).xinfo('STREAM', k.stream).lrange(k.history + topic, 0, -1).exec())
+      const [epoch, info, values] = await results(
+        this.redis
+          .multi()
+          .get(k.epoch)
+          .xinfo('STREAM', k.stream)
+          .lrange(k.history + topic, 0, -1)
+          .exec(),
+      )
       const head = cursorOf(String(epoch), streamInfo(info as unknown[]).last)
       const raw = values as string[]
       const kept = raw.map((v) => decodeLatest(topic, v))

@@ -81,21 +81,28 @@ function wsRoute({ api, feed, config, tokens, checkOrigin, admit }: MountContext
     {
       summary: 'WebSocket',
       description:
-        'Upgrade to a WebSocket of JSON text frames: the client sends `ClientFrame`s, the server `ServerFrame`s (see components). `?topics=` and `?since=` subscribe on open.',
+        'Upgrade to a WebSocket of JSON text frames: the client sends `ClientFrame`s, the server `ServerFrame`s (see components). `?topics=` and `?since=` (or `?rewind=`) subscribe on open.',
       tags: ['subscribe'],
-      query: { token: { schema: query.token } },
+      query: { token: { schema: query.token }, rewind: { schema: query.rewind } },
       responses: { 101: { description: 'Switching protocols' } },
-      errors: ['upgrade_required', 'invalid_token', 'forbidden_origin', 'too_many_connections', 'draining', 'websocket_disabled'],
+      errors: ['validation_failed', 'upgrade_required', 'invalid_token', 'forbidden_origin', 'too_many_connections', 'draining', 'websocket_disabled'],
     },
     async (c: Context<Vars>, next) => {
       if (!config.websocket) throw new FeedError('websocket_disabled', 'WebSocket is disabled here; use /sse or /poll')
       checkOrigin(c)
+      feed.parseRewind(c.req.query('rewind')) // a 400 before the upgrade
       c.set('grant', await tokens.fromRequest(c))
       c.set('slot', admit(c))
       return next()
     },
     runtime.upgradeWebSocket((c: Context<Vars>) => {
-      const session = new WsSession(feed, runtime.socket, tokens, { topics: c.req.query('topics'), since: c.req.query('since') || undefined }, c.get('grant'))
+      const session = new WsSession(
+        feed,
+        runtime.socket,
+        tokens,
+        { topics: c.req.query('topics'), since: c.req.query('since') || undefined, rewind: feed.parseRewind(c.req.query('rewind')) },
+        c.get('grant'),
+      )
       const slot = c.get('slot')
       if (slot) session.hold(slot)
       session.request = c.get('request')

@@ -146,6 +146,7 @@ export function mountPoll({ api, feed, tokens, checkOrigin, admit, wire }: Mount
         cursor: { schema: query.cursor },
         wait: { schema: query.wait },
         limit: { schema: query.limit },
+        rewind: { schema: query.rewind },
         token: { schema: query.token },
       },
       responses: { 200: { description: 'Events (possibly none), or a snapshot', schema: readAnswer } },
@@ -154,6 +155,7 @@ export function mountPoll({ api, feed, tokens, checkOrigin, admit, wire }: Mount
         'too_many_patterns',
         'invalid_cursor',
         'invalid_wait',
+        'validation_failed',
         'bad_request',
         'invalid_token',
         'forbidden',
@@ -172,7 +174,8 @@ export function mountPoll({ api, feed, tokens, checkOrigin, admit, wire }: Mount
       const raw = c.req.query('cursor') || undefined
       c.header('Cache-Control', 'no-store')
       const grant = await tokens.fromRequest(c)
-      if (raw === undefined) return c.json(await feed.read(patterns, undefined, limit, grant))
+      const rewind = feed.parseRewind(c.req.query('rewind'))
+      if (raw === undefined) return c.json(await feed.read(patterns, undefined, limit, grant, rewind))
       const since = requireCursor(raw)
       feed.access.assertMaySubscribe(grant, patterns)
       const slot = admit(c)

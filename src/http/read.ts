@@ -5,7 +5,7 @@
 import type { Context } from 'hono'
 import { FeedError } from '../core/errors.ts'
 import { parsePatterns } from '../core/topic.ts'
-import { query, readAnswer, snapshotSchema, topicsAnswer } from '../protocol/http.ts'
+import { historyAnswer, query, readAnswer, snapshotSchema, topicsAnswer } from '../protocol/http.ts'
 import type { MountContext } from './api.ts'
 
 /** ?topics=p1,p2 (or repeated ?topics=), checked against the pattern grammar and MAX_PATTERNS. */
@@ -36,15 +36,17 @@ export function readRoutes({ api, feed, tokens }: MountContext): void {
         topics: { schema: query.topics, required: true },
         since: { schema: query.since },
         limit: { schema: query.limit },
+        rewind: { schema: query.rewind },
         token: { schema: query.token },
       },
       responses: { 200: { description: 'Events, or a snapshot', schema: readAnswer } },
-      errors: [...PATTERN_ERRORS, 'invalid_cursor', 'bad_request', 'invalid_token', 'forbidden', 'engine_unavailable'],
+      errors: [...PATTERN_ERRORS, 'invalid_cursor', 'validation_failed', 'bad_request', 'invalid_token', 'forbidden', 'engine_unavailable'],
     },
     async (c) => {
       const patterns = queryPatterns(c, maxPatterns)
       const limit = queryLimit(c, readLimit)
-      return c.json(await feed.read(patterns, c.req.query('since') || undefined, limit, await tokens.fromRequest(c)))
+      const rewind = feed.parseRewind(c.req.query('rewind'))
+      return c.json(await feed.read(patterns, c.req.query('since') || undefined, limit, await tokens.fromRequest(c), rewind))
     },
   )
   api.get(
@@ -52,18 +54,47 @@ export function readRoutes({ api, feed, tokens }: MountContext): void {
     {
       summary: 'Latest event of each matching topic',
       tags: ['read'],
-      query: { topics: { schema: query.topics, required: true }, next: { schema: query.next }, token: { schema: query.token } },
+      query: {
+        topics: { schema: query.topics, required: true },
+        next: { schema: query.next },
+        rewind: { schema: query.rewind },
+        token: { schema: query.token },
+      },
       responses: {
         200: {
           description: 'The snapshot, oldest first, with the head cursor; a large one in pages of about READ_BYTES (`more`, `next`)',
           schema: snapshotSchema,
         },
       },
-      errors: [...PATTERN_ERRORS, 'invalid_cursor', 'invalid_token', 'forbidden', 'engine_unavailable'],
+      errors: [...PATTERN_ERRORS, 'invalid_cursor', 'validation_failed', 'invalid_token', 'forbidden', 'engine_unavailable'],
     },
     async (c) => {
       const patterns = queryPatterns(c, maxPatterns)
-      return c.json(await feed.snapshot(patterns, await tokens.fromRequest(c), c.req.query('next') || undefined))
+      const rewind = feed.parseRewind(c.req.query('rewind'))
+      return c.json(await feed.snapshot(patterns, await tokens.fromRequest(c), c.req.query('next') || undefined, rewind))
+    },
+  )
+  api.get(
+    '/api/history',
+    {
+      summary: 'Recent events of one topic',
+      description:
+        "The newest `limit` events of one topic (TOPIC_HISTORY are kept per topic) before `before`, oldest first, about READ_BYTES of them. `more`: older ones are kept; ask again with the first event's id as `before`.",
+      tags: ['read'],
+      query: {
+        topic: { schema: query.topic, required: true },
+        limit: { schema: query.historyLimit },
+        before: { schema: query.before },
+        token: { schema: query.token },
+      },
+      responses: { 200: { description: 'Events, oldest first, and the head cursor', schema: historyAnswer } },
+      errors: ['invalid_topic', 'invalid_cursor', 'bad_request', 'invalid_token', 'forbidden', 'engine_unavailable'],
+    },
+    async (c) => {
+      const topic = c.req.query('topic')
+      if (topic === undefined) throw new FeedError('invalid_topic', 'topic is required: one topic, not a pattern')
+      const limit = queryLimit(c, Math.max(1, feed.limits.topicHistory))
+      return c.json(await feed.history(topic, limit, c.req.query('before') || undefined, await tokens.fromRequest(c)))
     },
   )
   api.get(

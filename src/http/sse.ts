@@ -60,9 +60,9 @@ class SseStream extends Connection {
     this.begin()
   }
 
-  start(patterns: string[], since: string | undefined): void {
+  start(patterns: string[], since: string | undefined, rewind?: number): void {
     this.text(sseFrames.retry(this.feed.limits.sseRetryMs))
-    this.subscribe(patterns, since === undefined ? undefined : requireCursor(since))
+    this.subscribe(patterns, since === undefined ? undefined : requireCursor(since), rewind)
   }
 
   protected deliver(p: PreparedEvent, conflated: number): void {
@@ -135,9 +135,24 @@ export function mountSse({ api, feed, tokens, checkOrigin, admit, wire }: MountC
           ', ',
         )}. An event's \`id:\` is its cursor; the snapshot's is the head. \`Last-Event-ID\` wins over \`since\`. After \`feed-error\` the stream ends.`,
       tags: ['subscribe'],
-      query: { topics: { schema: query.topics, required: true }, since: { schema: query.since }, token: { schema: query.token } },
+      query: {
+        topics: { schema: query.topics, required: true },
+        since: { schema: query.since },
+        rewind: { schema: query.rewind },
+        token: { schema: query.token },
+      },
       responses: { 200: { description: 'The stream', mediaType: 'text/event-stream' } },
-      errors: ['invalid_pattern', 'too_many_patterns', 'invalid_cursor', 'invalid_token', 'forbidden', 'forbidden_origin', 'too_many_connections', 'draining'],
+      errors: [
+        'invalid_pattern',
+        'too_many_patterns',
+        'invalid_cursor',
+        'validation_failed',
+        'invalid_token',
+        'forbidden',
+        'forbidden_origin',
+        'too_many_connections',
+        'draining',
+      ],
     },
     async (c: Context<Vars>) => {
       feed.assertAccepting()
@@ -145,6 +160,7 @@ export function mountSse({ api, feed, tokens, checkOrigin, admit, wire }: MountC
       const patterns = queryPatterns(c, feed.limits.maxPatterns)
       const since = c.req.header('last-event-id') || c.req.query('since') || undefined
       if (since !== undefined) requireCursor(since) // a 400 now, before the stream starts
+      const rewind = feed.parseRewind(c.req.query('rewind'))
       // As are a bad token and a forbidden subscription: HTTP errors, before the stream starts.
       const grant = await tokens.fromRequest(c)
       feed.access.assertMaySubscribe(grant, patterns)
@@ -152,7 +168,7 @@ export function mountSse({ api, feed, tokens, checkOrigin, admit, wire }: MountC
       const sse = new SseStream(feed, grant, wire(c))
       sse.hold(slot)
       sse.request = c.get('request')
-      sse.start(patterns, since)
+      sse.start(patterns, since, rewind)
       // No proxy buffering or transformation of the stream (nginx honours X-Accel-Buffering).
       return c.body(sse.body, 200, {
         'Content-Type': 'text/event-stream',

@@ -77,7 +77,7 @@ export class WsSession extends Connection implements WSEvents {
     private readonly ops: SocketOps,
     private readonly tokens: Tokens,
     /** `?topics=` and `?since=` of the upgrade request: subscribe on open, for websocat and wscat users. */
-    private initial: { topics: string | undefined; since: string | undefined } | undefined,
+    private initial: { topics: string | undefined; since: string | undefined; rewind?: number | undefined } | undefined,
     /** What the upgrade request's token grants (checked before the upgrade). */
     grant: Grant | undefined,
   ) {
@@ -156,7 +156,7 @@ export class WsSession extends Connection implements WSEvents {
     this.send(wsFrames.welcome(this.feed.hub.position, this.feed.limits.heartbeatMs))
     const initial = this.initial
     this.initial = undefined // an idle socket keeps nothing of its request
-    if (initial?.topics !== undefined) this.subscribeTo(initial.topics, initial.since)
+    if (initial?.topics !== undefined) this.subscribeTo(initial.topics, initial.since, initial.rewind)
   }
 
   private message(data: unknown): void {
@@ -196,7 +196,7 @@ export class WsSession extends Connection implements WSEvents {
         return this.fail(err)
       }
     }
-    this.subscribeTo(frame.topics, frame.since)
+    this.subscribeTo(frame.topics, frame.since, frame.rewind)
   }
 
   /** An `auth` frame: a new token replaces the old one on the live socket (a refresh before expiry). */
@@ -212,7 +212,7 @@ export class WsSession extends Connection implements WSEvents {
     }
   }
 
-  private subscribeTo(topics: string | string[], since: string | undefined): void {
+  private subscribeTo(topics: string | string[], since: string | undefined, rewind: number | undefined): void {
     try {
       const max = this.feed.limits.maxPatterns
       const patterns = parsePatterns(topics, max)
@@ -220,8 +220,9 @@ export class WsSession extends Connection implements WSEvents {
       if (total > max) throw new FeedError('too_many_patterns', `this connection would hold ${total} patterns, at most ${max} allowed`)
       this.feed.access.assertMaySubscribe(this.sub.grant, patterns)
       const cursor = since === undefined ? undefined : requireCursor(since)
+      const n = this.feed.parseRewind(rewind)
       this.send(wsFrames.subscribed(patterns, since ?? this.feed.hub.position))
-      this.subscribe(patterns, cursor)
+      this.subscribe(patterns, cursor, n)
     } catch (err) {
       this.fail(err)
     }

@@ -37,6 +37,17 @@ export const snapshotAnswer = v.object({ snapshot: v.array(feedEvent), cursor: c
 export const readAnswer = v.union([eventsAnswer, resetAnswer, snapshotAnswer])
 export type ReadAnswer = v.InferOutput<typeof readAnswer>
 
+/**
+ * `GET /api/history`: one topic's newest events (TOPIC_HISTORY kept) before `before`, oldest first; `cursor`
+ * is the head (subscribe with it as `since` to go on live); `more` when older ones are kept.
+ */
+export const historyAnswer = v.object({
+  events: v.array(feedEvent),
+  cursor: cursorSchema,
+  more: v.optional(v.pipe(v.literal(true), v.description("Older events of this topic are kept: ask again with the first event's id as `before`."))),
+})
+export type HistoryAnswer = v.InferOutput<typeof historyAnswer>
+
 /** `GET /api/snapshot`. */
 export { snapshotSchema }
 
@@ -66,6 +77,14 @@ export const query = {
   since: v.pipe(cursorSchema, v.description('Resume after this cursor.')),
   next: nextSchema,
   cursor: v.pipe(cursorSchema, v.description('Where the previous answer left off; none for a snapshot.')),
+  topic: v.pipe(topicSchema, v.description('One topic, not a pattern.')),
+  before: v.pipe(cursorSchema, v.description("Only events before this cursor (the first event's id of the answer before); default: the newest.")),
+  historyLimit: v.pipe(v.string(), v.regex(/^[1-9][0-9]*$/), v.description('Events per answer, 1 to TOPIC_HISTORY (larger is cut to it; the default).')),
+  rewind: v.pipe(
+    v.string(),
+    v.regex(/^[1-9][0-9]*$/),
+    v.description('The snapshot carries up to this many newest events of each matching topic instead of one: 1 to TOPIC_HISTORY. Ignored with a cursor.'),
+  ),
   limit: v.pipe(v.string(), v.regex(/^[1-9][0-9]*$/), v.description('Events per answer, 1 to READ_LIMIT (larger is capped).')),
   token: v.pipe(v.string(), v.description('An access token (HS256 JWT) for clients that cannot send `Authorization: Bearer`: it grants private topics.')),
   wait: v.pipe(

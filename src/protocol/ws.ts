@@ -15,6 +15,13 @@ export const subscribeFrame = v.object({
   topics,
   /** Checked as a cursor by the server, so a bad one is answered `invalid_cursor`. */
   since: v.optional(v.pipe(v.string(), v.description('Resume after this cursor; only while nothing else is subscribed.'))),
+  /** Checked against TOPIC_HISTORY by the server (`validation_failed`). */
+  rewind: v.optional(
+    v.pipe(
+      v.number(),
+      v.description('The snapshot carries up to this many newest events of each matching topic instead of one (1 to TOPIC_HISTORY); ignored with `since`.'),
+    ),
+  ),
 })
 export const unsubscribeFrame = v.object({ type: v.literal('unsubscribe'), topics })
 export const pingFrame = v.object({ type: v.literal('ping') })
