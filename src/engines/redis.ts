@@ -4,11 +4,12 @@ import { type Cursor, newEpoch } from '../core/cursor.ts'
 import type { AppendResult, Engine, HistoryResult, IdempotencyRequest, ReadResult, SnapshotPage, SnapshotResult, TopicInfo } from '../core/engine.ts'
 import { FeedError, idempotencyConflict } from '../core/errors.ts'
 import type { Log } from '../core/log.ts'
-import { eventBytes, historyPage, snapshotPage } from '../core/paging.ts'
+import { eventBytes } from '../core/paging.ts'
 import type { PatternSet } from '../core/topic-index.ts'
 import type { EventInput, FeedEvent } from '../protocol/events.ts'
-import { APPEND_SCRIPT, compareIds, cursorOf, cursorStreamId, decodeEntry, decodeLatest, ENSURE_SCRIPT, entryDataLength } from './redis-codec.ts'
+import { APPEND_SCRIPT, compareIds, cursorOf, cursorStreamId, decodeEntry, ENSURE_SCRIPT, entryDataLength } from './redis-codec.ts'
 import { checkHistory, REWIND_SCRIPT } from './redis-history.ts'
+import { RedisTopics, results, streamInfo } from './redis-topics.ts'
 
 export interface RedisEngineOptions {
   url: string
@@ -51,6 +52,8 @@ export class RedisEngine implements Engine {
     /** Prefix of each topic's history list (TOPIC_HISTORY). */
     history: string
   }
+  /** Reads of the per-topic keys: snapshots, histories, the topic list. */
+  private readonly perTopic: RedisTopics
   private listener: (events: FeedEvent[]) => void = () => {}
   private gapListener: (lost: boolean) => void = () => {}
   /** Where the live stream reads from. */
@@ -102,6 +105,7 @@ export class RedisEngine implements Engine {
       latestBytes: `${p}latest-bytes`,
       history: `${p}h:`,
     }
+    this.perTopic = new RedisTopics(this.redis, this.keys)
   }
 
   async start(): Promise<string> {
@@ -239,61 +243,12 @@ export class RedisEngine implements Engine {
     }
   }
 
-  async snapshot(patterns: PatternSet, page: SnapshotPage = {}): Promise<SnapshotResult> {
-    try {
-      const k = this.keys
-      const multi = this.redis.multi().get(k.epoch).xinfo('STREAM', k.stream)
-      if (patterns.exactOnly) multi.hmget(k.latest, ...patterns.patterns)
-      else multi.hgetall(k.latest)
-      const [epoch, info, values] = await results(multi.exec())
-      const pairs: [string, string | null][] = Array.isArray(values)
-        ? patterns.patterns.map((t, i) => [t, (values as (string | null)[])[i] ?? null])
-        : Object.entries(values as Record<string, string>)
-      const sizes = new Map<FeedEvent, number>()
-      const decode = (t: string, v: string): FeedEvent => {
-        const e = decodeLatest(t, v)
-        sizes.set(e, eventBytes(e, v.length))
-        return e
-      }
-      const matching = pairs.filter((pair): pair is [string, string] => pair[1] !== null && patterns.matches(pair[0]))
-      const head = cursorOf(String(epoch), streamInfo(info as unknown[]).last)
-      const rewind = page.rewind ?? 1
-      if (rewind <= 1 || matching.length === 0)
-        return snapshotPage(
-          matching.map(([t, v]) => decode(t, v)),
-          head,
-          page,
-          (e) => sizes.get(e) ?? 0,
-        )
-      // Rewind: each topic's last `rewind` from its list, read after the head, so at least what the head covers.
-      const lists = this.redis.multi()
-      for (const [t] of matching) lists.lrange(k.history + t, -rewind, -1)
-      const kept = (await results(lists.exec())) as string[][]
-      const events = matching.flatMap(([t, latest], i) => (kept[i]!.length > 0 ? kept[i]! : [latest]).map((v) => decode(t, v)))
-      return snapshotPage(events, head, page, (e) => sizes.get(e) ?? 0)
-    } catch (err) {
-      throw unavailable(err)
-    }
+  snapshot(patterns: PatternSet, page: SnapshotPage = {}): Promise<SnapshotResult> {
+    return this.perTopic.snapshot(patterns, page).catch((err: unknown) => Promise.reject(unavailable(err)))
   }
 
-  async history(topic: string, limit: number, before?: string, maxBytes = Infinity): Promise<HistoryResult> {
-    try {
-      const k = this.keys
-      const [epoch, info, values] = await results(
-        this.redis
-          .multi()
-          .get(k.epoch)
-          .xinfo('STREAM', k.stream)
-          .lrange(k.history + topic, 0, -1)
-          .exec(),
-      )
-      const head = cursorOf(String(epoch), streamInfo(info as unknown[]).last)
-      const raw = values as string[]
-      const kept = raw.map((v) => decodeLatest(topic, v))
-      return historyPage(kept, head, limit, before, maxBytes, (e, i) => eventBytes(e, raw[i]!.length))
-    } catch (err) {
-      throw unavailable(err)
-    }
+  history(topic: string, limit: number, before?: string, maxBytes = Infinity): Promise<HistoryResult> {
+    return this.perTopic.history(topic, limit, before, maxBytes).catch((err: unknown) => Promise.reject(unavailable(err)))
   }
 
   async head(): Promise<string> {
@@ -305,16 +260,8 @@ export class RedisEngine implements Engine {
     }
   }
 
-  async topics(): Promise<TopicInfo[]> {
-    try {
-      const all = await this.redis.hgetall(this.keys.latest)
-      return Object.entries(all).map(([t, v]) => {
-        const e = decodeLatest(t, v)
-        return { topic: t, lastId: e.id, lastTs: e.ts }
-      })
-    } catch (err) {
-      throw unavailable(err)
-    }
+  topics(): Promise<TopicInfo[]> {
+    return this.perTopic.topics().catch((err: unknown) => Promise.reject(unavailable(err)))
   }
 
   /** One page of the stream after `from`, with the epoch, the head and the trim point, read atomically. */
@@ -432,20 +379,4 @@ export class RedisEngine implements Engine {
       }
     }
   }
-}
-
-/** A MULTI's replies, or its first error. */
-async function results(exec: Promise<[Error | null, unknown][] | null>): Promise<unknown[]> {
-  const res = await exec
-  if (!res) throw new Error('transaction aborted')
-  return res.map(([err, value]) => {
-    if (err) throw err
-    return value
-  })
-}
-
-/** The one field of XINFO STREAM this engine needs. */
-function streamInfo(raw: unknown[]): { last: string } {
-  const i = raw.indexOf('last-generated-id')
-  return { last: i >= 0 ? String(raw[i + 1]) : '0-0' }
 }
