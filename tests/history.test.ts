@@ -98,6 +98,9 @@ for (const target of ['node', 'deno', 'node+redis'] as Target[]) {
       assert.equal(JSON.parse(snap!.data).events, expected)
       assert.equal((await request(`${s.url}/poll?topics=rw/*&rewind=3`)).body.snapshot, expected)
       assert.equal((await request(`${s.url}/api/snapshot?topics=rw/*&rewind=3`)).body.events, expected)
+      const stale = await request(`${s.url}/api/events?topics=rw/*&since=zz-0001&rewind=3`)
+      assert.is(stale.body.reset, true)
+      assert.equal(stale.body.snapshot, expected, 'a stale cursor: the reset snapshot is rewound too')
       // Live events follow once each, up to a sentinel.
       const sentinel = await post(s, 'rw/a', 'end')
       for (const ws of [viaQuery, viaFrame])

@@ -4,7 +4,7 @@
  */
 
 import * as v from 'valibot'
-import { errorBody } from '../protocol/errors.ts'
+import { BAD_FRAME, errorBody } from '../protocol/errors.ts'
 import { historyAnswer } from '../protocol/http.ts'
 import type { FeedHistory, HistoryOptions } from './types.ts'
 
@@ -35,9 +35,9 @@ export async function fetchHistory(
   const json: unknown = await res.json().catch(() => undefined)
   if (!res.ok) {
     const e = v.safeParse(errorBody, json)
-    throw e.success ? new FeedRequestError(e.output.error.code, e.output.error.message) : new FeedRequestError('bad_frame', `history answered ${res.status}`)
+    throw e.success ? new FeedRequestError(e.output.error.code, e.output.error.message) : new FeedRequestError(BAD_FRAME, `history answered ${res.status}`)
   }
   const d = v.safeParse(historyAnswer, json)
-  if (!d.success) throw new FeedRequestError('bad_frame', 'a history answer not understood')
+  if (!d.success) throw new FeedRequestError(BAD_FRAME, 'a history answer not understood')
   return { events: d.output.events, cursor: d.output.cursor, more: d.output.more === true }
 }

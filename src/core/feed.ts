@@ -119,7 +119,7 @@ export class Feed {
       const r = await this.engine.read(requireCursor(since), set, limit, this.limits.readBytes)
       if (!r.stale) return { events: r.events, cursor: r.cursor, ...(r.more && r.events.length > 0 ? { more: true as const } : {}) }
     }
-    const snap = await this.snapshotPage(set, undefined, since === undefined ? rewind : undefined)
+    const snap = await this.snapshotPage(set, undefined, rewind)
     return since === undefined ? { snapshot: snap.events, ...snap.rest } : { reset: true, snapshot: snap.events, ...snap.rest }
   }
 
