@@ -72,6 +72,20 @@ export const LIMITS = {
     10_000,
     "events kept per topic for `rewind` and GET /api/history, within LATEST_BYTES; a busy topic never evicts another's; 0 turns both off",
   ),
+  occupancyIntervalMs: millis(
+    'OCCUPANCY_INTERVAL',
+    1000,
+    50,
+    60_000,
+    'occupancy and presence: counts and members are shared between instances and sent to watchers at most this often; a dead instance stops counting within three',
+  ),
+  occupancyBytes: bytes(
+    'OCCUPANCY_BYTES',
+    4 * MiB,
+    64 * KiB,
+    GiB(1),
+    "occupancy and presence: the list of this instance's subscriptions it shares, and each other instance's it holds; past it the rarest are left out",
+  ),
   readBytes: bytes('READ_BYTES', 4 * MiB, 64 * KiB, GiB(1), 'one read answer, replay page or snapshot page; past it the answer is cut and says where to go on'),
   maxConnections: count(
     'MAX_CONNECTIONS',
@@ -153,6 +167,8 @@ export interface Config {
   conflateTopics: string[]
   /** Origins whose pages may open /ws, /sse and /poll; `*` (the default) is any. */
   allowedOrigins: '*' | string[]
+  /** Patterns of topics whose subscribers with a token `sub` are listed as members (presence); empty: none. */
+  presenceTopics: string[]
   /** Node: processes serving the port (cluster), or `auto`, one per core; more than one needs REDIS_URL. */
   workers: number | 'auto'
   limits: Limits
@@ -215,13 +231,18 @@ const OTHER = {
     WORKERS,
   ),
   PRIVATE_TOPICS: patternList('comma-separated topic patterns, such as private/**'),
-  CONFLATE_TOPICS: v.union([
+  CONFLATE_TOPICS: patternsOrNone('none, or comma-separated topic patterns, such as stocks/**'),
+  PRESENCE_TOPICS: patternsOrNone('none, or comma-separated topic patterns, such as chat/**'),
+}
+
+function patternsOrNone(message: string) {
+  return v.union([
     v.pipe(
       v.literal('none'),
       v.transform((): string[] => []),
     ),
-    patternList('none, or comma-separated topic patterns, such as stocks/**'),
-  ]),
+    patternList(message),
+  ])
 }
 
 function patternList(message: string) {
@@ -325,6 +346,7 @@ export function loadConfig(env: Env): Config {
     tokenSecrets: tokenSecrets(env.TOKEN_SECRET),
     privateTopics: read(env, 'PRIVATE_TOPICS', OTHER.PRIVATE_TOPICS) ?? ['private/**'],
     conflateTopics: read(env, 'CONFLATE_TOPICS', OTHER.CONFLATE_TOPICS) ?? ['stocks/**'],
+    presenceTopics: read(env, 'PRESENCE_TOPICS', OTHER.PRESENCE_TOPICS) ?? [],
     allowedOrigins: read(env, 'ALLOWED_ORIGINS', OTHER.ALLOWED_ORIGINS) ?? '*',
     metricsToken: env.METRICS_TOKEN || undefined,
     workers,

@@ -7,6 +7,7 @@
 import { compareCursors } from '../protocol/cursor.ts'
 import { CLIENT_TRANSPORT_ORDER } from '../protocol/transports.ts'
 import { FeedRequestError, fetchHistory } from './history.ts'
+import { PresenceTracker } from './presence.ts'
 import { TokenKeeper } from './tokens.ts'
 import { OPENERS, snapshotPages, type Transport, type TransportHandlers } from './transports.ts'
 import type { ConnectOptions, FeedEvents, FeedHistory, FeedState, HistoryOptions, TransportName } from './types.ts'
@@ -37,6 +38,7 @@ export class LiveFeed {
   private readonly tokens: TokenKeeper | undefined
   private _cursor: string | undefined
   private _state: FeedState = 'connecting'
+  private readonly members = new PresenceTracker()
 
   constructor(
     private readonly base: URL,
@@ -83,6 +85,7 @@ export class LiveFeed {
 
   unsubscribe(topics: string[]): void {
     const gone = topics.filter((t) => this.topics.delete(t))
+    for (const t of gone) this.members.forget(t)
     if (gone.length > 0) this.change(gone, 'unsubscribe')
   }
 
@@ -174,6 +177,7 @@ export class LiveFeed {
       topics: [...this.topics],
       cursor: this._cursor,
       rewind: this.opts.rewind,
+      watch: { occupancy: this.opts.occupancy === true, presence: this.opts.presence === true },
       on: this.handlers(ref),
       WebSocket: o.WebSocket ?? (globalThis as { WebSocket?: ConnectOptions['WebSocket'] }).WebSocket,
       EventSource: o.EventSource ?? (globalThis as { EventSource?: ConnectOptions['EventSource'] }).EventSource,
@@ -239,6 +243,13 @@ export class LiveFeed {
       },
       error(code, message) {
         if (mine()) self.emit('error', { code, message })
+      },
+      occupancy(topic, subscribers) {
+        if (mine() && self.topics.has(topic)) self.emit('occupancy', { topic, subscribers })
+      },
+      presence(message) {
+        const shown = mine() && self.topics.has(message.topic) ? self.members.apply(message) : undefined
+        if (shown) self.emit('presence', shown)
       },
       closed() {
         if (mine()) self.dropped(ref.transport!, ref.opened)

@@ -10,6 +10,7 @@ import type { ResetReason } from '../protocol/events.ts'
 import { snapshotSchema } from '../protocol/events.ts'
 import { readAnswer } from '../protocol/http.ts'
 import { describeIssues } from '../protocol/issues.ts'
+import type { Presence } from '../protocol/presence.ts'
 import { SSE_EVENTS, type SseEventName } from '../protocol/sse.ts'
 import { type ClientFrame, serverFrame } from '../protocol/ws.ts'
 import type { DeliveredEvent, EventSourceCtor, FeedEvent, TransportName, WebSocketCtor } from './types.ts'
@@ -26,6 +27,8 @@ export interface TransportHandlers {
   advance(cursor: string): void
   error(code: ErrorCode | typeof BAD_FRAME, message: string): void
   closed(code?: number): void
+  occupancy(topic: string, subscribers: number): void
+  presence(message: Presence): void
 }
 
 export interface TransportContext {
@@ -34,6 +37,8 @@ export interface TransportContext {
   cursor: string | undefined
   /** Events per topic in the snapshot (`rewind`), when the feed asked for more than the latest. */
   rewind?: number | undefined
+  /** `occupancy` and `presence` messages asked for. */
+  watch: { occupancy: boolean; presence: boolean }
   on: TransportHandlers
   WebSocket?: WebSocketCtor
   EventSource?: EventSourceCtor
@@ -55,6 +60,16 @@ export interface Transport {
 
 function rewindParam(ctx: TransportContext): string | undefined {
   return ctx.rewind === undefined ? undefined : String(ctx.rewind)
+}
+
+/** `occupancy=1&presence=1` as the feed asked. */
+function watchParams(ctx: TransportContext): Record<string, string | undefined> {
+  return { occupancy: ctx.watch.occupancy ? '1' : undefined, presence: ctx.watch.presence ? '1' : undefined }
+}
+
+/** The subscribe frame's `occupancy` and `presence` fields, as the feed asked. */
+function watchFields(ctx: TransportContext): { occupancy?: true; presence?: true } {
+  return { ...(ctx.watch.occupancy ? { occupancy: true as const } : {}), ...(ctx.watch.presence ? { presence: true as const } : {}) }
 }
 
 function url(ctx: TransportContext, path: string, params: Record<string, string | undefined>): string {
@@ -96,7 +111,14 @@ export function websocket(ctx: TransportContext): Transport {
     clearInterval(heartbeat)
     ctx.on.closed(code)
   }
-  ws.onopen = () => send({ type: 'subscribe', topics: ctx.topics, ...(ctx.cursor ? { since: ctx.cursor } : {}), ...(ctx.rewind ? { rewind: ctx.rewind } : {}) })
+  ws.onopen = () =>
+    send({
+      type: 'subscribe',
+      topics: ctx.topics,
+      ...(ctx.cursor ? { since: ctx.cursor } : {}),
+      ...(ctx.rewind ? { rewind: ctx.rewind } : {}),
+      ...watchFields(ctx),
+    })
   ws.onmessage = (m) => {
     lastHeard = Date.now()
     const d = decode(serverFrame, m.data, 'a WebSocket frame')
@@ -111,6 +133,11 @@ export function websocket(ctx: TransportContext): Transport {
         return ctx.on.snapshot(f.events, f.cursor, f.more === true)
       case 'reset':
         return ctx.on.reset(f.reason)
+      case 'occupancy':
+        return ctx.on.occupancy(f.topic, f.subscribers)
+      case 'presence':
+        if (f.members !== undefined) return ctx.on.presence({ topic: f.topic, members: f.members })
+        return ctx.on.presence({ topic: f.topic, joined: f.joined ?? [], left: f.left ?? [] })
       case 'error':
         ctx.on.error(f.code, f.message)
         // The server could not serve the subscribe (its event store failed): this socket holds nothing.
@@ -134,7 +161,7 @@ export function websocket(ctx: TransportContext): Transport {
   ws.onerror = () => {}
   return {
     name: 'websocket',
-    subscribe: (topics) => send({ type: 'subscribe', topics }),
+    subscribe: (topics) => send({ type: 'subscribe', topics, ...watchFields(ctx) }),
     unsubscribe: (topics) => send({ type: 'unsubscribe', topics }),
     auth: (token) => send({ type: 'auth', token }),
     close() {
@@ -147,7 +174,7 @@ export function websocket(ctx: TransportContext): Transport {
 }
 
 export function sse(ctx: TransportContext): Transport {
-  const es = new ctx.EventSource!(url(ctx, '/sse', { since: ctx.cursor, rewind: rewindParam(ctx) }))
+  const es = new ctx.EventSource!(url(ctx, '/sse', { since: ctx.cursor, rewind: rewindParam(ctx), ...watchParams(ctx) }))
   let done = false
   /** Listens for one SSE event name, its data checked against the protocol's schema for it. */
   const on = <K extends SseEventName>(name: K, fn: (data: v.InferOutput<(typeof SSE_EVENTS)[K]>) => void) =>
@@ -161,6 +188,8 @@ export function sse(ctx: TransportContext): Transport {
   on('snapshot', (s) => ctx.on.snapshot(s.events, s.cursor, s.more === true))
   on('reset', (r) => ctx.on.reset(r.reason))
   on('feed-error', (e) => ctx.on.error(e.code, e.message))
+  on('occupancy', (o) => ctx.on.occupancy(o.topic, o.subscribers))
+  on('presence', (p) => ctx.on.presence(p))
   // EventSource would reconnect by itself; the feed does it instead, with its cursor, backoff and fallback.
   es.onerror = () => {
     es.close()

@@ -19,6 +19,13 @@ export interface FeedEvents {
   snapshot: { events: FeedEvent[]; cursor: string; more: boolean }
   reset: { reason: ResetReason }
   status: { state: FeedState; transport: TransportName | undefined }
+  /** With `occupancy`: subscribers of a topic subscribed by exact name, on every instance, when it changes. */
+  occupancy: { topic: string; subscribers: number }
+  /**
+   * With `presence`: a topic's members (token `sub`s) now, and who joined and left since the last one. After
+   * a reconnect the server's full list is compared with what was shown, so nobody joins or leaves twice.
+   */
+  presence: { topic: string; members: string[]; joined: string[]; left: string[] }
   /** A server error (its code), or `bad_frame`: something arrived that the protocol does not describe. */
   error: { code: ErrorCode | typeof BAD_FRAME; message: string }
 }
@@ -69,6 +76,16 @@ export interface ConnectOptions {
    * server's TOPIC_HISTORY): a chart or a chat starts filled. Also after a reset; ignored when resuming.
    */
   rewind?: number
+  /**
+   * Ask for `occupancy` events: how many subscribe to each topic named exactly in `topics` (not patterns),
+   * over the whole deployment. WebSocket and SSE only (long polling has none).
+   */
+  occupancy?: boolean
+  /**
+   * Ask for `presence` events of each topic named exactly that the server's PRESENCE_TOPICS matches: who
+   * (token `sub`) is subscribed. Needs a token whose `subscribe` grants the topic. WebSocket and SSE only.
+   */
+  presence?: boolean
   /** Transports in order of preference. Default: websocket, sse, poll. */
   transports?: TransportName[]
   /** WebSocket implementation where there is no global one (Node 20: the `ws` package). */

@@ -79,6 +79,11 @@ export class Access {
     return !this.isPrivate(topic) || (grant !== undefined && (grant.all || grant.subscribe.matches(topic)))
   }
 
+  /** Does this grant name the topic, public or private? (What presence needs: who is in a room is not public.) */
+  grants(grant: Grant | undefined, topic: string): boolean {
+    return grant !== undefined && (grant.all || grant.subscribe.matches(topic))
+  }
+
   /** These patterns as this grant may read them: private topics it does not cover never match. */
   readable(patterns: readonly string[], grant: Grant | undefined): PatternSet {
     return new PatternSet(patterns, (topic) => this.mayRead(grant, topic))

@@ -9,11 +9,13 @@
 import type { Cursor } from '../protocol/cursor.ts'
 import type { EndReason } from '../protocol/errors.ts'
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
+import type { Presence } from '../protocol/presence.ts'
 import type { Grant } from './access.ts'
 import { Backlog } from './backlog.ts'
 import type { FeedError } from './errors.ts'
 import type { Feed } from './feed.ts'
 import type { Slot } from './limits.ts'
+import type { Watcher } from './occupancy.ts'
 import type { PreparedEvent } from './prepared.ts'
 import type { TransportName } from './stats.ts'
 import type { Sink, Subscription } from './subscription.ts'
@@ -26,7 +28,13 @@ export type RequestContext = { requestId: string; trace?: string }
 /** How often a backlog checks whether its socket has room again (only while it holds anything). */
 const FLUSH_MS = 20
 
-export abstract class Connection implements Sink {
+/** What a subscriber asked to be told of its topics besides their events. */
+export interface Watch {
+  occupancy: boolean
+  presence: boolean
+}
+
+export abstract class Connection implements Sink, Watcher {
   protected readonly sub: Subscription
   /** When the sweep ends this connection (ms since the epoch). */
   protected deadline = Infinity
@@ -40,6 +48,8 @@ export abstract class Connection implements Sink {
   /** Events held while the client is behind on a conflated topic; drained as its socket empties. */
   private backlog: Backlog | undefined
   private flushTimer: ReturnType<typeof setTimeout> | undefined
+  /** Topics whose occupancy or presence this connection is told of; none for most. */
+  private watching: string[] | undefined
 
   constructor(
     protected readonly feed: Feed,
@@ -64,6 +74,10 @@ export abstract class Connection implements Sink {
   protected abstract finish(reason: EndReason): void | Promise<void>
   /** Per sweep, while open: heartbeats. */
   protected beat?(now: number): void
+  /** Subscribers of a watched topic on every instance (only transports that offer `occupancy` write it). */
+  occupancy(_topic: string, _subscribers: number): void {}
+  /** Members of a watched presence topic, or who joined and left. */
+  presence(_message: Presence): void {}
 
   /**
    * Each event, in cursor order: written at once, unless the client is behind
@@ -126,6 +140,8 @@ export abstract class Connection implements Sink {
 
   /** Sets (or, on a refresh, replaces) what the connection's token grants, and when it expires. */
   protected authorize(grant: Grant | undefined): void {
+    // Another token may be another member (presence): the instance's list of subscriptions changed.
+    if (this.sub.patterns.length > 0 && this.sub.grant?.sub !== grant?.sub) this.feed.hub.changed()
     this.sub.grant = grant
     this.tokenExpiresAt = grant?.expiresAt ?? Infinity
   }
@@ -135,13 +151,30 @@ export abstract class Connection implements Sink {
    * mapped and logged once. Patterns that hold only private topics the token
    * does not grant are refused before anything is sent.
    */
-  protected subscribe(patterns: string[], since?: Cursor, rewind?: number): void {
+  protected subscribe(patterns: string[], since?: Cursor, rewind?: number, watch?: Watch): void {
     try {
       this.feed.access.assertMaySubscribe(this.sub.grant, patterns)
+      if (watch?.presence) this.feed.assertPresence(patterns, this.sub.grant)
     } catch (err) {
       return this.fail(err)
     }
-    this.sub.add(patterns, since, rewind).catch((err: unknown) => this.fail(err))
+    this.sub.add(patterns, since, rewind).then(
+      // After the snapshot: the counts and members follow it, and include this subscription.
+      () => {
+        if (watch === undefined || (!watch.occupancy && !watch.presence) || !this.open) return
+        this.feed.occupancy.watch(this, patterns, watch)
+        this.watching = [...new Set([...(this.watching ?? []), ...patterns])]
+      },
+      (err: unknown) => this.fail(err),
+    )
+  }
+
+  /** Patterns given up: their occupancy and presence are no longer told. */
+  protected unwatch(patterns: readonly string[]): void {
+    if (this.watching === undefined) return
+    this.feed.occupancy.unwatch(this, patterns)
+    const gone = new Set(patterns)
+    this.watching = this.watching.filter((t) => !gone.has(t))
   }
 
   /** The token ran out without a refresh: WebSocket closes with 4401; SSE says `token_expired` first. */
@@ -222,6 +255,8 @@ export abstract class Connection implements Sink {
     this.ended = true
     clearTimeout(this.flushTimer)
     this.backlog = undefined
+    if (this.watching !== undefined) this.feed.occupancy.unwatch(this, this.watching)
+    this.watching = undefined
     this.sub.close()
     this.feed.stats.deliveries[this.transport] += this.sub.delivered
     this.feed.stats.disconnect(this.transport, reason)

@@ -80,6 +80,25 @@ export interface Engine {
    * `lost` true): every subscriber must start over from a snapshot. Shared engines only.
    */
   onGap?(listener: (lost: boolean) => void): void
+
+  /** Where instances tell each other who subscribes to what (occupancy, presence); shared engines only. */
+  readonly roster?: Roster
+}
+
+/**
+ * Each instance's list of its subscriptions (`Occupancy` writes and reads it as an opaque string), shared
+ * between instances. An instance's list lives `ttlMs` after it last wrote or touched it: one that dies
+ * stops counting then.
+ */
+export interface Roster {
+  /** Replaces this instance's list. */
+  put(instance: string, list: string, ttlMs: number): Promise<void>
+  /** Keeps this instance's list alive, unchanged; false when it had expired (a long pause): put it again. */
+  touch(instance: string, ttlMs: number): Promise<boolean>
+  /** The lists of every other live instance, each at most `maxBytes` long (longer ones are left out). */
+  others(instance: string, maxBytes: number): Promise<string[]>
+  /** This instance is going: its list goes at once. */
+  drop(instance: string): Promise<void>
 }
 
 export interface IdempotencyRequest {

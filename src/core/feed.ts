@@ -8,6 +8,7 @@ import type { Config, Limits } from '../config.ts'
 import { compareCursors, formatNext, parseNext } from '../protocol/cursor.ts'
 import type { EventInput, Snapshot } from '../protocol/events.ts'
 import type { HistoryAnswer, ReadAnswer } from '../protocol/http.ts'
+import type { PresenceAnswer } from '../protocol/presence.ts'
 import { Access, type Grant } from './access.ts'
 import type { Connection } from './connection.ts'
 import { requireCursor } from './cursor.ts'
@@ -17,6 +18,7 @@ import { guardEngine } from './guard.ts'
 import { Hub } from './hub.ts'
 import { ConnectionCounter } from './limits.ts'
 import type { Log } from './log.ts'
+import { Occupancy } from './occupancy.ts'
 import { Stats, type TransportName } from './stats.ts'
 import { assertTopic } from './topic.ts'
 import { PatternSet } from './topic-index.ts'
@@ -26,6 +28,8 @@ export class Feed {
   /** The engine behind `guardEngine`: every failure of it is a FeedError. */
   readonly engine: Engine
   readonly hub: Hub
+  /** Who is watching and who is here, over every instance. */
+  readonly occupancy: Occupancy
   readonly access: Access
   /** MAX_CONNECTIONS_PER_IP: WebSockets, SSE streams and held polls per client address. */
   readonly perAddress: ConnectionCounter
@@ -45,11 +49,11 @@ export class Feed {
 
   constructor(
     engine: Engine,
-    /** PRIVATE_TOPICS, CONFLATE_TOPICS (topics conflated for a client that falls behind) and the limits. */
-    config: Pick<Config, 'limits' | 'privateTopics' | 'conflateTopics'>,
+    /** PRIVATE_TOPICS, CONFLATE_TOPICS (topics conflated for a client that falls behind), PRESENCE_TOPICS and the limits. */
+    config: Pick<Config, 'limits' | 'privateTopics' | 'conflateTopics' | 'presenceTopics'>,
     readonly log: Log,
   ) {
-    const { limits, privateTopics, conflateTopics } = config
+    const { limits, privateTopics, conflateTopics, presenceTopics } = config
     this.limits = limits
     this.engine = guardEngine(engine, {
       failed: () => this.stats.engineErrors++,
@@ -63,10 +67,18 @@ export class Feed {
     this.perAddress = new ConnectionCounter(limits.maxConnectionsPerIp)
     // Hold as many live events during a seam as one history holds, and one client's bytes; past that, read them again.
     this.hub = new Hub(this.engine, this.access, this.stats, limits.readLimit, limits.historySize, limits.maxBufferedBytes, new PatternSet([...conflateTopics]))
+    this.occupancy = new Occupancy(
+      this.hub,
+      engine.roster,
+      { intervalMs: limits.occupancyIntervalMs, maxBytes: limits.occupancyBytes, presenceTopics: new PatternSet([...presenceTopics]) },
+      this.stats,
+      log,
+    )
   }
 
   async start(): Promise<void> {
     await this.hub.start()
+    this.occupancy.start()
     this.started = true
     const l = this.limits
     const tick = Math.min(1000, Math.max(50, Math.min(l.heartbeatMs, l.maxConnectionAgeMs) / 4))
@@ -92,11 +104,6 @@ export class Feed {
   }
 
   /**
-   * What GET /api/events and /poll answer: events after `since`, or a
-   * snapshot when there is none or it is stale. At most `limit` events and
-   * about READ_BYTES; a cut answer says `more`.
-   */
-  /**
    * `rewind` as a client sends it (query string or frame field): a whole number from 1 to TOPIC_HISTORY,
    * else 400 validation_failed; absent is undefined (one event per topic).
    */
@@ -113,6 +120,11 @@ export class Feed {
     return n
   }
 
+  /**
+   * What GET /api/events and /poll answer: events after `since`, or a
+   * snapshot when there is none or it is stale. At most `limit` events and
+   * about READ_BYTES; a cut answer says `more`.
+   */
   async read(patterns: string[], since: string | undefined, limit: number, grant?: Grant, rewind?: number): Promise<ReadAnswer> {
     const set = this.readable(patterns, grant)
     if (since !== undefined) {
@@ -176,10 +188,34 @@ export class Feed {
     return this.access.readable(patterns, grant)
   }
 
-  /** Topics whose latest event is kept; private ones only for a grant that may read them (their names are private too). */
+  /** Topics whose latest event is kept, with their subscribers on every instance; private ones only for a grant that may read them (their names are private too). */
   async topics(grant?: Grant): Promise<(TopicInfo & { subscribers: number })[]> {
     const list = await this.engine.topics()
-    return list.filter((t) => this.access.mayRead(grant, t.topic)).map((t) => ({ ...t, subscribers: this.hub.subscriberCount(t.topic) }))
+    return list.filter((t) => this.access.mayRead(grant, t.topic)).map((t) => ({ ...t, subscribers: this.occupancy.count(t.topic) }))
+  }
+
+  /**
+   * GET /api/presence: the members of a PRESENCE_TOPICS topic on every instance. Only for a token whose
+   * `subscribe` grants the topic, public or private (403 forbidden): who is in a room is not public.
+   */
+  presence(topic: string, grant: Grant | undefined): PresenceAnswer {
+    assertTopic(topic)
+    if (!this.occupancy.isPresenceTopic(topic)) {
+      throw new FeedError('bad_request', `"${topic.slice(0, 100)}" keeps no presence: only topics matching PRESENCE_TOPICS do`)
+    }
+    this.assertPresence([topic], grant)
+    return { members: [...this.occupancy.members(topic)].map(([sub, connections]) => ({ sub, connections })) }
+  }
+
+  /**
+   * Presence asked for on these patterns: each topic named exactly that PRESENCE_TOPICS matches must be
+   * granted by the token (403 forbidden); patterns and other topics have no presence to tell, and are let be.
+   */
+  assertPresence(patterns: readonly string[], grant: Grant | undefined): void {
+    for (const p of patterns) {
+      if (p.includes('*') || !this.occupancy.isPresenceTopic(p) || this.access.grants(grant, p)) continue
+      throw new FeedError('forbidden', `presence of "${p.slice(0, 100)}" needs a token whose subscribe grants it`)
+    }
   }
 
   /** When a new connection must be closed: MAX_CONNECTION_AGE, up to 10% early so clients do not all reconnect together. */
@@ -277,6 +313,7 @@ export class Feed {
 
   async close(): Promise<void> {
     clearInterval(this.timer)
+    await this.occupancy.close()
     await this.engine.close()
   }
 

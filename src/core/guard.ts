@@ -50,5 +50,7 @@ export function guardEngine(engine: Engine, watch: EngineWatch = { failed() {}, 
     history: (topic, limit, before, maxBytes) => engine.history(topic, limit, before, maxBytes).then(ok, unavailable),
     head: () => engine.head().then(ok, unavailable),
     topics: () => engine.topics().then(ok, unavailable),
+    // Occupancy's sharing is not a request of anyone's: its failures are its own (logged, tried again).
+    ...(engine.roster ? { roster: engine.roster } : {}),
   }
 }

@@ -63,17 +63,26 @@ export class Hub implements SubscriptionHost {
     return new Promise((resolve) => this.waiters.push({ cursor, resolve }))
   }
 
-  /** Subscriptions on this instance whose patterns match a topic. */
-  subscriberCount(topic: string): number {
+  /** Calls fn once for each subscription on this instance whose patterns match a topic. */
+  eachSubscriber(topic: string, fn: (sub: Subscription) => void): void {
     const stamp = ++this.stampSeq
-    let n = 0
     this.index.forEach(topic, (sub) => {
       if (sub.stamp !== stamp) {
         sub.stamp = stamp
-        n++
+        fn(sub)
       }
     })
-    return n
+  }
+
+  /** Every open subscription on this instance. */
+  get all(): ReadonlySet<Subscription> {
+    return this.subscriptions
+  }
+
+  /** Told when a subscription's patterns or token change (occupancy shares the list with other instances). */
+  onChange: () => void = () => {}
+  changed(): void {
+    this.onChange()
   }
 
   private dispatch(events: FeedEvent[]): void {

@@ -25,6 +25,9 @@ export class Stats {
   dropped = 0
   /** Events never sent because a newer one of their topic replaced them (conflation). */
   conflated = 0
+  /** `occupancy` and `presence` messages sent to watchers. */
+  occupancyMessages = 0
+  presenceMessages = 0
   /** Set by the exporter: seconds from an event's `ts` to its first frame handed to a socket. */
   observeLatency: (seconds: number) => void = () => {}
 

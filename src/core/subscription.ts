@@ -41,6 +41,8 @@ export interface SubscriptionHost {
   readonly access: Access
   readonly stats: Stats
   forget(sub: Subscription): void
+  /** Its patterns or its token changed. */
+  changed(): void
   /** An event as delivered: serialised once, its topic's private and conflated flags decided once. */
   prepare(e: FeedEvent): PreparedEvent
   readonly index: TopicIndex<Subscription>
@@ -142,12 +144,14 @@ export class Subscription {
 
   remove(patterns: readonly string[]): void {
     const drop = new Set(patterns)
+    const before = this.list.length
     this.list = this.list.filter((p) => {
       if (!drop.has(p)) return true
       this.host.index.remove(p, this)
       return false
     })
     if (this.list.length === 0) this.last = undefined
+    if (this.list.length !== before) this.host.changed()
   }
 
   close(): void {
@@ -221,6 +225,7 @@ export class Subscription {
       this.list.push(p)
       this.host.index.add(p, this)
     }
+    this.host.changed()
     try {
       const set = this.host.access.readable(fresh, this.grant)
       let covered = since ? await this.replay(since, set) : undefined

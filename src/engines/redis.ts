@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import type { Limits } from '../config.ts'
 import { type Cursor, newEpoch } from '../core/cursor.ts'
-import type { AppendResult, Engine, HistoryResult, IdempotencyRequest, ReadResult, SnapshotPage, SnapshotResult, TopicInfo } from '../core/engine.ts'
+import type { AppendResult, Engine, HistoryResult, IdempotencyRequest, ReadResult, Roster, SnapshotPage, SnapshotResult, TopicInfo } from '../core/engine.ts'
 import { FeedError, idempotencyConflict } from '../core/errors.ts'
 import type { Log } from '../core/log.ts'
 import { eventBytes } from '../core/paging.ts'
@@ -9,6 +9,7 @@ import type { PatternSet } from '../core/topic-index.ts'
 import type { EventInput, FeedEvent } from '../protocol/events.ts'
 import { APPEND_SCRIPT, compareIds, cursorOf, cursorStreamId, decodeEntry, ENSURE_SCRIPT, entryDataLength } from './redis-codec.ts'
 import { checkHistory, REWIND_SCRIPT } from './redis-history.ts'
+import { RedisRoster } from './redis-roster.ts'
 import { RedisTopics, results, streamInfo } from './redis-topics.ts'
 
 export interface RedisEngineOptions {
@@ -54,6 +55,7 @@ export class RedisEngine implements Engine {
   }
   /** Reads of the per-topic keys: snapshots, histories, the topic list. */
   private readonly perTopic: RedisTopics
+  readonly roster: Roster
   private listener: (events: FeedEvent[]) => void = () => {}
   private gapListener: (lost: boolean) => void = () => {}
   /** Where the live stream reads from. */
@@ -106,6 +108,7 @@ export class RedisEngine implements Engine {
       history: `${p}h:`,
     }
     this.perTopic = new RedisTopics(this.redis, this.keys)
+    this.roster = new RedisRoster(this.redis, `${p}roster`)
   }
 
   async start(): Promise<string> {

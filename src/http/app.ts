@@ -24,7 +24,7 @@ import { healthRoutes } from './health.ts'
 import { Metrics, metricsRoute } from './metrics.ts'
 import { openApiDocument } from './openapi.ts'
 import { publisher, publishRoutes } from './publish.ts'
-import { readRoutes } from './read.ts'
+import { queryWatch, readRoutes } from './read.ts'
 import { Tokens } from './tokens.ts'
 import { type SocketOps, WsSession } from './ws.ts'
 
@@ -81,17 +81,36 @@ function wsRoute({ api, feed, config, tokens, checkOrigin, admit }: MountContext
     {
       summary: 'WebSocket',
       description:
-        'Upgrade to a WebSocket of JSON text frames: the client sends `ClientFrame`s, the server `ServerFrame`s (see components). `?topics=` and `?since=` (or `?rewind=`) subscribe on open.',
+        'Upgrade to a WebSocket of JSON text frames: the client sends `ClientFrame`s, the server `ServerFrame`s (see components). `?topics=` and `?since=` (or `?rewind=`, `?occupancy=1`, `?presence=1`) subscribe on open.',
       tags: ['subscribe'],
-      query: { token: { schema: query.token }, rewind: { schema: query.rewind } },
+      query: {
+        token: { schema: query.token },
+        rewind: { schema: query.rewind },
+        occupancy: { schema: query.occupancy },
+        presence: { schema: query.presence },
+      },
       responses: { 101: { description: 'Switching protocols' } },
-      errors: ['validation_failed', 'upgrade_required', 'invalid_token', 'forbidden_origin', 'too_many_connections', 'draining', 'websocket_disabled'],
+      errors: [
+        'validation_failed',
+        'forbidden',
+        'upgrade_required',
+        'invalid_token',
+        'forbidden_origin',
+        'too_many_connections',
+        'draining',
+        'websocket_disabled',
+      ],
     },
     async (c: Context<Vars>, next) => {
       if (!config.websocket) throw new FeedError('websocket_disabled', 'WebSocket is disabled here; use /sse or /poll')
       checkOrigin(c)
       feed.parseRewind(c.req.query('rewind')) // a 400 before the upgrade
-      c.set('grant', await tokens.fromRequest(c))
+      const watch = queryWatch(c)
+      const grant = await tokens.fromRequest(c)
+      // A presence the token may not see is a 403 now; bad topics are told in an error frame once open, as always.
+      const topics = c.req.query('topics')
+      if (watch.presence && topics !== undefined) feed.assertPresence(topics.split(','), grant)
+      c.set('grant', grant)
       c.set('slot', admit(c))
       return next()
     },
@@ -100,7 +119,12 @@ function wsRoute({ api, feed, config, tokens, checkOrigin, admit }: MountContext
         feed,
         runtime.socket,
         tokens,
-        { topics: c.req.query('topics'), since: c.req.query('since') || undefined, rewind: feed.parseRewind(c.req.query('rewind')) },
+        {
+          topics: c.req.query('topics'),
+          since: c.req.query('since') || undefined,
+          rewind: feed.parseRewind(c.req.query('rewind')),
+          watch: queryWatch(c),
+        },
         c.get('grant'),
       )
       const slot = c.get('slot')

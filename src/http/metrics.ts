@@ -45,6 +45,25 @@ export class Metrics {
         this.set(feed.connectionsOf().reduce((n, c) => n + c.patternCount, 0))
       },
     })
+    new client.Gauge({
+      name: 'livefeed_presence_members',
+      help: "Distinct token subjects (sub) among this instance's connections subscribed to PRESENCE_TOPICS.",
+      registers: [r],
+      collect() {
+        this.set(feed.occupancy.localMembers())
+      },
+    })
+    new client.Counter({
+      name: 'livefeed_occupancy_messages_total',
+      help: 'occupancy and presence messages sent to watchers, by type.',
+      labelNames: ['type'],
+      registers: [r],
+      collect() {
+        this.reset()
+        this.inc({ type: 'occupancy' }, stats.occupancyMessages)
+        this.inc({ type: 'presence' }, stats.presenceMessages)
+      },
+    })
     new client.Counter({
       name: 'livefeed_events_published_total',
       help: 'Events stored by this instance.',

@@ -11,6 +11,7 @@ import type { Limits } from '../config.ts'
 import { ERROR_STATUS, type ErrorCode, errorBody, errorDetail } from '../protocol/errors.ts'
 import { cursorSchema, eventInput, feedEvent, patternSchema, snapshotSchema, topicSchema } from '../protocol/events.ts'
 import { eventsAnswer, readAnswer, resetAnswer, snapshotAnswer } from '../protocol/http.ts'
+import { occupancySchema, presenceAnswer, presenceSchema } from '../protocol/presence.ts'
 import { SSE_EVENTS } from '../protocol/sse.ts'
 import { clientFrame, serverFrame } from '../protocol/ws.ts'
 import type { RouteSpec } from './api.ts'
@@ -29,6 +30,9 @@ const NAMED: Record<string, v.GenericSchema> = {
   ReadAnswer: readAnswer,
   ErrorDetail: errorDetail,
   ErrorBody: errorBody,
+  Occupancy: occupancySchema,
+  Presence: presenceSchema,
+  PresenceAnswer: presenceAnswer,
   ClientFrame: clientFrame,
   ServerFrame: serverFrame,
 }

@@ -3,9 +3,11 @@
  * Reading over plain HTTP: events after a cursor, snapshots, the topic list.
  */
 import type { Context } from 'hono'
+import type { Watch } from '../core/connection.ts'
 import { FeedError } from '../core/errors.ts'
 import { parsePatterns } from '../core/topic.ts'
 import { historyAnswer, query, readAnswer, snapshotSchema, topicsAnswer } from '../protocol/http.ts'
+import { presenceAnswer } from '../protocol/presence.ts'
 import type { MountContext } from './api.ts'
 
 /** ?topics=p1,p2 (or repeated ?topics=), checked against the pattern grammar and MAX_PATTERNS. */
@@ -20,6 +22,17 @@ export function queryLimit(c: Context, max: number): number {
   const n = Number(raw)
   if (!Number.isInteger(n) || n < 1) throw new FeedError('bad_request', `limit must be a whole number from 1 to ${max}`)
   return Math.min(n, max)
+}
+
+/** `?occupancy=1&presence=1` of a subscribe (WebSocket, SSE): `1` or `true` asks, `0` or `false` (or absent) does not. */
+export function queryWatch(c: Context): Watch {
+  const flag = (name: string): boolean => {
+    const raw = c.req.query(name)
+    if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return false
+    if (raw === '1' || raw === 'true') return true
+    throw new FeedError('validation_failed', `${name} must be 1 or true (or 0, false)`)
+  }
+  return { occupancy: flag('occupancy'), presence: flag('presence') }
 }
 
 const PATTERN_ERRORS = ['invalid_pattern', 'too_many_patterns'] as const
@@ -107,5 +120,22 @@ export function readRoutes({ api, feed, tokens }: MountContext): void {
       errors: ['invalid_token', 'engine_unavailable'],
     },
     async (c) => c.json({ topics: await feed.topics(await tokens.fromRequest(c)) }),
+  )
+  api.get(
+    '/api/presence',
+    {
+      summary: 'Members of a topic',
+      description:
+        "The members of a topic matching PRESENCE_TOPICS on every instance: the `sub` of each subscribed connation's token, with its connections. Needs a token whose `subscribe` grants the topic, public or private.",
+      tags: ['read'],
+      query: { topic: { schema: query.topic, required: true }, token: { schema: query.token } },
+      responses: { 200: { description: 'The members', schema: presenceAnswer } },
+      errors: ['invalid_topic', 'bad_request', 'invalid_token', 'forbidden'],
+    },
+    async (c) => {
+      const topic = c.req.query('topic')
+      if (topic === undefined) throw new FeedError('invalid_topic', 'topic is required: one topic, not a pattern')
+      return c.json(feed.presence(topic, await tokens.fromRequest(c)))
+    },
   )
 }

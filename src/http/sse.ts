@@ -5,7 +5,7 @@
  */
 import type { Context } from 'hono'
 import type { Grant } from '../core/access.ts'
-import { Connection } from '../core/connection.ts'
+import { Connection, type Watch } from '../core/connection.ts'
 import { requireCursor } from '../core/cursor.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
@@ -15,11 +15,12 @@ import { linger } from '../core/wire.ts'
 import type { EndReason } from '../protocol/errors.ts'
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
 import { query } from '../protocol/http.ts'
+import type { Presence } from '../protocol/presence.ts'
 import { sseFrames } from '../protocol/sse.ts'
 import type { MountContext } from './api.ts'
 import type { Vars } from './auth.ts'
 import { SSE_COMPONENTS } from './openapi.ts'
-import { queryPatterns } from './read.ts'
+import { queryPatterns, queryWatch } from './read.ts'
 
 const encoder = new TextEncoder()
 
@@ -60,9 +61,15 @@ class SseStream extends Connection {
     this.begin()
   }
 
-  start(patterns: string[], since: string | undefined, rewind?: number): void {
+  start(patterns: string[], since: string | undefined, rewind: number | undefined, watch: Watch): void {
     this.text(sseFrames.retry(this.feed.limits.sseRetryMs))
-    this.subscribe(patterns, since === undefined ? undefined : requireCursor(since), rewind)
+    this.subscribe(patterns, since === undefined ? undefined : requireCursor(since), rewind, watch)
+  }
+  override occupancy(topic: string, subscribers: number): void {
+    this.text(sseFrames.occupancy(topic, subscribers))
+  }
+  override presence(message: Presence): void {
+    this.text(sseFrames.presence(message))
   }
 
   protected deliver(p: PreparedEvent, conflated: number): void {
@@ -139,6 +146,8 @@ export function mountSse({ api, feed, tokens, checkOrigin, admit, wire }: MountC
         topics: { schema: query.topics, required: true },
         since: { schema: query.since },
         rewind: { schema: query.rewind },
+        occupancy: { schema: query.occupancy },
+        presence: { schema: query.presence },
         token: { schema: query.token },
       },
       responses: { 200: { description: 'The stream', mediaType: 'text/event-stream' } },
@@ -161,14 +170,16 @@ export function mountSse({ api, feed, tokens, checkOrigin, admit, wire }: MountC
       const since = c.req.header('last-event-id') || c.req.query('since') || undefined
       if (since !== undefined) requireCursor(since) // a 400 now, before the stream starts
       const rewind = feed.parseRewind(c.req.query('rewind'))
+      const watch = queryWatch(c)
       // As are a bad token and a forbidden subscription: HTTP errors, before the stream starts.
       const grant = await tokens.fromRequest(c)
       feed.access.assertMaySubscribe(grant, patterns)
+      if (watch.presence) feed.assertPresence(patterns, grant)
       const slot = admit(c)
       const sse = new SseStream(feed, grant, wire(c))
       sse.hold(slot)
       sse.request = c.get('request')
-      sse.start(patterns, since, rewind)
+      sse.start(patterns, since, rewind, watch)
       // No proxy buffering or transformation of the stream (nginx honours X-Accel-Buffering).
       return c.body(sse.body, 200, {
         'Content-Type': 'text/event-stream',

@@ -6,7 +6,7 @@
 import type { WSContext, WSEvents } from 'hono/ws'
 import * as v from 'valibot'
 import type { Grant } from '../core/access.ts'
-import { Connection } from '../core/connection.ts'
+import { Connection, type Watch } from '../core/connection.ts'
 import { requireCursor } from '../core/cursor.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
@@ -17,6 +17,7 @@ import { parsePatterns } from '../core/topic.ts'
 import { CLOSE_REASON, END_CLOSE_CODE, type EndReason } from '../protocol/errors.ts'
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
 import { describeIssues } from '../protocol/issues.ts'
+import type { Presence } from '../protocol/presence.ts'
 import { CLIENT_FRAME_TYPES, clientFrame, wsFrames } from '../protocol/ws.ts'
 import type { Tokens } from './tokens.ts'
 
@@ -77,7 +78,7 @@ export class WsSession extends Connection implements WSEvents {
     private readonly ops: SocketOps,
     private readonly tokens: Tokens,
     /** `?topics=` and `?since=` of the upgrade request: subscribe on open, for websocat and wscat users. */
-    private initial: { topics: string | undefined; since: string | undefined; rewind?: number | undefined } | undefined,
+    private initial: { topics: string | undefined; since: string | undefined; rewind?: number | undefined; watch?: Watch } | undefined,
     /** What the upgrade request's token grants (checked before the upgrade). */
     grant: Grant | undefined,
   ) {
@@ -113,6 +114,12 @@ export class WsSession extends Connection implements WSEvents {
   reset(reason: ResetReason): void {
     this.dropBacklog()
     this.send(wsFrames.reset(reason))
+  }
+  override occupancy(topic: string, subscribers: number): void {
+    this.send(wsFrames.occupancy(topic, subscribers))
+  }
+  override presence(message: Presence): void {
+    this.send(wsFrames.presence(message))
   }
 
   protected failed(error: FeedError): void {
@@ -156,7 +163,7 @@ export class WsSession extends Connection implements WSEvents {
     this.send(wsFrames.welcome(this.feed.hub.position, this.feed.limits.heartbeatMs))
     const initial = this.initial
     this.initial = undefined // an idle socket keeps nothing of its request
-    if (initial?.topics !== undefined) this.subscribeTo(initial.topics, initial.since, initial.rewind)
+    if (initial?.topics !== undefined) this.subscribeTo(initial.topics, initial.since, initial.rewind, initial.watch)
   }
 
   private message(data: unknown): void {
@@ -191,12 +198,13 @@ export class WsSession extends Connection implements WSEvents {
       try {
         const patterns = parsePatterns(frame.topics, this.feed.limits.maxPatterns)
         this.sub.remove(patterns)
+        this.unwatch(patterns)
         return this.send(wsFrames.unsubscribed(patterns))
       } catch (err) {
         return this.fail(err)
       }
     }
-    this.subscribeTo(frame.topics, frame.since, frame.rewind)
+    this.subscribeTo(frame.topics, frame.since, frame.rewind, { occupancy: frame.occupancy === true, presence: frame.presence === true })
   }
 
   /** An `auth` frame: a new token replaces the old one on the live socket (a refresh before expiry). */
@@ -212,7 +220,7 @@ export class WsSession extends Connection implements WSEvents {
     }
   }
 
-  private subscribeTo(topics: string | string[], since: string | undefined, rewind: number | undefined): void {
+  private subscribeTo(topics: string | string[], since: string | undefined, rewind: number | undefined, watch: Watch | undefined): void {
     try {
       const max = this.feed.limits.maxPatterns
       const patterns = parsePatterns(topics, max)
@@ -221,8 +229,9 @@ export class WsSession extends Connection implements WSEvents {
       this.feed.access.assertMaySubscribe(this.sub.grant, patterns)
       const cursor = since === undefined ? undefined : requireCursor(since)
       const n = this.feed.parseRewind(rewind)
+      if (watch?.presence) this.feed.assertPresence(patterns, this.sub.grant)
       this.send(wsFrames.subscribed(patterns, since ?? this.feed.hub.position))
-      this.subscribe(patterns, cursor, n)
+      this.subscribe(patterns, cursor, n, watch)
     } catch (err) {
       this.fail(err)
     }

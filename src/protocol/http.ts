@@ -55,7 +55,10 @@ export const topicInfo = v.object({
   topic: topicSchema,
   lastId: cursorSchema,
   lastTs: v.number(),
-  subscribers: v.pipe(v.number(), v.description("This instance's subscriptions whose patterns match the topic.")),
+  subscribers: v.pipe(
+    v.number(),
+    v.description('Subscriptions on every instance whose patterns match the topic (the instances share their lists every OCCUPANCY_INTERVAL).'),
+  ),
 })
 export const topicsAnswer = v.object({ topics: v.array(topicInfo) })
 export type TopicsAnswer = v.InferOutput<typeof topicsAnswer>
@@ -86,6 +89,16 @@ export const query = {
     v.description('The snapshot carries up to this many newest events of each matching topic instead of one: 1 to TOPIC_HISTORY. Ignored with a cursor.'),
   ),
   limit: v.pipe(v.string(), v.regex(/^[1-9][0-9]*$/), v.description('Events per answer, 1 to READ_LIMIT (larger is capped).')),
+  occupancy: v.pipe(
+    v.picklist(['1', 'true']),
+    v.description('Send `occupancy` (subscribers on every instance) for each topic subscribed by exact name, on subscribing and when it changes.'),
+  ),
+  presence: v.pipe(
+    v.picklist(['1', 'true']),
+    v.description(
+      'Send `presence` (members with a token `sub`) for each topic subscribed by exact name that PRESENCE_TOPICS matches; needs a token granting it.',
+    ),
+  ),
   token: v.pipe(v.string(), v.description('An access token (HS256 JWT) for clients that cannot send `Authorization: Bearer`: it grants private topics.')),
   wait: v.pipe(
     v.string(),

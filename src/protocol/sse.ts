@@ -7,6 +7,7 @@
 import * as v from 'valibot'
 import { type ErrorDetail, errorDetail } from './errors.ts'
 import { deliveredEvent, type FeedEvent, type ResetReason, resetReason, snapshotSchema } from './events.ts'
+import { occupancySchema, type Presence, presenceSchema } from './presence.ts'
 
 /** Each SSE event name and the JSON in its `data:` field. */
 export const SSE_EVENTS = {
@@ -18,6 +19,10 @@ export const SSE_EVENTS = {
   reset: v.object({ reason: resetReason }),
   /** The stream cannot go on (an engine failure, a bad request): the stream ends after it. */
   'feed-error': errorDetail,
+  /** With `occupancy=1`: subscribers of a topic on every instance, on subscribing and when it changes. */
+  occupancy: occupancySchema,
+  /** With `presence=1`: a topic's members (`members`), then who `joined` and `left`. */
+  presence: presenceSchema,
 } as const
 export type SseEventName = keyof typeof SSE_EVENTS
 
@@ -37,5 +42,7 @@ export const sseFrames = {
   snapshot: (events: FeedEvent[], cursor: string, more = false) =>
     `event: snapshot\n${more ? '' : `id: ${cursor}\n`}data: ${JSON.stringify({ events, cursor, ...(more ? { more } : {}) })}\n\n`,
   reset: (reason: ResetReason) => `event: reset\ndata: ${JSON.stringify({ reason })}\n\n`,
+  occupancy: (topic: string, subscribers: number) => `event: occupancy\ndata: ${JSON.stringify({ topic, subscribers })}\n\n`,
+  presence: (p: Presence) => `event: presence\ndata: ${JSON.stringify(p)}\n\n`,
   error: (e: ErrorDetail) => `event: feed-error\ndata: ${JSON.stringify({ code: e.code, message: e.message })}\n\n`,
 }

@@ -5,6 +5,7 @@
 import * as v from 'valibot'
 import { type ErrorDetail, errorDetail } from './errors.ts'
 import { cursorSchema, deliveredEvent, type FeedEvent, patternSchema, type ResetReason, resetReason, snapshotSchema } from './events.ts'
+import { occupancySchema, type Presence, presenceChange } from './presence.ts'
 
 // --- client → server ---
 
@@ -20,6 +21,15 @@ export const subscribeFrame = v.object({
     v.pipe(
       v.number(),
       v.description('The snapshot carries up to this many newest events of each matching topic instead of one (1 to TOPIC_HISTORY); ignored with `since`.'),
+    ),
+  ),
+  occupancy: v.optional(
+    v.pipe(v.boolean(), v.description('Send `occupancy` frames for each topic of this frame named exactly: on subscribing, then when the count changes.')),
+  ),
+  presence: v.optional(
+    v.pipe(
+      v.boolean(),
+      v.description('Send `presence` frames for each topic of this frame named exactly that PRESENCE_TOPICS matches (the token must grant it).'),
     ),
   ),
 })
@@ -49,6 +59,16 @@ export const pongFrame = v.object({ type: v.literal('pong') })
 export const errorFrame = v.object({ type: v.literal('error'), ...errorDetail.entries })
 /** The token of an `auth` frame was accepted; `exp` is when it expires (seconds since the Unix epoch). */
 export const authenticatedFrame = v.object({ type: v.literal('authenticated'), exp: v.number() })
+/** Subscribers of a topic on every instance: on subscribing with `occupancy`, then when it changes. */
+export const occupancyFrame = v.object({ type: v.literal('occupancy'), ...occupancySchema.entries })
+/** Members of a topic: all of them (`members`) on subscribing with `presence`, then who `joined` and who `left`. */
+export const presenceFrame = v.object({
+  type: v.literal('presence'),
+  topic: presenceChange.entries.topic,
+  members: v.optional(presenceChange.entries.joined),
+  joined: v.optional(presenceChange.entries.joined),
+  left: v.optional(presenceChange.entries.left),
+})
 
 export const serverFrame = v.variant('type', [
   welcomeFrame,
@@ -60,6 +80,8 @@ export const serverFrame = v.variant('type', [
   pongFrame,
   errorFrame,
   authenticatedFrame,
+  occupancyFrame,
+  presenceFrame,
 ])
 export type ServerFrame = v.InferOutput<typeof serverFrame>
 
@@ -78,4 +100,6 @@ export const wsFrames = {
   pong: '{"type":"pong"}',
   error: (e: ErrorDetail) => JSON.stringify({ type: 'error', code: e.code, message: e.message } satisfies ServerFrame),
   authenticated: (exp: number) => JSON.stringify({ type: 'authenticated', exp } satisfies ServerFrame),
+  occupancy: (topic: string, subscribers: number) => JSON.stringify({ type: 'occupancy', topic, subscribers } satisfies ServerFrame),
+  presence: (p: Presence) => JSON.stringify({ type: 'presence', ...p } satisfies ServerFrame),
 }
