@@ -77,6 +77,34 @@ for (const runtime of ['node', 'deno'] as const) {
     await page.close()
   })
 
+  test('opened fresh, each sparkline is drawn at once (rewind) and each game lists its last changes; "N watching" is live', async ({ s, browser }) => {
+    for (let i = 0; i < 12; i++) await publish(s.url, { topic: 'stocks/MSFT', data: { symbol: 'MSFT', price: 300 + i, change: 1 } })
+    for (const [h, a] of [
+      [0, 0],
+      [2, 0],
+      [2, 3],
+      [2, 3], // a clock tick: not a change
+      [5, 3],
+    ] as const)
+      await postScore(s, score('rw-game', h, a))
+    const page = await browser.newPage()
+    await page.goto(s.url)
+    const card = page.locator('[data-game="nba/rw-game"]')
+    await card.waitFor({ timeout: 5000 })
+    // Nothing was published since the page opened: the twelve prices and the changes came with the snapshot.
+    await until('the MSFT sparkline', async () => ((await page.locator('[data-symbol="MSFT"] .spark').getAttribute('data-points')) === '12' ? true : undefined))
+    assert.equal(await cardScore(page, 'nba/rw-game'), ['5', '3'])
+    assert.is(await card.locator('.recent').textContent(), '2–3 · 2–0 · 0–0')
+    await until('one watching', async () => ((await card.locator('.watching').getAttribute('data-watching')) === '1' ? true : undefined))
+    const second = await browser.newPage()
+    await second.goto(s.url)
+    await until('two watching, on the first page', async () => ((await card.locator('.watching').getAttribute('data-watching')) === '2' ? true : undefined))
+    assert.is(await card.locator('.watching').textContent(), '2 watching')
+    await second.close()
+    await until('one watching again', async () => ((await card.locator('.watching').getAttribute('data-watching')) === '1' ? true : undefined))
+    await page.close()
+  })
+
   test('text meets WCAG AA contrast (4.5:1) on its background, at phone width too', async ({ s, browser }) => {
     await postScore(s, score('contrast', 1, 2))
     await publish(s.url, [

@@ -3,6 +3,7 @@
  * Node and Deno, memory and Redis; then three instances on one Redis behind the no-affinity proxy, with
  * connects, disconnects, two tabs of one `sub` and a SIGKILLed instance.
  */
+import { Redis } from 'ioredis'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { type RedisServer, startRedis } from '../harness/redis.ts'
@@ -47,7 +48,7 @@ const presenceOf = (c: WsClient, topic: string) => c.of('presence').filter((f) =
 const nthPresence = (c: WsClient, topic: string, n: number, timeoutMs = CONVERGE_MS): Promise<FrameOf<'presence'>> =>
   until(`presence frame ${n} of ${topic} (have ${presenceOf(c, topic).length})`, () => presenceOf(c, topic)[n - 1], timeoutMs)
 
-for (const target of ['node', 'deno', 'node+redis'] as Target[]) {
+for (const target of ['node', 'deno', 'node+redis', 'deno+redis'] as Target[]) {
   const test = suite<{ s: Server }>(`occupancy and presence [${target}]`, {} as { s: Server })
   test.before(async (ctx) => {
     ctx.s = await startServer(target, ENV)
@@ -242,3 +243,51 @@ cluster('counts and members over every instance converge after connects, disconn
   for (const s of open) s.ws.close()
 })
 cluster.run()
+
+const bound = suite('OCCUPANCY_BYTES: the shared list of an instance stays within it, the most subscribed kept')
+bound('set small and crossed: the list in Redis is at most the bound, the big group counts whole, the rare ones are left out and logged', async () => {
+  const redis = await startRedis()
+  const env = { ...ENV, REDIS_URL: redis.url, OCCUPANCY_BYTES: '65536' }
+  const [a, b] = await Promise.all([startServer('node', env), startServer('node', env)])
+  const raw = new Redis(redis.url)
+  const sockets: WsClient[] = []
+  try {
+    // Five sockets with one small list; forty with ~6 KB lists each (59 long patterns): ~240 KB in all.
+    for (let i = 0; i < 5; i++) sockets.push(await WsClient.open(`${a!.wsUrl}/ws?topics=wide/x`))
+    for (let i = 0; i < 40; i++) {
+      const patterns = ['wide/x', ...Array.from({ length: 58 }, (_, j) => `long/${i}/${j}/${'x'.repeat(90)}`)]
+      const ws = await WsClient.open(`${a!.wsUrl}/ws`)
+      ws.send({ type: 'subscribe', topics: patterns })
+      await ws.nth('subscribed')
+      sockets.push(ws)
+    }
+    const watcher = await WsClient.open(`${b!.wsUrl}/ws?topics=wide/x&occupancy=1`)
+    // b sees its own watcher, a's group of five, and as many of the forty as fit: more than five, fewer than forty.
+    const seen = await until(
+      'a count from a',
+      () => {
+        const n = watcher.of('occupancy').at(-1)?.subscribers ?? 0
+        return n > 6 ? n : undefined
+      },
+      CONVERGE_MS,
+    )
+    assert.ok(seen < 46, `the rare groups were left out (counted ${seen} of 46)`)
+    const keys = await raw.keys('*roster:*')
+    const lengths = await Promise.all(keys.map((k) => raw.strlen(k)))
+    assert.is(keys.length, 2)
+    assert.ok(Math.max(...lengths) <= 65536, `lists in Redis: ${lengths}`)
+    assert.ok(Math.max(...lengths) > 40_000, `the list is filled up to the bound: ${lengths}`)
+    assert.match(a!.output(), /left out of the shared list \(OCCUPANCY_BYTES\)/)
+    // The instance that stops deletes its list at once (a SIGKILLed one lets it expire).
+    await a!.stop()
+    await until("a's list gone", async () => ((await raw.keys('*roster:*')).length === 1 ? true : undefined))
+    await counted(watcher, 'wide/x', 1)
+    watcher.ws.close()
+  } finally {
+    for (const s of sockets) s.ws.close()
+    raw.disconnect()
+    await Promise.all([a!.stop(), b!.stop()])
+    await redis.stop()
+  }
+})
+bound.run()

@@ -37,6 +37,9 @@ interface Group {
 /** What an instance shares: `[patterns, sub, count]` per group, most subscribed first. */
 const listSchema = v.array(v.tuple([v.array(v.string()), v.nullable(v.string()), v.number()]))
 
+const NON_ASCII = /[^\x00-\x7f]/
+const encoder = new TextEncoder()
+
 interface Watched {
   /** Occupancy watchers, each with the count it was last told. */
   occupancy: Map<Watcher, number>
@@ -221,11 +224,12 @@ export class Occupancy {
     let omitted = 0
     for (const g of [...groups.values()].sort((a, b) => b.n - a.n)) {
       const part = JSON.stringify([g.patterns, g.sub, g.n])
-      // JSON.stringify escapes nothing past ASCII: 3 bytes per UTF-16 unit bounds the UTF-8 length.
-      if (bytes + part.length * 3 + 1 > this.opts.maxBytes) omitted++
+      // Topics are ASCII; only a `sub` may not be, and then it is encoded to count its UTF-8 bytes.
+      const size = NON_ASCII.test(part) ? encoder.encode(part).length : part.length
+      if (bytes + size + 1 > this.opts.maxBytes) omitted++
       else {
         parts.push(part)
-        bytes += part.length * 3 + 1
+        bytes += size + 1
       }
     }
     if (omitted > 0 && omitted !== this.omitted) {
