@@ -37,7 +37,7 @@ interface Group {
 /** What an instance shares: `[patterns, sub, count]` per group, most subscribed first. */
 const listSchema = v.array(v.tuple([v.array(v.string()), v.nullable(v.string()), v.number()]))
 
-const NON_ASCII = /[^\x00-\x7f]/
+const NON_ASCII = /[\u0080-\uffff]/
 const encoder = new TextEncoder()
 
 interface Watched {
