@@ -39,7 +39,7 @@ const ENV = {
   MAX_CONNECTIONS_PER_IP: '1000000',
   OUTBOUND_BYTES: String(8 * 1024 ** 3),
   PUBLISH_RATE: '0',
-  LOG_LEVEL: 'warn',
+  LOG_LEVEL: 'info',
   OCCUPANCY_INTERVAL: '1000',
 }
 
@@ -75,7 +75,17 @@ async function connect(s: Running, path: string, count: number): Promise<ChildPr
   return gens
 }
 
-const stop = (gens: ChildProcess[]) => Promise.all(gens.map((p) => new Promise((r) => (p.once('exit', r), p.kill('SIGKILL')))))
+const stop = (gens: ChildProcess[]) =>
+  Promise.all(
+    gens.map(
+      (p) =>
+        new Promise((r) => {
+          if (p.exitCode !== null || p.signalCode !== null) return r(undefined)
+          p.once('exit', r)
+          p.kill('SIGKILL')
+        }),
+    ),
+  )
 
 async function server(engine: string, redisUrl: string | undefined): Promise<Running> {
   const env = { ...ENV, ...(engine === 'redis' ? { REDIS_URL: redisUrl!, REDIS_PREFIX: `bench${Date.now()}:` } : {}) }

@@ -7,6 +7,8 @@ import { until } from './wait.ts'
 /** A frame the server sent, as the protocol describes it. */
 export type Frame = ServerFrame
 export type FrameOf<T extends Frame['type']> = Extract<Frame, { type: T }>
+/** An event frame of a stored event: it has its id (cursor). */
+export type StoredEventFrame = FrameOf<'event'> & { id: string }
 
 /**
  * A real WebSocket client that records every frame and its close, and waits on
@@ -60,8 +62,14 @@ export class WsClient {
     return this.frames.filter((f): f is FrameOf<T> => f.type === type)
   }
 
-  events(): FrameOf<'event'>[] {
-    return this.of('event')
+  /** Events of stored topics (with an id); events of ephemeral topics are in `ephemeral()`. */
+  events(): StoredEventFrame[] {
+    return this.of('event').filter((f): f is StoredEventFrame => f.id !== undefined)
+  }
+
+  /** Events of ephemeral topics: no id. */
+  ephemeral(): FrameOf<'event'>[] {
+    return this.of('event').filter((f) => f.id === undefined)
   }
 
   /** Waits for the n-th frame (1-based) of a type. */
@@ -70,7 +78,7 @@ export class WsClient {
   }
 
   /** Waits until `count` event frames have arrived. */
-  async waitEvents(count: number, timeoutMs = 5000): Promise<FrameOf<'event'>[]> {
+  async waitEvents(count: number, timeoutMs = 5000): Promise<StoredEventFrame[]> {
     await until(
       () => `${count} events (have ${this.events().length})`,
       () => (this.events().length >= count ? true : undefined),
@@ -80,7 +88,7 @@ export class WsClient {
   }
 
   /** Waits until the event with this id (a sentinel) has arrived: everything before it has too. */
-  async waitId(id: string, timeoutMs = 10_000): Promise<FrameOf<'event'>[]> {
+  async waitId(id: string, timeoutMs = 10_000): Promise<StoredEventFrame[]> {
     await until(
       () => `event ${id} (have ${this.events().length} events${this.closeCode === undefined ? '' : `; closed ${this.closeCode}`})`,
       () => (this.events().some((e) => e.id === id) ? true : undefined),

@@ -169,6 +169,10 @@ export interface Config {
   allowedOrigins: '*' | string[]
   /** Patterns of topics whose subscribers with a token `sub` are listed as members (presence); empty: none. */
   presenceTopics: string[]
+  /** Patterns of topics a WebSocket may publish to without a token granting them. */
+  openPublishTopics: string[]
+  /** Patterns of topics delivered live and never stored: no cursor, replay, snapshot or history. */
+  ephemeralTopics: string[]
   /** Node: processes serving the port (cluster), or `auto`, one per core; more than one needs REDIS_URL. */
   workers: number | 'auto'
   limits: Limits
@@ -233,6 +237,8 @@ const OTHER = {
   PRIVATE_TOPICS: patternList('comma-separated topic patterns, such as private/**'),
   CONFLATE_TOPICS: patternsOrNone('none, or comma-separated topic patterns, such as stocks/**'),
   PRESENCE_TOPICS: patternsOrNone('none, or comma-separated topic patterns, such as chat/**'),
+  OPEN_PUBLISH_TOPICS: patternsOrNone('none, or comma-separated topic patterns, such as lobby/**'),
+  EPHEMERAL_TOPICS: patternsOrNone('none, or comma-separated topic patterns, such as typing/**,cursors/**'),
 }
 
 function patternsOrNone(message: string) {
@@ -347,6 +353,8 @@ export function loadConfig(env: Env): Config {
     privateTopics: read(env, 'PRIVATE_TOPICS', OTHER.PRIVATE_TOPICS) ?? ['private/**'],
     conflateTopics: read(env, 'CONFLATE_TOPICS', OTHER.CONFLATE_TOPICS) ?? ['stocks/**'],
     presenceTopics: read(env, 'PRESENCE_TOPICS', OTHER.PRESENCE_TOPICS) ?? [],
+    openPublishTopics: read(env, 'OPEN_PUBLISH_TOPICS', OTHER.OPEN_PUBLISH_TOPICS) ?? [],
+    ephemeralTopics: read(env, 'EPHEMERAL_TOPICS', OTHER.EPHEMERAL_TOPICS) ?? [],
     allowedOrigins: read(env, 'ALLOWED_ORIGINS', OTHER.ALLOWED_ORIGINS) ?? '*',
     metricsToken: env.METRICS_TOKEN || undefined,
     workers,

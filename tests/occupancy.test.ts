@@ -203,6 +203,51 @@ cluster.after(async ({ c }) => {
   await c.redis.stop()
 })
 
+cluster('rewind at the seam and history paging, each request on another instance', async ({ c }) => {
+  const p = c.proxy
+  const N = 200
+  const sent: string[] = []
+  const publisher = (async () => {
+    for (let i = 0; i < N; i++) sent.push((await publish(p.url, { topic: 'seam/3', data: i }, auth)).body.id)
+  })()
+  const clients: WsClient[] = []
+  while (sent.length < N - 40 && clients.length < 6) {
+    if (sent.length >= 10 + clients.length * 20) clients.push(await WsClient.open(`${p.wsUrl}/ws?topics=seam/3&rewind=5`))
+    else await new Promise((r) => setTimeout(r, 1))
+  }
+  await publisher
+  const sentinel = (await publish(p.url, { topic: 'seam/3', data: N }, auth)).body.id
+  assert.ok(new Set(p.log.filter((l) => l.path.startsWith('/ws')).map((l) => l.port)).size > 1, 'the clients are on several instances')
+  for (const ws of clients) {
+    const snap = (await ws.nth('snapshot')).events.map((e) => e.data as number)
+    const live = (await ws.waitId(sentinel, 10_000)).map((e) => e.data as number)
+    const seen = [...snap, ...live]
+    assert.ok(snap.length >= 1 && snap.length <= 5, `snapshot of ${snap.length}`)
+    assert.equal(
+      seen,
+      Array.from({ length: seen.length }, (_, i) => seen[0]! + i),
+      'consecutive, none lost or doubled',
+    )
+    assert.is(seen.at(-1), N)
+    ws.ws.close()
+  }
+  // History paged backwards through the proxy: each page from another instance, together the last 100 kept.
+  const pages: number[][] = []
+  let before: string | undefined
+  for (;;) {
+    const r = await request(`${p.url}/api/history?topic=seam/3&limit=30${before ? `&before=${before}` : ''}`)
+    assert.is(r.status, 200)
+    pages.unshift(r.body.events.map((e: { data: number }) => e.data))
+    if (!r.body.more) break
+    before = r.body.events[0].id
+  }
+  assert.equal(
+    pages.flat(),
+    Array.from({ length: 100 }, (_, i) => N - 99 + i),
+    'TOPIC_HISTORY (100) kept, in order, each once',
+  )
+})
+
 cluster('counts and members over every instance converge after connects, disconnects and a SIGKILLed instance', async ({ c }) => {
   const p = c.proxy
   await publish(p.url, { topic: 'game/9', data: 0 }, auth)

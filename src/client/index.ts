@@ -4,21 +4,21 @@
  * from the cursor so nothing is lost, drops anything at or before it so
  * nothing is shown twice, and falls back WebSocket → SSE → long polling.
  */
-import { compareCursors } from '../protocol/cursor.ts'
 import { CLIENT_TRANSPORT_ORDER } from '../protocol/transports.ts'
 import { FeedRequestError, fetchHistory } from './history.ts'
+import { OPENERS } from './openers.ts'
+import { snapshotPages } from './poll.ts'
+import { Position } from './position.ts'
 import { PresenceTracker } from './presence.ts'
+import { Publisher, postEvent, randomKey } from './publish.ts'
 import { TokenKeeper } from './tokens.ts'
-import { OPENERS, snapshotPages, type Transport, type TransportHandlers } from './transports.ts'
-import type { ConnectOptions, FeedEvents, FeedHistory, FeedState, HistoryOptions, TransportName } from './types.ts'
+import type { Transport, TransportHandlers } from './transports.ts'
+import type { ConnectOptions, FeedEvents, FeedHistory, FeedState, HistoryOptions, PublishedEvent, PublishOptions, TransportName } from './types.ts'
 
 export type * from './types.ts'
 export { FeedRequestError }
 
 type Listener<K extends keyof FeedEvents> = (payload: FeedEvents[K]) => void
-
-/** True when `a` is at or before `b` in one history; cursors of different epochs are never "before". */
-const notAfter = (a: string, b: string | undefined) => b !== undefined && (compareCursors(a, b) ?? 1) <= 0
 
 export class LiveFeed {
   private readonly listeners = new Map<keyof FeedEvents, Set<(payload: never) => void>>()
@@ -31,14 +31,12 @@ export class LiveFeed {
   private failures = 0
   private fellBackAt = 0
   private timer: ReturnType<typeof setTimeout> | undefined
-  private awaitingSnapshot = false
-  /** Ids shown from the pages of a snapshot not yet complete (a cut connection asks for it again). */
-  private partial: Set<string> | undefined
   /** Access tokens, when the application gives `getToken`. */
   private readonly tokens: TokenKeeper | undefined
-  private _cursor: string | undefined
+  private readonly position: Position
   private _state: FeedState = 'connecting'
   private readonly members = new PresenceTracker()
+  private readonly publisher: Publisher
 
   constructor(
     private readonly base: URL,
@@ -46,7 +44,8 @@ export class LiveFeed {
   ) {
     this.topics = new Set(opts.topics)
     this.tokens = opts.getToken && new TokenKeeper(opts.getToken, (token) => this.refreshed(token))
-    this._cursor = opts.since
+    this.publisher = new Publisher((topic, data, key) => postEvent(base, opts.fetch ?? fetch.bind(globalThis), this.tokens?.token, topic, data, key))
+    this.position = new Position(opts.since)
     const g = globalThis as { WebSocket?: unknown; EventSource?: unknown }
     const available: Record<TransportName, boolean> = {
       websocket: Boolean(opts.WebSocket ?? g.WebSocket),
@@ -60,7 +59,7 @@ export class LiveFeed {
 
   /** Where the feed resumes from: the last event seen (or the snapshot's head). */
   get cursor(): string | undefined {
-    return this._cursor
+    return this.position.cursor
   }
   get state(): FeedState {
     return this._state
@@ -94,6 +93,7 @@ export class LiveFeed {
     this.tokens?.stop()
     this.current?.close()
     this.current = undefined
+    this.publisher.cut() // publishes taken by the socket and not answered finish over HTTP
     this.setState('closed')
   }
 
@@ -110,6 +110,16 @@ export class LiveFeed {
   }
 
   /**
+   * Publishes one event: over the open WebSocket when there is one (the token must grant the topic in
+   * `publish`, or the server's OPEN_PUBLISH_TOPICS match it), else `POST /api/events` with the token. Resolves
+   * once stored, with the event (no `id` on an ephemeral topic); rejects with a `FeedRequestError` (its
+   * `code`). Each publish has an idempotency key: after a cut it is sent again with it, and stored once.
+   */
+  publish(topic: string, data: unknown, options: PublishOptions = {}): Promise<PublishedEvent> {
+    return this.publisher.publish(this._state === 'open' ? this.current : undefined, topic, data, options.key ?? randomKey())
+  }
+
+  /**
    * One topic's recent events (the server keeps TOPIC_HISTORY per topic), newest page first: pass the first
    * event's id as `before` for the page before it. Rejects with a `FeedRequestError` (its `code`).
    */
@@ -118,25 +128,21 @@ export class LiveFeed {
   }
 
   /** The snapshot of topics added on a transport that cannot add them live; it never moves the cursor. */
-  private async fetchSnapshot(topics: string[]): Promise<void> {
+  private fetchSnapshot(topics: string[]): Promise<void> {
     const open = () => this._state !== 'closed'
-    try {
-      await snapshotPages(
-        {
-          base: this.base,
-          fetch: this.opts.fetch ?? fetch.bind(globalThis),
-          token: () => this.tokens?.token,
-          on: {
-            snapshot: (events, cursor, more) => open() && this.emit('snapshot', { events, cursor, more }),
-            error: (code, message) => open() && this.emit('error', { code, message }),
-          },
+    const ctx = { base: this.base, fetch: this.opts.fetch ?? fetch.bind(globalThis), token: () => this.tokens?.token }
+    // On a failure the stream goes on; the new topics show up with their next event.
+    return snapshotPages(
+      {
+        ...ctx,
+        on: {
+          snapshot: (events, cursor, more) => open() && this.emit('snapshot', { events, cursor, more }),
+          error: (code, message) => open() && this.emit('error', { code, message }),
         },
-        topics,
-        undefined,
-      )
-    } catch {
-      // The stream goes on; the new topics show up with their next event.
-    }
+      },
+      topics,
+      undefined,
+    ).catch(() => {})
   }
 
   /** A fresh token (when the feed uses tokens), then a connection. */
@@ -175,7 +181,7 @@ export class LiveFeed {
     ref.transport = OPENERS[this.order[this.index]!]({
       base: this.base,
       topics: [...this.topics],
-      cursor: this._cursor,
+      cursor: this.position.cursor,
       rewind: this.opts.rewind,
       watch: { occupancy: this.opts.occupancy === true, presence: this.opts.presence === true },
       on: this.handlers(ref),
@@ -186,7 +192,7 @@ export class LiveFeed {
       token: () => this.tokens?.token,
     })
     this.current = ref.transport
-    this.awaitingSnapshot = this._cursor === undefined
+    this.position.connecting()
     clearTimeout(this.timer)
     this.timer = setTimeout(() => {
       if (ref.opened || this.current !== ref.transport) return
@@ -210,39 +216,30 @@ export class LiveFeed {
         if (self.index > 0) self.scheduleRetryBetter()
       },
       event(e) {
-        const c = self._cursor
-        if (!mine() || notAfter(e.id, c)) return
-        self._cursor = e.id
-        self.emit('event', e)
+        if (mine() && self.position.event(e.id)) self.emit('event', e)
       },
       snapshot(events, cursor, more) {
-        if (!mine()) return
-        // A snapshot for topics added later must not move the cursor: older events of the other topics may follow it.
-        if (!self.awaitingSnapshot && self._cursor !== undefined) return self.emit('snapshot', { events, cursor, more })
-        // The feed's own snapshot, in pages: the cursor moves only with the last one, so a connection cut
-        // mid-snapshot asks for the snapshot again rather than resuming as if it had it all; what the cut
-        // one already showed is not shown twice.
-        const shown = (self.partial ??= new Set())
-        const fresh = events.filter((e) => !shown.has(e.id))
-        if (more) for (const e of fresh) shown.add(e.id)
-        else {
-          self._cursor = cursor
-          self.awaitingSnapshot = false
-          self.partial = undefined
-        }
-        self.emit('snapshot', { events: fresh, cursor, more })
+        if (mine()) self.emit('snapshot', { events: self.position.snapshot(events, cursor, more), cursor, more })
       },
       reset(reason) {
         if (!mine()) return
-        self.awaitingSnapshot = true
+        self.position.reset()
         self.emit('reset', { reason })
       },
       advance(cursor) {
-        const c = self._cursor
-        if (mine() && !notAfter(cursor, c)) self._cursor = cursor
+        if (mine()) self.position.advance(cursor)
       },
       error(code, message) {
         if (mine()) self.emit('error', { code, message })
+      },
+      ephemeral(e) {
+        if (mine()) self.emit('ephemeral', e)
+      },
+      published(ref, event) {
+        self.publisher.published(ref, event)
+      },
+      refused(ref, code, message) {
+        self.publisher.refused(ref, code, message)
       },
       occupancy(topic, subscribers) {
         if (mine() && self.topics.has(topic)) self.emit('occupancy', { topic, subscribers })
@@ -252,6 +249,8 @@ export class LiveFeed {
         if (shown) self.emit('presence', shown)
       },
       closed() {
+        // Publishes the socket took but never answered go again over HTTP, with their keys.
+        self.publisher.cut()
         if (mine()) self.dropped(ref.transport!, ref.opened)
       },
     }

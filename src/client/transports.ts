@@ -5,20 +5,23 @@
  * never thrown and never dropped silently.
  */
 import * as v from 'valibot'
-import { BAD_FRAME, type ErrorCode, errorBody } from '../protocol/errors.ts'
+import { BAD_FRAME, type ErrorCode } from '../protocol/errors.ts'
 import type { ResetReason } from '../protocol/events.ts'
-import { snapshotSchema } from '../protocol/events.ts'
-import { readAnswer } from '../protocol/http.ts'
 import { describeIssues } from '../protocol/issues.ts'
 import type { Presence } from '../protocol/presence.ts'
 import { SSE_EVENTS, type SseEventName } from '../protocol/sse.ts'
 import { type ClientFrame, serverFrame } from '../protocol/ws.ts'
-import type { DeliveredEvent, EventSourceCtor, FeedEvent, TransportName, WebSocketCtor } from './types.ts'
+import type { PublishingTransport } from './publish.ts'
+import type { DeliveredEvent, EphemeralEvent, EventSourceCtor, FeedEvent, PublishedEvent, TransportName, WebSocketCtor } from './types.ts'
 
 /** What a transport reports back to the feed. */
 export interface TransportHandlers {
   opened(): void
   event(e: DeliveredEvent): void
+  ephemeral(e: EphemeralEvent): void
+  /** A `publish` frame's answer, by its ref. */
+  published(ref: string, event: PublishedEvent): void
+  refused(ref: string, code: ErrorCode | typeof BAD_FRAME, message: string): void
   /** `cursor` is where to continue from. */
   /** One page of a snapshot; `more` says another page follows (all share `cursor`). */
   snapshot(events: FeedEvent[], cursor: string, more: boolean): void
@@ -48,7 +51,7 @@ export interface TransportContext {
   token(): string | undefined
 }
 
-export interface Transport {
+export interface Transport extends PublishingTransport {
   readonly name: TransportName
   /** Live topic changes; a transport without them is restarted by the feed. */
   subscribe?(topics: string[]): void
@@ -58,7 +61,7 @@ export interface Transport {
   close(): void
 }
 
-function rewindParam(ctx: TransportContext): string | undefined {
+export function rewindParam(ctx: TransportContext): string | undefined {
   return ctx.rewind === undefined ? undefined : String(ctx.rewind)
 }
 
@@ -72,7 +75,7 @@ function watchFields(ctx: TransportContext): { occupancy?: true; presence?: true
   return { ...(ctx.watch.occupancy ? { occupancy: true as const } : {}), ...(ctx.watch.presence ? { presence: true as const } : {}) }
 }
 
-function url(ctx: TransportContext, path: string, params: Record<string, string | undefined>): string {
+export function url(ctx: TransportContext, path: string, params: Record<string, string | undefined>): string {
   const u = new URL(path, ctx.base)
   u.searchParams.set('topics', ctx.topics.join(','))
   // Browsers' WebSocket and EventSource cannot send an Authorization header: the token goes in the query.
@@ -83,7 +86,11 @@ function url(ctx: TransportContext, path: string, params: Record<string, string 
 }
 
 /** Parses JSON text and checks it against a schema; on failure says why, for a `bad_frame` error. */
-function decode<S extends v.GenericSchema>(schema: S, text: unknown, what: string): { ok: true; value: v.InferOutput<S> } | { ok: false; problem: string } {
+export function decode<S extends v.GenericSchema>(
+  schema: S,
+  text: unknown,
+  what: string,
+): { ok: true; value: v.InferOutput<S> } | { ok: false; problem: string } {
   let json: unknown
   try {
     json = JSON.parse(String(text))
@@ -92,6 +99,12 @@ function decode<S extends v.GenericSchema>(schema: S, text: unknown, what: strin
   }
   const r = v.safeParse(schema, json)
   return r.success ? { ok: true, value: r.output } : { ok: false, problem: `${what} does not fit the protocol: ${describeIssues(r.issues)}` }
+}
+
+/** An event as received: a stored one (with its id), or one of an ephemeral topic (without). */
+function wireEvent(ctx: TransportContext, f: { id?: string | undefined; topic: string; data: unknown; ts: number; conflated?: number | undefined }): void {
+  if (f.id === undefined) return ctx.on.ephemeral({ topic: f.topic, data: f.data, ts: f.ts })
+  ctx.on.event({ id: f.id, topic: f.topic, data: f.data, ts: f.ts, ...(f.conflated !== undefined ? { conflated: f.conflated } : {}) })
 }
 
 export function websocket(ctx: TransportContext): Transport {
@@ -125,10 +138,10 @@ export function websocket(ctx: TransportContext): Transport {
     if (!d.ok) return ctx.on.error(BAD_FRAME, d.problem)
     const f = d.value
     switch (f.type) {
-      case 'event': {
-        const { type: _t, ...e } = f
-        return ctx.on.event(e)
-      }
+      case 'event':
+        return wireEvent(ctx, f)
+      case 'published':
+        return ctx.on.published(f.ref, f.event)
       case 'snapshot':
         return ctx.on.snapshot(f.events, f.cursor, f.more === true)
       case 'reset':
@@ -139,6 +152,7 @@ export function websocket(ctx: TransportContext): Transport {
         if (f.members !== undefined) return ctx.on.presence({ topic: f.topic, members: f.members })
         return ctx.on.presence({ topic: f.topic, joined: f.joined ?? [], left: f.left ?? [] })
       case 'error':
+        if (f.ref !== undefined) return ctx.on.refused(f.ref, f.code, f.message)
         ctx.on.error(f.code, f.message)
         // The server could not serve the subscribe (its event store failed): this socket holds nothing.
         // Reconnect, with backoff, and resume from the cursor, rather than sit open and silent.
@@ -164,6 +178,7 @@ export function websocket(ctx: TransportContext): Transport {
     subscribe: (topics) => send({ type: 'subscribe', topics, ...watchFields(ctx) }),
     unsubscribe: (topics) => send({ type: 'unsubscribe', topics }),
     auth: (token) => send({ type: 'auth', token }),
+    publish: (ref, topic, data, key) => send({ type: 'publish', ref, topic, data, key }),
     close() {
       done = true
       clearInterval(heartbeat)
@@ -184,7 +199,7 @@ export function sse(ctx: TransportContext): Transport {
       else ctx.on.error(BAD_FRAME, d.problem)
     })
   es.onopen = () => ctx.on.opened()
-  on('message', (e) => ctx.on.event(e))
+  on('message', (e) => wireEvent(ctx, e))
   on('snapshot', (s) => ctx.on.snapshot(s.events, s.cursor, s.more === true))
   on('reset', (r) => ctx.on.reset(r.reason))
   on('feed-error', (e) => ctx.on.error(e.code, e.message))
@@ -206,85 +221,3 @@ export function sse(ctx: TransportContext): Transport {
     },
   }
 }
-
-export function poll(ctx: TransportContext): Transport {
-  // One controller per request, never one signal for all: Node's fetch adds a listener to the signal it
-  // is given and a long-running poller would pile them up (MaxListenersExceededWarning, a leak).
-  let closed = false
-  let inFlight: AbortController | undefined
-  const signal = () => (inFlight = new AbortController()).signal
-  let cursor = ctx.cursor
-  const run = async () => {
-    let opened = false
-    for (;;) {
-      if (closed) return
-      const res = await ctx.fetch(url(ctx, '/poll', { cursor, wait: String(opened ? ctx.pollWaitS : 0), rewind: rewindParam(ctx) }), { signal: signal() })
-      const text = await res.text()
-      if (!res.ok) {
-        const e = decode(errorBody, text, `a ${res.status} answer`)
-        if (e.ok) ctx.on.error(e.value.error.code, e.value.error.message)
-        throw new Error(`poll answered ${res.status}`)
-      }
-      const d = decode(readAnswer, text, 'a poll answer')
-      if (!d.ok) {
-        ctx.on.error(BAD_FRAME, d.problem)
-        throw new Error('poll answer not understood')
-      }
-      const body = d.value
-      if (!opened) {
-        opened = true
-        ctx.on.opened()
-      }
-      if ('reset' in body) ctx.on.reset('stale_cursor')
-      if ('snapshot' in body) {
-        ctx.on.snapshot(body.snapshot, body.cursor, body.next !== undefined)
-        // A large snapshot comes in pages: fetch the rest before polling on from its head.
-        if (body.next !== undefined) await snapshotPages(ctx, ctx.topics, body.next, signal)
-      } else for (const e of body.events) ctx.on.event(e)
-      ctx.on.advance(body.cursor)
-      cursor = body.cursor
-    }
-  }
-  run().catch(() => {
-    if (!closed) ctx.on.closed()
-  })
-  return {
-    name: 'poll',
-    close() {
-      closed = true
-      inFlight?.abort()
-    },
-  }
-}
-
-/**
- * GET /api/snapshot of these topics, page after page from `next` (or from the
- * start), each page reported as it comes. An answer outside the protocol is a
- * `bad_frame` error and ends the paging.
- */
-export async function snapshotPages(
-  ctx: Pick<TransportContext, 'base' | 'fetch' | 'token' | 'rewind'> & { on: Pick<TransportHandlers, 'snapshot' | 'error'> },
-  topics: string[],
-  next: string | undefined,
-  /** A fresh signal per request (see the poll transport). */
-  signal?: () => AbortSignal,
-): Promise<void> {
-  for (;;) {
-    const u = new URL('/api/snapshot', ctx.base)
-    u.searchParams.set('topics', topics.join(','))
-    if (next !== undefined) u.searchParams.set('next', next)
-    if (ctx.rewind !== undefined) u.searchParams.set('rewind', String(ctx.rewind))
-    const token = ctx.token()
-    if (token !== undefined) u.searchParams.set('token', token)
-    const res = await ctx.fetch(u.toString(), { signal: signal?.() })
-    const text = await res.text()
-    if (!res.ok) throw new Error(`snapshot answered ${res.status}`)
-    const d = decode(snapshotSchema, text, 'a snapshot answer')
-    if (!d.ok) return ctx.on.error(BAD_FRAME, d.problem)
-    ctx.on.snapshot(d.value.events, d.value.cursor, d.value.next !== undefined)
-    if (d.value.next === undefined) return
-    next = d.value.next
-  }
-}
-
-export const OPENERS: Record<TransportName, (ctx: TransportContext) => Transport> = { websocket, sse, poll }

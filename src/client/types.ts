@@ -3,10 +3,19 @@
  * Options and events of the livefeed client. Wire shapes are the protocol's (`src/protocol/`).
  */
 import type { BAD_FRAME, ErrorCode } from '../protocol/errors.ts'
-import type { DeliveredEvent, FeedEvent, ResetReason } from '../protocol/events.ts'
+import type { DeliveredEvent, EphemeralEvent, FeedEvent, ResetReason } from '../protocol/events.ts'
 import type { ClientTransportName } from '../protocol/transports.ts'
 
-export type { DeliveredEvent, FeedEvent }
+export type { DeliveredEvent, EphemeralEvent, FeedEvent }
+
+/** What `feed.publish()` resolves with: the stored event, or on an ephemeral topic the event sent on (no `id`). */
+export type PublishedEvent = FeedEvent | EphemeralEvent
+
+/** `feed.publish(topic, data, options)`. */
+export interface PublishOptions {
+  /** Idempotency key (1-255 printable ASCII): a retry with it is stored once. Default: a random one per publish. */
+  key?: string
+}
 
 /** The SDK's transport names (`websocket`, `sse`, `poll`), from the protocol. */
 export type TransportName = ClientTransportName
@@ -19,6 +28,8 @@ export interface FeedEvents {
   snapshot: { events: FeedEvent[]; cursor: string; more: boolean }
   reset: { reason: ResetReason }
   status: { state: FeedState; transport: TransportName | undefined }
+  /** An event of an ephemeral topic (the server's EPHEMERAL_TOPICS): live only, no `id`, never replayed. */
+  ephemeral: EphemeralEvent
   /** With `occupancy`: subscribers of a topic subscribed by exact name, on every instance, when it changes. */
   occupancy: { topic: string; subscribers: number }
   /**

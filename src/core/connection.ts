@@ -64,8 +64,8 @@ export abstract class Connection implements Sink, Watcher {
   abstract snapshot(events: FeedEvent[], cursor: string, more: boolean): void
   abstract reset(reason: ResetReason): void
   caughtUp?(cursor: string): void
-  /** Tells the client why its request failed (the error is already mapped and logged). */
-  protected abstract failed(error: FeedError): void
+  /** Tells the client why its request failed (the error is already mapped and logged); `ref` names the WebSocket publish it answers. */
+  protected abstract failed(error: FeedError, ref?: string): void
   /**
    * Ends the transport itself: close the socket, end the stream, answer the poll. Called once. A transport
    * whose connection outlives this (an SSE stream's or a poll's socket, still sending what was written)
@@ -199,9 +199,9 @@ export abstract class Connection implements Sink, Watcher {
   }
 
   /** Maps anything thrown while serving this connection to its documented answer. */
-  protected fail(err: unknown): void {
+  protected fail(err: unknown, ref?: string): void {
     if (this.ended) return
-    this.failed(this.feed.failure(err, { transport: this.transport, ...this.request }))
+    this.failed(this.feed.failure(err, { transport: this.transport, ...this.request }), ref)
   }
 
   /** Called by the feed's one sweep timer: deadlines, token expiry, heartbeats. */

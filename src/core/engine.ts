@@ -5,7 +5,7 @@
  * `tests/engine.test.ts` is the one contract test both pass.
  */
 import type { Cursor } from '../protocol/cursor.ts'
-import type { EventInput, FeedEvent } from '../protocol/events.ts'
+import type { EphemeralEvent, EventInput, FeedEvent } from '../protocol/events.ts'
 import type { PatternSet } from './topic-index.ts'
 
 export interface TopicInfo {
@@ -80,6 +80,14 @@ export interface Engine {
    * `lost` true): every subscriber must start over from a snapshot. Shared engines only.
    */
   onGap?(listener: (lost: boolean) => void): void
+
+  /**
+   * Events of ephemeral topics (EPHEMERAL_TOPICS): handed to `onEphemeral` on every instance, this one
+   * included, and stored nowhere. Resolves once sent on (Redis: PUBLISH answered).
+   */
+  broadcast(events: EphemeralEvent[]): Promise<void>
+  /** Every ephemeral event any instance broadcasts from now on, as it arrives. One listener (the hub). */
+  onEphemeral(listener: (events: EphemeralEvent[]) => void): void
 
   /** Where instances tell each other who subscribes to what (occupancy, presence); shared engines only. */
   readonly roster?: Roster

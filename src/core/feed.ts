@@ -6,22 +6,28 @@
  */
 import type { Config, Limits } from '../config.ts'
 import { compareCursors, formatNext, parseNext } from '../protocol/cursor.ts'
-import type { EventInput, Snapshot } from '../protocol/events.ts'
+import type { EphemeralEvent, EventInput, FeedEvent, Snapshot } from '../protocol/events.ts'
 import type { HistoryAnswer, ReadAnswer } from '../protocol/http.ts'
 import type { PresenceAnswer } from '../protocol/presence.ts'
 import { Access, type Grant } from './access.ts'
 import type { Connection } from './connection.ts'
 import { requireCursor } from './cursor.ts'
-import type { AppendResult, Engine, IdempotencyRequest, TopicInfo } from './engine.ts'
+import type { Engine, IdempotencyRequest, TopicInfo } from './engine.ts'
 import { FeedError, toFeedError } from './errors.ts'
 import { guardEngine } from './guard.ts'
 import { Hub } from './hub.ts'
-import { ConnectionCounter } from './limits.ts'
+import { ConnectionCounter, RateLimiter } from './limits.ts'
 import type { Log } from './log.ts'
 import { Occupancy } from './occupancy.ts'
 import { Stats, type TransportName } from './stats.ts'
 import { assertTopic } from './topic.ts'
 import { PatternSet } from './topic-index.ts'
+
+/** A publish's answer: the stored events (or, on ephemeral topics, the events sent on), and whether it replays a known key. */
+export interface PublishResult {
+  events: FeedEvent[] | EphemeralEvent[]
+  replayed: boolean
+}
 
 /** Everything transports share: the engine, the hub, the limits and the set of live clients. */
 export class Feed {
@@ -35,6 +41,12 @@ export class Feed {
   readonly perAddress: ConnectionCounter
   /** What the metrics report. */
   readonly stats = new Stats()
+  /** PUBLISH_RATE per token `sub`, else per address: one budget for HTTP and the socket. */
+  readonly publishRate: RateLimiter
+  /** EPHEMERAL_TOPICS: delivered live, never stored. */
+  readonly ephemeral: PatternSet
+  /** OPEN_PUBLISH_TOPICS: a socket may publish to them without a token granting them. */
+  readonly openPublish: PatternSet
   /** Live WebSocket sessions, SSE streams and held polls: swept, drained and counted. */
   readonly clients = new Set<Connection>()
   draining = false
@@ -50,10 +62,13 @@ export class Feed {
   constructor(
     engine: Engine,
     /** PRIVATE_TOPICS, CONFLATE_TOPICS (topics conflated for a client that falls behind), PRESENCE_TOPICS and the limits. */
-    config: Pick<Config, 'limits' | 'privateTopics' | 'conflateTopics' | 'presenceTopics'>,
+    config: Pick<Config, 'limits' | 'privateTopics' | 'conflateTopics' | 'presenceTopics' | 'ephemeralTopics' | 'openPublishTopics'>,
     readonly log: Log,
   ) {
     const { limits, privateTopics, conflateTopics, presenceTopics } = config
+    this.publishRate = new RateLimiter(limits.publishRate)
+    this.ephemeral = new PatternSet([...config.ephemeralTopics])
+    this.openPublish = new PatternSet([...config.openPublishTopics])
     this.limits = limits
     this.engine = guardEngine(engine, {
       failed: () => this.stats.engineErrors++,
@@ -93,14 +108,39 @@ export class Feed {
     }, tick)
   }
 
-  async publish(inputs: EventInput[], idempotency?: Omit<IdempotencyRequest, 'windowMs'>): Promise<AppendResult> {
+  /**
+   * Stores a batch (atomically, in order) and answers the stored events; or, when every topic of it is
+   * ephemeral (EPHEMERAL_TOPICS), sends it to every instance's subscribers and stores nothing (no id, no
+   * idempotency). A batch that mixes the two is refused: it could not be one atomic thing.
+   */
+  async publish(inputs: EventInput[], idempotency?: Omit<IdempotencyRequest, 'windowMs'>): Promise<PublishResult> {
+    let ephemeral = 0
     for (const input of inputs) {
       assertTopic(input.topic)
       this.assertSize(input)
+      if (this.ephemeral.patterns.length > 0 && this.ephemeral.matches(input.topic)) ephemeral++
+    }
+    if (ephemeral > 0) {
+      if (ephemeral < inputs.length) throw new FeedError('bad_request', 'a batch may not mix ephemeral topics (EPHEMERAL_TOPICS) with stored ones')
+      const ts = Date.now()
+      const events = inputs.map((i) => ({ topic: i.topic, data: i.data, ts }))
+      await this.engine.broadcast(events)
+      this.stats.published += events.length
+      return { events, replayed: false }
     }
     const result = await this.engine.append(inputs, idempotency && { ...idempotency, windowMs: this.limits.idempotencyWindowMs })
     if (!result.replayed) this.stats.published += result.events.length
     return result
+  }
+
+  /**
+   * May this grant publish to `topic` over a socket? Granted by its `publish` claim (or the publish token), or
+   * open to anyone (OPEN_PUBLISH_TOPICS); else 403 forbidden. Private topics need the grant either way.
+   */
+  assertMayPublish(grant: Grant | undefined, topic: string): void {
+    if (grant?.all || grant?.publish.matches(topic)) return
+    if (this.openPublish.patterns.length > 0 && this.openPublish.matches(topic) && !this.access.isPrivate(topic)) return
+    throw new FeedError('forbidden', `${grant ? 'this token may not' : 'publishing here needs a token that grants it, to'} publish to "${topic.slice(0, 300)}"`)
   }
 
   /**

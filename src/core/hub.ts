@@ -1,5 +1,5 @@
 import { compareCursors } from '../protocol/cursor.ts'
-import type { FeedEvent } from '../protocol/events.ts'
+import type { EphemeralEvent, FeedEvent } from '../protocol/events.ts'
 import type { Access } from './access.ts'
 import type { Engine } from './engine.ts'
 import { PreparedEvent } from './prepared.ts'
@@ -31,6 +31,7 @@ export class Hub implements SubscriptionHost {
     private readonly conflate: PatternSet,
   ) {
     engine.onEvents((events) => this.dispatch(events))
+    engine.onEphemeral((events) => this.dispatchEphemeral(events))
     // Events this instance could not read are lost to its subscribers: each starts over from a snapshot.
     engine.onGap?.((lost) => {
       if (lost) this.stats.historyLost++
@@ -106,6 +107,19 @@ export class Hub implements SubscriptionHost {
         else still.push(w)
       }
       this.waiters = still
+    }
+  }
+
+  /** Events of ephemeral topics: to every matching subscriber now, prepared once, nothing remembered. */
+  private dispatchEphemeral(events: EphemeralEvent[]): void {
+    for (const e of events) {
+      let prepared: PreparedEvent | undefined
+      const stamp = ++this.stampSeq
+      this.index.forEach(e.topic, (sub) => {
+        if (sub.stamp === stamp) return
+        sub.stamp = stamp
+        sub.deliver((prepared ??= new PreparedEvent(e, this.access.isPrivate(e.topic))))
+      })
     }
   }
 

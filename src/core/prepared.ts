@@ -1,4 +1,4 @@
-import type { FeedEvent } from '../protocol/events.ts'
+import type { EphemeralEvent, FeedEvent } from '../protocol/events.ts'
 import { sseFrames } from '../protocol/sse.ts'
 import { wsFrames } from '../protocol/ws.ts'
 
@@ -11,22 +11,25 @@ const encoder = new TextEncoder()
  */
 export class PreparedEvent {
   readonly json: string
+  /** The event's cursor; none for an event of an ephemeral topic (never stored). */
+  readonly id: string | undefined
   private ws?: string
   private sse?: Uint8Array
   constructor(
-    readonly event: FeedEvent,
+    readonly event: FeedEvent | EphemeralEvent,
     /** On a private topic: each subscriber's grant is checked before it gets it. */
     readonly isPrivate: boolean,
     /** On a conflated topic (CONFLATE_TOPICS): a client that fell behind gets only the newest pending one. */
     readonly conflatable = false,
   ) {
     this.json = JSON.stringify(event)
+    this.id = 'id' in event ? event.id : undefined
   }
   get wsFrame(): string {
     return (this.ws ??= wsFrames.event(this.json))
   }
   /** The SSE message as bytes, encoded once: every stream enqueues the same buffer (none is copied per subscriber). */
   get sseBytes(): Uint8Array {
-    return (this.sse ??= encoder.encode(sseFrames.event(this.event.id, this.json)))
+    return (this.sse ??= encoder.encode(sseFrames.event(this.id, this.json)))
   }
 }

@@ -103,7 +103,8 @@ export class Subscription {
   ) {}
 
   deliver(p: PreparedEvent): void {
-    if (!this.buffering) return this.send(p)
+    // An ephemeral event has no place in the history: it goes out at once, seam or not, and moves nothing.
+    if (!this.buffering || p.id === undefined) return this.send(p)
     if (this.overflowed) return // read again from the engine once the seam's page is out
     if (this.buffer !== undefined && (this.buffer.length >= this.host.bufferCap || this.bufferedBytes > this.host.bufferBytes)) {
       this.buffer = undefined
@@ -261,7 +262,8 @@ export class Subscription {
     const buffered = this.buffer ?? []
     this.buffer = undefined
     for (const p of buffered) {
-      const order = compareCursors(p.event.id, covered)
+      // (Buffered events are stored ones: ephemeral events are never held.)
+      const order = p.id === undefined ? undefined : compareCursors(p.id, covered)
       if (order !== undefined && (order > 0 || old?.matches(p.event.topic))) this.send(p)
     }
     // Nothing at or before what the replay or snapshot covered is sent after it, even an event the hub
@@ -322,10 +324,13 @@ export class Subscription {
 
   private send(p: PreparedEvent): void {
     if (this.closed || (p.isPrivate && !this.host.access.mayRead(this.grant, p.event.topic))) return
-    // At or before the last sent in the same history: a duplicate. Another epoch is a new history, never one.
-    const order = this.last === undefined ? undefined : compareCursors(p.event.id, this.last)
-    if (order !== undefined && order <= 0) return
-    this.last = p.event.id
+    const id = p.id
+    if (id !== undefined) {
+      // At or before the last sent in the same history: a duplicate. Another epoch is a new history, never one.
+      const order = this.last === undefined ? undefined : compareCursors(id, this.last)
+      if (order !== undefined && order <= 0) return
+      this.last = id
+    }
     this.delivered++
     try {
       this.sink.event(p)

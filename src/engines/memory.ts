@@ -9,7 +9,7 @@ import type { AppendResult, Engine, HistoryResult, IdempotencyRequest, ReadResul
 import { idempotencyConflict } from '../core/errors.ts'
 import { eventBytes, historyPage, snapshotPage } from '../core/paging.ts'
 import type { PatternSet } from '../core/topic-index.ts'
-import type { EventInput, FeedEvent } from '../protocol/events.ts'
+import type { EphemeralEvent, EventInput, FeedEvent } from '../protocol/events.ts'
 
 /**
  * The memory engine's bounds, straight from the configuration (every one required, so no wiring can leave
@@ -59,6 +59,7 @@ export class MemoryEngine implements Engine {
   private readonly idempotency = new Map<string, IdempotencyRecord>()
   private idempotencyBytes = 0
   private listener: (events: FeedEvent[]) => void = () => {}
+  private ephemeral: (events: EphemeralEvent[]) => void = () => {}
 
   constructor(private readonly opts: MemoryEngineOptions) {
     this.ring = new Array(Math.max(1, opts.historySize))
@@ -76,6 +77,14 @@ export class MemoryEngine implements Engine {
 
   onEvents(listener: (events: FeedEvent[]) => void): void {
     this.listener = listener
+  }
+
+  /** One process: ephemeral events go straight to its hub, stored nowhere. */
+  async broadcast(events: EphemeralEvent[]): Promise<void> {
+    this.ephemeral(events)
+  }
+  onEphemeral(listener: (events: EphemeralEvent[]) => void): void {
+    this.ephemeral = listener
   }
 
   async append(inputs: EventInput[], idem?: IdempotencyRequest): Promise<AppendResult> {

@@ -6,8 +6,9 @@ import { FeedError, idempotencyConflict } from '../core/errors.ts'
 import type { Log } from '../core/log.ts'
 import { eventBytes } from '../core/paging.ts'
 import type { PatternSet } from '../core/topic-index.ts'
-import type { EventInput, FeedEvent } from '../protocol/events.ts'
+import type { EphemeralEvent, EventInput, FeedEvent } from '../protocol/events.ts'
 import { APPEND_SCRIPT, compareIds, cursorOf, cursorStreamId, decodeEntry, ENSURE_SCRIPT, entryDataLength } from './redis-codec.ts'
+import { RedisEphemeral } from './redis-ephemeral.ts'
 import { checkHistory, REWIND_SCRIPT } from './redis-history.ts'
 import { RedisRoster } from './redis-roster.ts'
 import { RedisTopics, results, streamInfo } from './redis-topics.ts'
@@ -56,6 +57,7 @@ export class RedisEngine implements Engine {
   /** Reads of the per-topic keys: snapshots, histories, the topic list. */
   private readonly perTopic: RedisTopics
   readonly roster: Roster
+  private readonly ephemeral: RedisEphemeral
   private listener: (events: FeedEvent[]) => void = () => {}
   private gapListener: (lost: boolean) => void = () => {}
   /** Where the live stream reads from. */
@@ -109,10 +111,11 @@ export class RedisEngine implements Engine {
     }
     this.perTopic = new RedisTopics(this.redis, this.keys)
     this.roster = new RedisRoster(this.redis, `${p}roster`)
+    this.ephemeral = new RedisEphemeral(opts.url, common, `${p}ephemeral`, opts.log)
   }
 
   async start(): Promise<string> {
-    await Promise.all([this.redis.connect(), this.reader.connect()])
+    await Promise.all([this.redis.connect(), this.reader.connect(), this.ephemeral.start()])
     const epoch = String(await this.redis.lfEnsure(this.keys.stream, this.keys.epoch, this.keys.trimmed, newEpoch()))
     this.epoch = epoch
     this.lastId = await this.lastGeneratedId()
@@ -137,8 +140,18 @@ export class RedisEngine implements Engine {
     this.running = false
     clearInterval(this.health)
     this.reader.disconnect()
+    this.ephemeral.close()
     await this.readerLoop?.catch(() => {})
     this.redis.disconnect()
+  }
+
+  async broadcast(events: EphemeralEvent[]): Promise<void> {
+    await this.ephemeral.broadcast(this.redis, events).catch((err: unknown) => {
+      throw unavailable(err)
+    })
+  }
+  onEphemeral(listener: (events: EphemeralEvent[]) => void): void {
+    this.ephemeral.onEphemeral(listener)
   }
 
   healthy(): boolean {

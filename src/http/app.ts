@@ -12,7 +12,6 @@ import type { Registry } from 'prom-client'
 import type { Config } from '../config.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
-import { RateLimiter } from '../core/limits.ts'
 import type { Wire } from '../core/wire.ts'
 import { query } from '../protocol/http.ts'
 import { errorAnswer } from './answer.ts'
@@ -75,7 +74,7 @@ function fromHttpException(err: HTTPException): FeedError {
 }
 
 /** The WebSocket endpoint: refusals first (a bad token is a 401 before any upgrade), then the upgrade; a plain GET gets 426. */
-function wsRoute({ api, feed, config, tokens, checkOrigin, admit }: MountContext, runtime: Runtime): void {
+function wsRoute({ api, feed, config, tokens, checkOrigin, admit, clientAddress }: MountContext, runtime: Runtime): void {
   api.get(
     '/ws',
     {
@@ -126,6 +125,7 @@ function wsRoute({ api, feed, config, tokens, checkOrigin, admit }: MountContext
           watch: queryWatch(c),
         },
         c.get('grant'),
+        clientAddress(c),
       )
       const slot = c.get('slot')
       if (slot) session.hold(slot)
@@ -162,7 +162,7 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
     feed,
     config,
     tokens,
-    publisher: publisher(api, feed, publishAuth(tokens, config.publishToken, addressOf, new RateLimiter(config.limits.publishRate))),
+    publisher: publisher(api, feed, publishAuth(tokens, config.publishToken, addressOf, feed.publishRate)),
     checkOrigin: (c) => {
       if (!originAllowed(c.req.header('origin'), config.allowedOrigins))
         throw new FeedError('forbidden_origin', 'pages on this origin may not use this feed (ALLOWED_ORIGINS)')

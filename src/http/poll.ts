@@ -57,9 +57,12 @@ class Poll extends Connection {
     return this.answer
   }
 
-  /** Never conflated: a poll holds no socket buffer, its answer is cut at READ_BYTES instead. */
+  /**
+   * Never conflated: a poll holds no socket buffer, its answer is cut at READ_BYTES instead. Ephemeral events
+   * are not for polls: an answer's cursor could not move past them, and the next poll would not have them.
+   */
   protected deliver(p: PreparedEvent): void {
-    if (!this.open) return
+    if (!this.open || !('id' in p.event)) return
     this.events.push(p.event)
     this.bytes += p.json.length
     if (this.events.length >= this.limit || this.bytes >= this.feed.limits.readBytes) return this.end('done')

@@ -10,14 +10,13 @@ import type { Feed } from '../core/feed.ts'
 import { parseClientJson } from '../core/json.ts'
 import type { ErrorCode } from '../protocol/errors.ts'
 import type { EventInput } from '../protocol/events.ts'
-import { publishAnswer, publishBody } from '../protocol/http.ts'
+import { IDEMPOTENCY_KEY, publishAnswer, publishBody } from '../protocol/http.ts'
 import type { Api, MountContext } from './api.ts'
 import { publishGrant } from './auth.ts'
 import { readBody } from './body.ts'
 import { validate } from './validate.ts'
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/
 
 /** The errors any publish route may answer. */
 export const PUBLISH_ERRORS: ErrorCode[] = [
@@ -47,7 +46,8 @@ const idempotencyHeader = {
   },
 }
 
-async function sha256(text: string): Promise<string> {
+/** The fingerprint of an idempotent publish: a retry with the same key and another body is a conflict. */
+export async function sha256(text: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('')
 }

@@ -73,8 +73,9 @@ class SseStream extends Connection {
   }
 
   protected deliver(p: PreparedEvent, conflated: number): void {
-    if (conflated === 0) this.write(p.sseBytes)
-    else this.text(sseFrames.conflated(p.event.id, p.json, conflated))
+    // Only stored events are ever conflated: they have an id.
+    if (conflated === 0 || p.id === undefined) this.write(p.sseBytes)
+    else this.text(sseFrames.conflated(p.id, p.json, conflated))
   }
   snapshot(events: FeedEvent[], cursor: string, more: boolean): void {
     this.text(sseFrames.snapshot(events, cursor, more))

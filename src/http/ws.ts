@@ -5,7 +5,7 @@
  */
 import type { WSContext, WSEvents } from 'hono/ws'
 import * as v from 'valibot'
-import type { Grant } from '../core/access.ts'
+import { FULL_GRANT, type Grant } from '../core/access.ts'
 import { Connection, type Watch } from '../core/connection.ts'
 import { requireCursor } from '../core/cursor.ts'
 import { FeedError } from '../core/errors.ts'
@@ -18,7 +18,8 @@ import { CLOSE_REASON, END_CLOSE_CODE, type EndReason } from '../protocol/errors
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
 import { describeIssues } from '../protocol/issues.ts'
 import type { Presence } from '../protocol/presence.ts'
-import { CLIENT_FRAME_TYPES, clientFrame, wsFrames } from '../protocol/ws.ts'
+import { CLIENT_FRAME_TYPES, clientFrame, type PublishFrame, refSchema, wsFrames } from '../protocol/ws.ts'
+import { sha256 } from './publish.ts'
 import type { Tokens } from './tokens.ts'
 
 /** What differs between runtimes' sockets, behind `WSContext.raw`. */
@@ -81,6 +82,8 @@ export class WsSession extends Connection implements WSEvents {
     private initial: { topics: string | undefined; since: string | undefined; rewind?: number | undefined; watch?: Watch } | undefined,
     /** What the upgrade request's token grants (checked before the upgrade). */
     grant: Grant | undefined,
+    /** The client's address: the publish rate's key when its token has no `sub`. */
+    private readonly address: string,
   ) {
     super(feed, 'ws')
     this.authorize(grant)
@@ -122,8 +125,8 @@ export class WsSession extends Connection implements WSEvents {
     this.send(wsFrames.presence(message))
   }
 
-  protected failed(error: FeedError): void {
-    this.send(wsFrames.error(error))
+  protected failed(error: FeedError, ref?: string): void {
+    this.send(wsFrames.error(error, ref))
     // Only the client's own mistakes count towards the abuse limit.
     if (error.status < 500 && ++this.badFrames > this.feed.limits.maxBadFrames) this.end('policy')
   }
@@ -185,15 +188,19 @@ export class WsSession extends Connection implements WSEvents {
     const parsed = v.safeParse(clientFrame, json)
     if (!parsed.success) {
       const type = typeof json === 'object' && json !== null && 'type' in json ? json.type : undefined
+      // A bad publish frame with a good `ref` is answered with it: the client knows which publish failed.
+      const ref = type === 'publish' && typeof json === 'object' && json !== null && 'ref' in json ? v.safeParse(refSchema, json.ref) : undefined
       return this.fail(
         isKnownType(type)
           ? new FeedError('validation_failed', `bad "${String(type)}" frame: ${describeIssues(parsed.issues)}`)
           : new FeedError('unknown_type', `frame "type" must be one of ${CLIENT_FRAME_TYPES.map((t) => `"${t}"`).join(', ')}`),
+        ref?.success ? ref.output : undefined,
       )
     }
     const frame = parsed.output
     if (frame.type === 'ping') return this.send(wsFrames.pong)
     if (frame.type === 'auth') return void this.refresh(frame.token)
+    if (frame.type === 'publish') return void this.publish(frame)
     if (frame.type === 'unsubscribe') {
       try {
         const patterns = parsePatterns(frame.topics, this.feed.limits.maxPatterns)
@@ -205,6 +212,26 @@ export class WsSession extends Connection implements WSEvents {
       }
     }
     this.subscribeTo(frame.topics, frame.since, frame.rewind, { occupancy: frame.occupancy === true, presence: frame.presence === true })
+  }
+
+  /**
+   * A `publish` frame: the checks of `POST /api/events` (grant, PUBLISH_RATE, size, idempotency), answered
+   * `published` once stored (on Redis: acknowledged by it), or `error`, each with the frame's `ref`.
+   */
+  private async publish(f: PublishFrame): Promise<void> {
+    try {
+      const grant = this.sub.grant
+      this.feed.assertMayPublish(grant, f.topic)
+      // The publish token is the feed's own source: not throttled, as over HTTP.
+      if (grant !== FULL_GRANT) this.feed.publishRate.check(grant?.sub !== undefined ? `sub:${grant.sub}` : `ip:${this.address}`)
+      const input = { topic: f.topic, data: f.data }
+      // One key space with POST /api/events, whose body for one event is this JSON: a retry may go either way.
+      const idempotency = f.key === undefined ? undefined : { key: `/api/events\n${f.key}`, fingerprint: await sha256(JSON.stringify(input)) }
+      const r = await this.feed.publish([input], idempotency)
+      this.send(wsFrames.published(f.ref, r.events[0]!, r.replayed))
+    } catch (err) {
+      this.fail(err, f.ref)
+    }
   }
 
   /** An `auth` frame: a new token replaces the old one on the live socket (a refresh before expiry). */

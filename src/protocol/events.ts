@@ -63,6 +63,26 @@ export interface DeliveredEvent extends FeedEvent {
   conflated?: number
 }
 
+/**
+ * An event on an ephemeral topic (EPHEMERAL_TOPICS): delivered live to whoever subscribes now, on every
+ * instance, and never stored, so it has no `id` (cursor): no replay, snapshot or history has it.
+ */
+export const ephemeralEvent = v.object({
+  topic: topicSchema,
+  data: jsonValue,
+  ts: v.pipe(v.number(), v.description('Server clock when published, ms since the Unix epoch.')),
+})
+/** An event on an ephemeral topic (see `ephemeralEvent`): no `id`, never stored. */
+export interface EphemeralEvent {
+  topic: string
+  data: unknown
+  /** Server clock when published, ms since the Unix epoch. */
+  ts: number
+}
+
+/** An event frame's body: a stored event (with `id`, maybe `conflated`), or an ephemeral one (without). */
+export const wireEvent = v.object({ ...deliveredEvent.entries, id: v.optional(cursorSchema) })
+
 /** One event as a publisher sends it. */
 export const eventInput = v.object({ topic: topicSchema, data: jsonValue })
 export interface EventInput {

@@ -6,7 +6,21 @@
  * `GET /openapi.json` from these schemas.
  */
 import * as v from 'valibot'
-import { cursorSchema, eventInput, type FeedEvent, feedEvent, moreSchema, nextSchema, snapshotSchema, topicSchema } from './events.ts'
+import {
+  cursorSchema,
+  type EphemeralEvent,
+  ephemeralEvent,
+  eventInput,
+  type FeedEvent,
+  feedEvent,
+  moreSchema,
+  nextSchema,
+  snapshotSchema,
+  topicSchema,
+} from './events.ts'
+
+/** An Idempotency-Key (HTTP header, or a publish frame's `key`): 1-255 printable ASCII characters. */
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/
 
 /** One item or a batch of 1..max items, each checked by `item`. */
 export function oneOrMany<S extends v.GenericSchema>(item: S, max: number) {
@@ -16,9 +30,9 @@ export function oneOrMany<S extends v.GenericSchema>(item: S, max: number) {
 /** `POST /api/events`: one event or a batch, stored atomically and in order. */
 export const publishBody = (maxBatch: number) => oneOrMany(eventInput, maxBatch)
 /** A batch's answer; a single event is answered with the stored event itself. */
-export const publishedBatch = v.object({ events: v.array(feedEvent) })
-export const publishAnswer = v.union([feedEvent, publishedBatch])
-export type PublishAnswer = FeedEvent | v.InferOutput<typeof publishedBatch>
+export const publishedBatch = v.object({ events: v.union([v.array(feedEvent), v.array(ephemeralEvent)]) })
+export const publishAnswer = v.union([feedEvent, ephemeralEvent, publishedBatch])
+export type PublishAnswer = FeedEvent | EphemeralEvent | v.InferOutput<typeof publishedBatch>
 
 /** Events after the given cursor. `cursor` is how far the server scanned: pass it back as `since` (or `cursor` on /poll). */
 export const eventsAnswer = v.object({ events: v.array(feedEvent), cursor: cursorSchema, more: moreSchema })

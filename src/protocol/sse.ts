@@ -6,13 +6,13 @@
  */
 import * as v from 'valibot'
 import { type ErrorDetail, errorDetail } from './errors.ts'
-import { deliveredEvent, type FeedEvent, type ResetReason, resetReason, snapshotSchema } from './events.ts'
+import { type FeedEvent, type ResetReason, resetReason, snapshotSchema, wireEvent } from './events.ts'
 import { occupancySchema, type Presence, presenceSchema } from './presence.ts'
 
 /** Each SSE event name and the JSON in its `data:` field. */
 export const SSE_EVENTS = {
-  /** One stored event (with `conflated` when it replaced older ones); its `id:` is the event's cursor. */
-  message: deliveredEvent,
+  /** One stored event (with `conflated` when it replaced older ones); its `id:` is the event's cursor. An ephemeral event has neither `id` nor `id:`. */
+  message: wireEvent,
   /** Latest event of each subscribed topic, in pages; the last page's `id:` is the head cursor, so a reconnect resumes after it. */
   snapshot: snapshotSchema,
   /** The `since` / `Last-Event-ID` cursor is gone: a snapshot follows. */
@@ -30,8 +30,8 @@ export type SseEventName = keyof typeof SSE_EVENTS
 export const sseFrames = {
   retry: (ms: number) => `retry: ${ms}\n\n`,
   heartbeat: ': heartbeat\n\n',
-  /** From an event already serialised once for all subscribers. */
-  event: (id: string, eventJson: string) => `id: ${id}\ndata: ${eventJson}\n\n`,
+  /** From an event already serialised once for all subscribers; an ephemeral one has no id, and no `id:` (Last-Event-ID stays). */
+  event: (id: string | undefined, eventJson: string) => (id === undefined ? `data: ${eventJson}\n\n` : `id: ${id}\ndata: ${eventJson}\n\n`),
   /** The same, saying how many older events of its topic it replaced (conflation). */
   conflated: (id: string, eventJson: string, replaced: number) => `id: ${id}\ndata: ${eventJson.slice(0, -1)},"conflated":${replaced}}\n\n`,
   /**

@@ -4,7 +4,21 @@
  */
 import * as v from 'valibot'
 import { type ErrorDetail, errorDetail } from './errors.ts'
-import { cursorSchema, deliveredEvent, type FeedEvent, patternSchema, type ResetReason, resetReason, snapshotSchema } from './events.ts'
+import {
+  cursorSchema,
+  type EphemeralEvent,
+  ephemeralEvent,
+  type FeedEvent,
+  feedEvent,
+  jsonValue,
+  patternSchema,
+  type ResetReason,
+  resetReason,
+  snapshotSchema,
+  topicSchema,
+  wireEvent,
+} from './events.ts'
+import { IDEMPOTENCY_KEY } from './http.ts'
 import { occupancySchema, type Presence, presenceChange } from './presence.ts'
 
 // --- client → server ---
@@ -37,10 +51,32 @@ export const unsubscribeFrame = v.object({ type: v.literal('unsubscribe'), topic
 export const pingFrame = v.object({ type: v.literal('ping') })
 /** Replaces the connection's token without reconnecting (a refresh before it expires). */
 export const authFrame = v.object({ type: v.literal('auth'), token: v.pipe(v.string(), v.maxLength(8192)) })
+/** The client's name for one publish: its answer (`published` or `error`) carries it back. */
+export const refSchema = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.maxLength(64),
+  v.description("The client's name for this publish (1-64 characters): the answer carries it."),
+)
+/** Publishes one event over the socket: the token must grant the topic in `publish`, or OPEN_PUBLISH_TOPICS match it. */
+export const publishFrame = v.object({
+  type: v.literal('publish'),
+  ref: refSchema,
+  topic: topicSchema,
+  data: jsonValue,
+  key: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(IDEMPOTENCY_KEY, 'must be 1-255 printable ASCII characters'),
+      v.description('As Idempotency-Key: a retry with the same key (over the socket or POST /api/events) answers the first result.'),
+    ),
+  ),
+})
+export type PublishFrame = v.InferOutput<typeof publishFrame>
 
-export const clientFrame = v.variant('type', [subscribeFrame, unsubscribeFrame, pingFrame, authFrame])
+export const clientFrame = v.variant('type', [subscribeFrame, unsubscribeFrame, pingFrame, authFrame, publishFrame])
 export type ClientFrame = v.InferOutput<typeof clientFrame>
-export const CLIENT_FRAME_TYPES = ['subscribe', 'unsubscribe', 'ping', 'auth'] as const
+export const CLIENT_FRAME_TYPES = ['subscribe', 'unsubscribe', 'ping', 'auth', 'publish'] as const
 
 // --- server → client ---
 
@@ -52,11 +88,20 @@ export const welcomeFrame = v.object({
 export const subscribedFrame = v.object({ type: v.literal('subscribed'), topics, cursor: cursorSchema })
 /** One page of the snapshot; pages but the last say `more`. */
 export const snapshotFrame = v.object({ type: v.literal('snapshot'), ...snapshotSchema.entries })
-export const eventFrame = v.object({ type: v.literal('event'), ...deliveredEvent.entries })
+/** An event: a stored one with its `id` (cursor), or one of an ephemeral topic, without. */
+export const eventFrame = v.object({ type: v.literal('event'), ...wireEvent.entries })
 export const resetFrame = v.object({ type: v.literal('reset'), reason: resetReason })
 export const unsubscribedFrame = v.object({ type: v.literal('unsubscribed'), topics })
 export const pongFrame = v.object({ type: v.literal('pong') })
-export const errorFrame = v.object({ type: v.literal('error'), ...errorDetail.entries })
+/** A refusal; `ref` when it answers a `publish` frame that had one. */
+export const errorFrame = v.object({ type: v.literal('error'), ...errorDetail.entries, ref: v.optional(refSchema) })
+/** A `publish` frame's event was stored (on Redis: acknowledged by it), or sent on when ephemeral. */
+export const publishedFrame = v.object({
+  type: v.literal('published'),
+  ref: refSchema,
+  event: v.union([feedEvent, ephemeralEvent]),
+  replayed: v.optional(v.pipe(v.literal(true), v.description('A retry with a known `key`: the first result, nothing stored again.'))),
+})
 /** The token of an `auth` frame was accepted; `exp` is when it expires (seconds since the Unix epoch). */
 export const authenticatedFrame = v.object({ type: v.literal('authenticated'), exp: v.number() })
 /** Subscribers of a topic on every instance: on subscribing with `occupancy`, then when it changes. */
@@ -82,6 +127,7 @@ export const serverFrame = v.variant('type', [
   authenticatedFrame,
   occupancyFrame,
   presenceFrame,
+  publishedFrame,
 ])
 export type ServerFrame = v.InferOutput<typeof serverFrame>
 
@@ -98,7 +144,10 @@ export const wsFrames = {
   reset: (reason: ResetReason) => JSON.stringify({ type: 'reset', reason } satisfies ServerFrame),
   unsubscribed: (topics: string[]) => JSON.stringify({ type: 'unsubscribed', topics } satisfies ServerFrame),
   pong: '{"type":"pong"}',
-  error: (e: ErrorDetail) => JSON.stringify({ type: 'error', code: e.code, message: e.message } satisfies ServerFrame),
+  error: (e: ErrorDetail, ref?: string) =>
+    JSON.stringify({ type: 'error', code: e.code, message: e.message, ...(ref !== undefined ? { ref } : {}) } satisfies ServerFrame),
+  published: (ref: string, event: FeedEvent | EphemeralEvent, replayed: boolean) =>
+    JSON.stringify({ type: 'published', ref, event, ...(replayed ? { replayed } : {}) } satisfies ServerFrame),
   authenticated: (exp: number) => JSON.stringify({ type: 'authenticated', exp } satisfies ServerFrame),
   occupancy: (topic: string, subscribers: number) => JSON.stringify({ type: 'occupancy', topic, subscribers } satisfies ServerFrame),
   presence: (p: Presence) => JSON.stringify({ type: 'presence', ...p } satisfies ServerFrame),

@@ -190,7 +190,7 @@ isolation('a consumer whose write throws never stops delivery to the others, nor
   const got: string[] = []
   const crashed: unknown[] = []
   const sink = (write: (id: string) => void) => ({
-    event: (e: PreparedEvent) => write(e.event.id),
+    event: (e: PreparedEvent) => write(e.id ?? ''),
     snapshot() {},
     reset() {},
     crashed: (err: unknown) => crashed.push(err),

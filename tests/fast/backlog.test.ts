@@ -9,7 +9,7 @@ const ev = (topic: string, conflatable: boolean) =>
   new PreparedEvent({ id: `e1-${String(++seq).padStart(4, '0')}`, topic, data: seq, ts: 0 }, false, conflatable)
 const drain = (b: Backlog) => {
   const out: [string, string, number][] = []
-  for (let h = b.shift(); h; h = b.shift()) out.push([h.p.event.id, h.p.event.topic, h.replaced])
+  for (let h = b.shift(); h; h = b.shift()) out.push([h.p.id ?? '', h.p.event.topic, h.replaced])
   return out
 }
 
