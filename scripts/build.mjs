@@ -19,6 +19,7 @@ const staticOnly = process.argv.includes('--static-only')
 const browserEntries = [
   ['src/client/index.ts', 'static/build/livefeed.js'],
   ['src/dashboard/main.ts', 'static/build/dashboard.js'],
+  ['src/chat/main.ts', 'static/build/chat.js'],
   // The operators' page; its chart library's stylesheet comes out beside it as static/build/ops.css.
   ['src/ops/main.ts', 'static/build/ops.js'],
 ].filter(([src]) => existsSync(src))

@@ -154,7 +154,7 @@ export abstract class Connection implements Sink, Watcher {
   protected subscribe(patterns: string[], since?: Cursor, rewind?: number, watch?: Watch): void {
     try {
       this.feed.access.assertMaySubscribe(this.sub.grant, patterns)
-      if (watch?.presence) this.feed.assertPresence(patterns, this.sub.grant)
+      if (watch?.presence) this.feed.occupancy.assertPresence(patterns, this.sub.grant)
     } catch (err) {
       return this.fail(err)
     }

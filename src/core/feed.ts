@@ -6,28 +6,22 @@
  */
 import type { Config, Limits } from '../config.ts'
 import { compareCursors, formatNext, parseNext } from '../protocol/cursor.ts'
-import type { EphemeralEvent, EventInput, FeedEvent, Snapshot } from '../protocol/events.ts'
+import type { Snapshot } from '../protocol/events.ts'
 import type { HistoryAnswer, ReadAnswer } from '../protocol/http.ts'
-import type { PresenceAnswer } from '../protocol/presence.ts'
 import { Access, type Grant } from './access.ts'
 import type { Connection } from './connection.ts'
 import { requireCursor } from './cursor.ts'
-import type { Engine, IdempotencyRequest, TopicInfo } from './engine.ts'
+import type { Engine, TopicInfo } from './engine.ts'
 import { FeedError, toFeedError } from './errors.ts'
 import { guardEngine } from './guard.ts'
 import { Hub } from './hub.ts'
-import { ConnectionCounter, RateLimiter } from './limits.ts'
+import { ConnectionCounter } from './limits.ts'
 import type { Log } from './log.ts'
 import { Occupancy } from './occupancy.ts'
+import { Publishing } from './publishing.ts'
 import { Stats, type TransportName } from './stats.ts'
 import { assertTopic } from './topic.ts'
 import { PatternSet } from './topic-index.ts'
-
-/** A publish's answer: the stored events (or, on ephemeral topics, the events sent on), and whether it replays a known key. */
-export interface PublishResult {
-  events: FeedEvent[] | EphemeralEvent[]
-  replayed: boolean
-}
 
 /** Everything transports share: the engine, the hub, the limits and the set of live clients. */
 export class Feed {
@@ -41,12 +35,8 @@ export class Feed {
   readonly perAddress: ConnectionCounter
   /** What the metrics report. */
   readonly stats = new Stats()
-  /** PUBLISH_RATE per token `sub`, else per address: one budget for HTTP and the socket. */
-  readonly publishRate: RateLimiter
-  /** EPHEMERAL_TOPICS: delivered live, never stored. */
-  readonly ephemeral: PatternSet
-  /** OPEN_PUBLISH_TOPICS: a socket may publish to them without a token granting them. */
-  readonly openPublish: PatternSet
+  /** Publishing: what every publish route and the socket's publish frames share. */
+  readonly publishing: Publishing
   /** Live WebSocket sessions, SSE streams and held polls: swept, drained and counted. */
   readonly clients = new Set<Connection>()
   draining = false
@@ -55,7 +45,6 @@ export class Feed {
   /** An engine outage is logged at error once, when it starts; its further failures at debug. */
   private outage = false
   private timer: ReturnType<typeof setInterval> | undefined
-  private readonly encoder = new TextEncoder()
 
   readonly limits: Limits
 
@@ -66,9 +55,6 @@ export class Feed {
     readonly log: Log,
   ) {
     const { limits, privateTopics, conflateTopics, presenceTopics } = config
-    this.publishRate = new RateLimiter(limits.publishRate)
-    this.ephemeral = new PatternSet([...config.ephemeralTopics])
-    this.openPublish = new PatternSet([...config.openPublishTopics])
     this.limits = limits
     this.engine = guardEngine(engine, {
       failed: () => this.stats.engineErrors++,
@@ -79,11 +65,13 @@ export class Feed {
       },
     })
     this.access = new Access(privateTopics)
+    this.publishing = new Publishing(this.engine, this.access, this.stats, limits, config)
     this.perAddress = new ConnectionCounter(limits.maxConnectionsPerIp)
     // Hold as many live events during a seam as one history holds, and one client's bytes; past that, read them again.
     this.hub = new Hub(this.engine, this.access, this.stats, limits.readLimit, limits.historySize, limits.maxBufferedBytes, new PatternSet([...conflateTopics]))
     this.occupancy = new Occupancy(
       this.hub,
+      this.access,
       engine.roster,
       { intervalMs: limits.occupancyIntervalMs, maxBytes: limits.occupancyBytes, presenceTopics: new PatternSet([...presenceTopics]) },
       this.stats,
@@ -106,41 +94,6 @@ export class Feed {
       }
       if (queued > this.limits.outboundBytes) this.shed(queued)
     }, tick)
-  }
-
-  /**
-   * Stores a batch (atomically, in order) and answers the stored events; or, when every topic of it is
-   * ephemeral (EPHEMERAL_TOPICS), sends it to every instance's subscribers and stores nothing (no id, no
-   * idempotency). A batch that mixes the two is refused: it could not be one atomic thing.
-   */
-  async publish(inputs: EventInput[], idempotency?: Omit<IdempotencyRequest, 'windowMs'>): Promise<PublishResult> {
-    let ephemeral = 0
-    for (const input of inputs) {
-      assertTopic(input.topic)
-      this.assertSize(input)
-      if (this.ephemeral.patterns.length > 0 && this.ephemeral.matches(input.topic)) ephemeral++
-    }
-    if (ephemeral > 0) {
-      if (ephemeral < inputs.length) throw new FeedError('bad_request', 'a batch may not mix ephemeral topics (EPHEMERAL_TOPICS) with stored ones')
-      const ts = Date.now()
-      const events = inputs.map((i) => ({ topic: i.topic, data: i.data, ts }))
-      await this.engine.broadcast(events)
-      this.stats.published += events.length
-      return { events, replayed: false }
-    }
-    const result = await this.engine.append(inputs, idempotency && { ...idempotency, windowMs: this.limits.idempotencyWindowMs })
-    if (!result.replayed) this.stats.published += result.events.length
-    return result
-  }
-
-  /**
-   * May this grant publish to `topic` over a socket? Granted by its `publish` claim (or the publish token), or
-   * open to anyone (OPEN_PUBLISH_TOPICS); else 403 forbidden. Private topics need the grant either way.
-   */
-  assertMayPublish(grant: Grant | undefined, topic: string): void {
-    if (grant?.all || grant?.publish.matches(topic)) return
-    if (this.openPublish.patterns.length > 0 && this.openPublish.matches(topic) && !this.access.isPrivate(topic)) return
-    throw new FeedError('forbidden', `${grant ? 'this token may not' : 'publishing here needs a token that grants it, to'} publish to "${topic.slice(0, 300)}"`)
   }
 
   /**
@@ -232,30 +185,6 @@ export class Feed {
   async topics(grant?: Grant): Promise<(TopicInfo & { subscribers: number })[]> {
     const list = await this.engine.topics()
     return list.filter((t) => this.access.mayRead(grant, t.topic)).map((t) => ({ ...t, subscribers: this.occupancy.count(t.topic) }))
-  }
-
-  /**
-   * GET /api/presence: the members of a PRESENCE_TOPICS topic on every instance. Only for a token whose
-   * `subscribe` grants the topic, public or private (403 forbidden): who is in a room is not public.
-   */
-  presence(topic: string, grant: Grant | undefined): PresenceAnswer {
-    assertTopic(topic)
-    if (!this.occupancy.isPresenceTopic(topic)) {
-      throw new FeedError('bad_request', `"${topic.slice(0, 100)}" keeps no presence: only topics matching PRESENCE_TOPICS do`)
-    }
-    this.assertPresence([topic], grant)
-    return { members: [...this.occupancy.members(topic)].map(([sub, connections]) => ({ sub, connections })) }
-  }
-
-  /**
-   * Presence asked for on these patterns: each topic named exactly that PRESENCE_TOPICS matches must be
-   * granted by the token (403 forbidden); patterns and other topics have no presence to tell, and are let be.
-   */
-  assertPresence(patterns: readonly string[], grant: Grant | undefined): void {
-    for (const p of patterns) {
-      if (p.includes('*') || !this.occupancy.isPresenceTopic(p) || this.access.grants(grant, p)) continue
-      throw new FeedError('forbidden', `presence of "${p.slice(0, 100)}" needs a token whose subscribe grants it`)
-    }
   }
 
   /** When a new connection must be closed: MAX_CONNECTION_AGE, up to 10% early so clients do not all reconnect together. */
@@ -355,15 +284,5 @@ export class Feed {
     clearInterval(this.timer)
     await this.occupancy.close()
     await this.engine.close()
-  }
-
-  private assertSize(input: EventInput): void {
-    const json = JSON.stringify(input.data) ?? 'null'
-    const max = this.limits.maxEventBytes
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: skip the encode when it cannot be over.
-    const bytes = json.length * 3 <= max ? json.length : this.encoder.encode(json).length
-    if (bytes > max) {
-      throw new FeedError('payload_too_large', `event data on "${input.topic}" is ${bytes} bytes, over the ${max}-byte limit (MAX_EVENT_BYTES)`)
-    }
   }
 }

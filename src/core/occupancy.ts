@@ -2,43 +2,28 @@
  * @module
  * Who is watching (occupancy) and who is here (presence), over the whole
  * deployment. This instance's own subscriptions are counted where they are,
- * in the hub's topic index, fresh at every question. Each instance shares
- * them as one list, grouped by (patterns, token `sub`) with a count, through
- * the engine's `Roster`, and reads the other instances' lists; every
- * OCCUPANCY_INTERVAL it writes its own (only when it changed), reads theirs,
- * and tells each watcher of a topic what changed since the tick before: an
- * instance's change reaches every watcher within two intervals. Memory:
- * this instance's list and each other one's are at most OCCUPANCY_BYTES.
+ * in the hub's topic index, fresh at every question; the other instances'
+ * come from their shared lists (`sharing.ts`). Every OCCUPANCY_INTERVAL the
+ * lists are exchanged and each watcher of a topic is told what changed since
+ * the tick before: an instance's change reaches every watcher within two
+ * intervals.
  */
-import * as v from 'valibot'
-import type { Presence } from '../protocol/presence.ts'
-import { overlaps } from './access.ts'
+import type { Presence, PresenceAnswer } from '../protocol/presence.ts'
+import { type Access, type Grant, overlaps } from './access.ts'
 import type { Roster } from './engine.ts'
+import { FeedError } from './errors.ts'
 import type { Hub } from './hub.ts'
 import type { Log } from './log.ts'
+import { Sharing } from './sharing.ts'
 import type { Stats } from './stats.ts'
-import { type PatternSet, TopicIndex } from './topic-index.ts'
+import { assertTopic } from './topic.ts'
+import type { PatternSet } from './topic-index.ts'
 
 /** A connection that asked for `occupancy` or `presence` messages. */
 export interface Watcher {
   occupancy(topic: string, subscribers: number): void
   presence(message: Presence): void
 }
-
-/** One group of another instance's subscriptions: same patterns, same member (or none), `n` of them. */
-interface Group {
-  patterns: string[]
-  sub: string | null
-  n: number
-  /** Dedupes a group matched by two of its patterns. */
-  stamp: number
-}
-
-/** What an instance shares: `[patterns, sub, count]` per group, most subscribed first. */
-const listSchema = v.array(v.tuple([v.array(v.string()), v.nullable(v.string()), v.number()]))
-
-const NON_ASCII = /[\u0080-\uffff]/
-const encoder = new TextEncoder()
 
 interface Watched {
   /** Occupancy watchers, each with the count it was last told. */
@@ -57,30 +42,21 @@ export interface OccupancyOptions {
 }
 
 export class Occupancy {
-  /** This instance in the roster: a new name per process, so a restarted instance never inherits a list. */
-  readonly instance = crypto.randomUUID()
   private readonly watched = new Map<string, Watched>()
-  /** The other instances' groups, and the raw lists they came from (unchanged lists are not parsed again). */
-  private remote = new TopicIndex<Group>()
-  private remoteLists: string[] = []
-  private remoteAt = 0
-  private stampSeq = 0
-  /** This instance's subscriptions changed since its list was last written. */
-  private dirty = true
-  private written: string | undefined
+  /** This instance's subscriptions, shared with the others; theirs, as last read. */
+  private readonly shared: Sharing | undefined
   private timer: ReturnType<typeof setInterval> | undefined
   private ticking = false
-  /** Groups left out of this instance's list (OCCUPANCY_BYTES): logged once per change of it. */
-  private omitted = 0
 
   constructor(
     private readonly hub: Hub,
-    private readonly roster: Roster | undefined,
+    private readonly access: Access,
+    roster: Roster | undefined,
     private readonly opts: OccupancyOptions,
     private readonly stats: Stats,
-    private readonly log: Log,
+    log: Log,
   ) {
-    hub.onChange = () => void (this.dirty = true)
+    this.shared = roster && new Sharing(hub, roster, opts, log)
   }
 
   start(): void {
@@ -90,15 +66,39 @@ export class Occupancy {
 
   async close(): Promise<void> {
     clearInterval(this.timer)
-    await this.roster?.drop(this.instance).catch(() => {})
+    await this.shared?.drop()
   }
 
   /** Subscriptions on every instance whose patterns match `topic`. */
   count(topic: string): number {
     let n = 0
     this.hub.eachSubscriber(topic, () => n++)
-    this.eachRemote(topic, (g) => (n += g.n))
+    this.shared?.eachRemote(topic, (g) => (n += g.n))
     return n
+  }
+
+  /**
+   * GET /api/presence: the members of a PRESENCE_TOPICS topic on every instance. Only for a token whose
+   * `subscribe` grants the topic, public or private (403 forbidden): who is in a room is not public.
+   */
+  presence(topic: string, grant: Grant | undefined): PresenceAnswer {
+    assertTopic(topic)
+    if (!this.isPresenceTopic(topic)) {
+      throw new FeedError('bad_request', `"${topic.slice(0, 100)}" keeps no presence: only topics matching PRESENCE_TOPICS do`)
+    }
+    this.assertPresence([topic], grant)
+    return { members: [...this.members(topic)].map(([sub, connections]) => ({ sub, connections })) }
+  }
+
+  /**
+   * Presence asked for on these patterns: each topic named exactly that PRESENCE_TOPICS matches must be
+   * granted by the token (403 forbidden); patterns and other topics have no presence to tell, and are let be.
+   */
+  assertPresence(patterns: readonly string[], grant: Grant | undefined): void {
+    for (const p of patterns) {
+      if (p.includes('*') || !this.isPresenceTopic(p) || this.access.grants(grant, p)) continue
+      throw new FeedError('forbidden', `presence of "${p.slice(0, 100)}" needs a token whose subscribe grants it`)
+    }
   }
 
   isPresenceTopic(topic: string): boolean {
@@ -113,7 +113,7 @@ export class Occupancy {
       const sub = s.grant?.sub
       if (sub !== undefined) out.set(sub, (out.get(sub) ?? 0) + 1)
     })
-    this.eachRemote(topic, (g) => {
+    this.shared?.eachRemote(topic, (g) => {
       if (g.sub !== null) out.set(g.sub, (out.get(g.sub) ?? 0) + g.n)
     })
     return out
@@ -169,96 +169,15 @@ export class Occupancy {
     return subs.size
   }
 
-  private eachRemote(topic: string, fn: (g: Group) => void): void {
-    const stamp = ++this.stampSeq
-    this.remote.forEach(topic, (g) => {
-      if (g.stamp === stamp) return
-      g.stamp = stamp
-      fn(g)
-    })
-  }
-
   private async tick(): Promise<void> {
     if (this.ticking) return
     this.ticking = true
     try {
-      if (this.roster !== undefined) await this.share(this.roster)
-    } catch (err) {
-      this.dirty = true // written again at the next tick
-      this.log.debug({ err }, 'occupancy: the roster did not answer')
+      await this.shared?.exchange()
     } finally {
       this.ticking = false
     }
-    // Lists not refreshed for three intervals may be of instances that died meanwhile: they count no more.
-    if (this.remoteLists.length > 0 && Date.now() - this.remoteAt > 3 * this.opts.intervalMs) this.absorb([])
     this.tell()
-  }
-
-  private async share(roster: Roster): Promise<void> {
-    const ttl = 3 * this.opts.intervalMs
-    if (this.dirty) {
-      this.dirty = false
-      this.written = this.list()
-      await roster.put(this.instance, this.written, ttl)
-    } else if (!(await roster.touch(this.instance, ttl))) {
-      await roster.put(this.instance, this.written ?? this.list(), ttl)
-    }
-    this.absorb(await roster.others(this.instance, this.opts.maxBytes))
-    this.remoteAt = Date.now()
-  }
-
-  /** This instance's subscriptions as it shares them: grouped, the largest groups first, at most OCCUPANCY_BYTES. */
-  private list(): string {
-    const withSub = this.opts.presenceTopics.patterns.length > 0
-    const groups = new Map<string, { patterns: readonly string[]; sub: string | null; n: number }>()
-    for (const s of this.hub.all) {
-      if (s.patterns.length === 0) continue
-      const sub = (withSub && s.grant?.sub) || null
-      const key = `${s.patterns.join('\n')}\t${sub ?? ''}`
-      const g = groups.get(key)
-      if (g) g.n++
-      else groups.set(key, { patterns: s.patterns, sub, n: 1 })
-    }
-    const parts: string[] = []
-    let bytes = 2
-    let omitted = 0
-    for (const g of [...groups.values()].sort((a, b) => b.n - a.n)) {
-      const part = JSON.stringify([g.patterns, g.sub, g.n])
-      // Topics are ASCII; only a `sub` may not be, and then it is encoded to count its UTF-8 bytes.
-      const size = NON_ASCII.test(part) ? encoder.encode(part).length : part.length
-      if (bytes + size + 1 > this.opts.maxBytes) omitted++
-      else {
-        parts.push(part)
-        bytes += size + 1
-      }
-    }
-    if (omitted > 0 && omitted !== this.omitted) {
-      this.log.warn({ omitted, maxBytes: this.opts.maxBytes }, 'occupancy: subscriptions left out of the shared list (OCCUPANCY_BYTES)')
-    }
-    this.omitted = omitted
-    return `[${parts.join(',')}]`
-  }
-
-  /** The other instances' lists, as read: parsed and indexed again only when one changed. */
-  private absorb(lists: string[]): void {
-    if (lists.length === this.remoteLists.length && lists.every((l, i) => l === this.remoteLists[i])) return
-    this.remoteLists = lists
-    const index = new TopicIndex<Group>()
-    for (const raw of lists) {
-      let json: unknown
-      try {
-        json = JSON.parse(raw)
-      } catch {
-        continue
-      }
-      const parsed = v.safeParse(listSchema, json)
-      if (!parsed.success) continue
-      for (const [patterns, sub, n] of parsed.output) {
-        const g: Group = { patterns, sub, n, stamp: 0 }
-        for (const p of patterns) index.add(p, g)
-      }
-    }
-    this.remote = index
   }
 
   /** Each watched topic's watchers are told what changed since they were last told. */

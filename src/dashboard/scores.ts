@@ -135,6 +135,7 @@ export class Scoreboard {
           before.map((c) => `${c.home}–${c.away}`).join(' · '),
         ),
         el('span', { class: 'watching', 'data-watching': n === undefined ? '' : String(n) }, n === undefined ? '' : watchingText(n)),
+        el('a', { class: 'chat-link', href: `/chat.html?room=${encodeURIComponent(s.league)}/${encodeURIComponent(s.game)}` }, 'Chat'),
       ),
     )
   }

@@ -108,7 +108,7 @@ function wsRoute({ api, feed, config, tokens, checkOrigin, admit, clientAddress 
       const grant = await tokens.fromRequest(c)
       // A presence the token may not see is a 403 now; bad topics are told in an error frame once open, as always.
       const topics = c.req.query('topics')
-      if (watch.presence && topics !== undefined) feed.assertPresence(topics.split(','), grant)
+      if (watch.presence && topics !== undefined) feed.occupancy.assertPresence(topics.split(','), grant)
       c.set('grant', grant)
       c.set('slot', admit(c))
       return next()
@@ -162,7 +162,7 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
     feed,
     config,
     tokens,
-    publisher: publisher(api, feed, publishAuth(tokens, config.publishToken, addressOf, feed.publishRate)),
+    publisher: publisher(api, feed, publishAuth(tokens, config.publishToken, addressOf, feed.publishing.rate)),
     checkOrigin: (c) => {
       if (!originAllowed(c.req.header('origin'), config.allowedOrigins))
         throw new FeedError('forbidden_origin', 'pages on this origin may not use this feed (ALLOWED_ORIGINS)')

@@ -70,7 +70,7 @@ function handler<S extends v.GenericSchema>(feed: Feed, schema: S, toEvents: (bo
       publishGrant(c),
       events.map((e) => e.topic),
     )
-    const result = await feed.publish(events, idempotency)
+    const result = await feed.publishing.publish(events, idempotency)
     if (result.replayed) c.header('Idempotent-Replayed', 'true')
     return c.json(Array.isArray(body) ? { events: result.events } : result.events[0], 201)
   }

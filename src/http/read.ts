@@ -135,7 +135,7 @@ export function readRoutes({ api, feed, tokens }: MountContext): void {
     async (c) => {
       const topic = c.req.query('topic')
       if (topic === undefined) throw new FeedError('invalid_topic', 'topic is required: one topic, not a pattern')
-      return c.json(feed.presence(topic, await tokens.fromRequest(c)))
+      return c.json(feed.occupancy.presence(topic, await tokens.fromRequest(c)))
     },
   )
 }

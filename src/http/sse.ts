@@ -175,7 +175,7 @@ export function mountSse({ api, feed, tokens, checkOrigin, admit, wire }: MountC
       // As are a bad token and a forbidden subscription: HTTP errors, before the stream starts.
       const grant = await tokens.fromRequest(c)
       feed.access.assertMaySubscribe(grant, patterns)
-      if (watch.presence) feed.assertPresence(patterns, grant)
+      if (watch.presence) feed.occupancy.assertPresence(patterns, grant)
       const slot = admit(c)
       const sse = new SseStream(feed, grant, wire(c))
       sse.hold(slot)

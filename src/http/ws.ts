@@ -221,13 +221,13 @@ export class WsSession extends Connection implements WSEvents {
   private async publish(f: PublishFrame): Promise<void> {
     try {
       const grant = this.sub.grant
-      this.feed.assertMayPublish(grant, f.topic)
+      this.feed.publishing.assertMayPublish(grant, f.topic)
       // The publish token is the feed's own source: not throttled, as over HTTP.
-      if (grant !== FULL_GRANT) this.feed.publishRate.check(grant?.sub !== undefined ? `sub:${grant.sub}` : `ip:${this.address}`)
+      if (grant !== FULL_GRANT) this.feed.publishing.rate.check(grant?.sub !== undefined ? `sub:${grant.sub}` : `ip:${this.address}`)
       const input = { topic: f.topic, data: f.data }
       // One key space with POST /api/events, whose body for one event is this JSON: a retry may go either way.
       const idempotency = f.key === undefined ? undefined : { key: `/api/events\n${f.key}`, fingerprint: await sha256(JSON.stringify(input)) }
-      const r = await this.feed.publish([input], idempotency)
+      const r = await this.feed.publishing.publish([input], idempotency)
       this.send(wsFrames.published(f.ref, r.events[0]!, r.replayed))
     } catch (err) {
       this.fail(err, f.ref)
@@ -256,7 +256,7 @@ export class WsSession extends Connection implements WSEvents {
       this.feed.access.assertMaySubscribe(this.sub.grant, patterns)
       const cursor = since === undefined ? undefined : requireCursor(since)
       const n = this.feed.parseRewind(rewind)
-      if (watch?.presence) this.feed.assertPresence(patterns, this.sub.grant)
+      if (watch?.presence) this.feed.occupancy.assertPresence(patterns, this.sub.grant)
       this.send(wsFrames.subscribed(patterns, since ?? this.feed.hub.position))
       this.subscribe(patterns, cursor, n, watch)
     } catch (err) {

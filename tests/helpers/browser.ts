@@ -42,10 +42,11 @@ export interface BrowserContext {
 export function withBrowser(
   test: { before(fn: (ctx: BrowserContext) => Promise<void>): void; after(fn: (ctx: BrowserContext) => Promise<void>): void },
   runtime: RuntimeName,
+  env: Record<string, string> = {},
 ): void {
   test.before(async (ctx) => {
     ctx.browser = await launchChromium()
-    ctx.s = await startServer(runtime)
+    ctx.s = await startServer(runtime, env)
   })
   test.after(async ({ s, browser }) => {
     await browser.close()
