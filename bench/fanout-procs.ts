@@ -3,15 +3,16 @@
  * open files from /proc. A server with WORKERS is a family (the primary and its workers): every reading is
  * the sum over the family, since they are one server together.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createInterface, type Interface } from 'node:readline'
 import { processesOf } from '../harness/memory.ts'
+import { freePort } from '../harness/redis.ts'
 import { ROOT } from '../harness/server.ts'
 
 const TICK_US = 1e6 / 100 // USER_HZ: /proc counts CPU time in 10 ms ticks
 
-export type Kind = 'livefeed' | 'ws' | 'socketio'
+export type Kind = 'livefeed' | 'ws' | 'socketio' | 'centrifuge'
 export interface System {
   name: string
   kind: Kind
@@ -25,6 +26,12 @@ export interface System {
   publishPath: string
   /** Client paths for topic {t}, taken in turn by the clients; `spread`: clients on 1,000 topics. */
   paths(spread: boolean): string[]
+  /** The topic of client i's events ({t}: i % topics); default `bench/t{t}/q`. */
+  topicName?: string
+  /** A server that cannot say which port it took: given a free one, and up once a line matches this. */
+  readyLine?: RegExp
+  /** Only on one topic (the Centrifuge peer serves one channel). */
+  oneTopicOnly?: boolean
 }
 
 export const lines = (proc: ChildProcess): Interface => createInterface({ input: proc.stdout! })
@@ -56,15 +63,17 @@ export interface Running {
 }
 
 /** What starting a server needs of a system (bench/publish.ts starts its servers with it too). */
-export type ServerCommand = Pick<System, 'name' | 'argv' | 'env' | 'node' | 'workers'>
+export type ServerCommand = Pick<System, 'name' | 'argv' | 'env' | 'node' | 'workers' | 'readyLine'>
 
 /** Starts a server on core 0; `profileDir`: with a V8 CPU profile written there on SIGINT. */
 export async function startServer(sys: ServerCommand, profileDir?: string): Promise<Running> {
   const argv = profileDir !== undefined ? [sys.argv[0]!, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, ...sys.argv.slice(1)] : sys.argv
+  const fixed = sys.readyLine !== undefined ? await freePort() : 0
+  // stdin stays open: the Centrifuge peer exits when it closes (its orchestrator is gone).
   const proc = spawn('taskset', ['-c', '0', ...argv], {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test', ...sys.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PORT: String(fixed), HOST: '127.0.0.1', NODE_ENV: 'test', ...sys.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
   })
   let err = ''
   proc.stderr!.on('data', (d) => (err += d))
@@ -72,6 +81,7 @@ export async function startServer(sys: ServerCommand, profileDir?: string): Prom
   const port = await new Promise<number>((resolve, reject) => {
     let listening = 0
     out.on('line', (l) => {
+      if (sys.readyLine !== undefined) return void (sys.readyLine.test(l) && resolve(fixed))
       const m = /"port":(\d+)/.exec(l)
       if (m && ++listening >= (sys.workers ?? 1)) resolve(Number(m[1]))
     })
@@ -115,3 +125,36 @@ export function stat(pids: number[]): { user: number; system: number; rss: numbe
 
 /** Open files of the processes: the sockets they still hold. */
 export const openFiles = (pids: number[]) => pids.reduce((n, pid) => n + readdirSync(`/proc/${pid}/fd`).length, 0)
+
+/** The Centrifuge peer (bench/peers/centrifuge/), built by `centrifugeReady`. */
+export const CENTRIFUGE = `${ROOT}bench/peers/centrifuge/centrifuge-peer`
+
+/**
+ * The Centrifuge peer's binary, built from bench/peers/centrifuge/ with Debian's Go and Centrifuge packages
+ * (installed here when root on Debian, as the tests' set-up does); false, and why, when it cannot be.
+ */
+let centrifugeBuilt: boolean | undefined
+export function centrifugeReady(): boolean {
+  if (centrifugeBuilt !== undefined) return centrifugeBuilt
+  const pkgs = [
+    'golang-go',
+    'golang-github-centrifugal-centrifuge-dev',
+    'golang-github-centrifugal-protocol-dev',
+    'golang-github-igm-sockjs-go-dev',
+    'golang-github-fzambia-eagle-dev',
+    'golang-github-mna-redisc-dev',
+  ]
+  if (!existsSync(CENTRIFUGE)) {
+    const missing = spawnSync('dpkg-query', ['-W', ...pkgs], { stdio: 'ignore' }).status !== 0
+    if (missing && process.getuid?.() === 0 && existsSync('/etc/debian_version')) {
+      console.error(`bench: installing ${pkgs.join(' ')} for the Centrifuge peer`)
+      spawnSync('apt-get', ['install', '-y', ...pkgs], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
+    }
+    const built = spawnSync(`${ROOT}bench/peers/centrifuge/build.sh`, [], { stdio: 'inherit' })
+    if (built.status !== 0) {
+      console.error(`bench: the Centrifuge peer could not be built (run: apt-get install -y ${pkgs.join(' ')}); its rows are absent`)
+    }
+  }
+  centrifugeBuilt = existsSync(CENTRIFUGE)
+  return centrifugeBuilt
+}

@@ -3,11 +3,21 @@
  * system; in markdown, for bench/README.md.
  */
 
-/** One run of one system at one size. */
-export interface Cell {
+/** CPU per delivery and deliveries/s at saturation, in one publishing regime (requests in flight). */
+export interface Saturation {
   user: number
   system: number
   rate: number
+}
+
+/** One run of one system at one size. */
+export interface Cell {
+  /** Per connect under --connect-only; else unused (see `regimes`). */
+  user: number
+  system: number
+  rate: number
+  /** At saturation, by requests in flight (`--in-flight`): "1", "4". */
+  regimes: Record<string, Saturation>
   rssKB: number
   heapKB: number | undefined
   connectS: number
@@ -37,8 +47,12 @@ const cell = (xs: (number | undefined)[], digits: number) => {
   return ys.length ? `${median(ys).toFixed(digits)} (${Math.min(...ys).toFixed(digits)}–${Math.max(...ys).toFixed(digits)})` : '—'
 }
 
-/** Prints one cell's table: per system, its runs' medians and ranges; the last column is the ratio to `ref`. */
-export function printTable(results: Map<string, Cell[]>, name: (key: string) => string, ref: string, connectOnly: boolean): void {
+/**
+ * Prints one cell's table: per system, its runs' medians and ranges, and the ratios of total CPU per delivery to
+ * each of `refs` (the peers) that ran; with `regime`, the saturation figures of that many requests in flight.
+ */
+export function printTable(results: Map<string, Cell[]>, name: (key: string) => string, refs: string[], connectOnly: boolean, regime?: string): void {
+  const ref = refs[0]!
   const base = results.get(ref)
   const ratio = (rs: Cell[], of: (r: Cell) => number) => (base ? (median(rs.map(of)) / median(base.map(of))).toFixed(2) : '—')
   if (connectOnly) {
@@ -66,20 +80,24 @@ export function printTable(results: Map<string, Cell[]>, name: (key: string) => 
     }
     return
   }
+  const totals = (rs: Cell[]) => rs.map((r) => (r.regimes[regime!]?.user ?? 0) + (r.regimes[regime!]?.system ?? 0))
+  const peers = refs.filter((k) => results.has(k))
+  const ratioTo = (rs: Cell[], k: string) => (median(totals(rs)) / median(totals(results.get(k)!))).toFixed(2)
   console.log(
-    '| server | user CPU µs/delivery | system CPU µs/delivery | deliveries/s | RSS KB/socket | heap KB/socket | connect+subscribe s | p50 / p99 / max ms | lost+dup+reordered | user ÷ ws frame-once |',
+    `| server | user CPU µs/delivery | system CPU µs/delivery | total | deliveries/s | RSS KB/socket | heap KB/socket | connect+subscribe s | p50 / p99 / max ms | lost+dup+reordered |${peers.map((k) => ` total ÷ ${name(k)} |`).join('')}`,
   )
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+  console.log(`| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |${peers.map(() => ' --- |').join('')}`)
   for (const [key, rs] of results) {
+    const sat = rs.map((r) => r.regimes[regime!]!)
     console.log(
       `| ${name(key)} | ${cell(
-        rs.map((r) => r.user),
+        sat.map((r) => r.user),
         2,
       )} | ${cell(
-        rs.map((r) => r.system),
+        sat.map((r) => r.system),
         2,
-      )} | ${cell(
-        rs.map((r) => r.rate),
+      )} | ${cell(totals(rs), 2)} | ${cell(
+        sat.map((r) => r.rate),
         0,
       )} | ${cell(
         rs.map((r) => r.rssKB),
@@ -90,7 +108,7 @@ export function printTable(results: Map<string, Cell[]>, name: (key: string) => 
       )} | ${cell(
         rs.map((r) => r.connectS),
         2,
-      )} | ${median(rs.map((r) => r.p50)).toFixed(1)} / ${median(rs.map((r) => r.p99)).toFixed(1)} / ${median(rs.map((r) => r.max)).toFixed(0)} | ${rs.reduce((s, r) => s + r.faults, 0)} | ${ratio(rs, (r) => r.user)} |`,
+      )} | ${median(rs.map((r) => r.p50)).toFixed(1)} / ${median(rs.map((r) => r.p99)).toFixed(1)} / ${median(rs.map((r) => r.max)).toFixed(0)} | ${rs.reduce((s, r) => s + r.faults, 0)} |${peers.map((k) => ` ${ratioTo(rs, k)} |`).join('')}`,
     )
   }
 }

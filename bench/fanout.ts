@@ -1,18 +1,22 @@
 /**
  * Fan-out at the limit of the machine: livefeed (Node and Deno) against a `ws`
  * server that sends one Buffer per event, one that builds the frame once and
- * writes it to every socket, and socket.io 4. The server runs pinned to core 0;
+ * writes it to every socket, Centrifuge 0.15 (the Go library Centrifugo is built
+ * on, history and recovery on, GOMAXPROCS=1: bench/peers/centrifuge/, built from
+ * Debian's packages) and socket.io 4. The server runs pinned to core 0;
  * the load generator (bench/load-gen.mjs, minimal frame readers on net.Socket,
  * one process or several, each cell from its own 127.B.0.x addresses) to core 1; the
  * server's own CPU time is read from /proc/<pid>/stat, so the clients' cost is
  * not in the figure. Every cell runs in fresh processes, --runs times: median (range).
  *
- *   npm run bench:fanout [-- --sizes 1000,5000,10000 --runs 3 --deliveries 300000 --systems livefeed,deno,ws-buffer,ws-frame,socketio
+ *   npm run bench:fanout [-- --sizes 100,1000,10000 --in-flight 1,4 --runs 3 --deliveries 300000 --systems livefeed,ws-frame,centrifuge
  *                           --spread --baseline /old/dist/server.mjs --sockets 19000 --profile DIR --connect-only --warmup 2000 --workers 3]
  *
- * Per system and size: user and system CPU µs per delivery at saturation, deliveries/s, RSS and heap KB per
+ * Per system and size, and per publishing regime (--in-flight: one request at a time, as `curl` or a score
+ * feed publishes, and four; each a saturation phase on the same sockets): user and system CPU µs per delivery at saturation, deliveries/s, RSS and heap KB per
  * idle socket (heap after gc, Node only), connect + subscribe seconds, p50/p99/max publish→receive ms at a
- * fixed 20,000 deliveries/s, and lost/duplicated/reordered deliveries; then ratios to the frame-once `ws` server.
+ * fixed 20,000 deliveries/s, and lost/duplicated/reordered deliveries; then ratios of total CPU to the frame-once
+ * `ws` server and to Centrifuge. Other systems: deno, deno-node, ws-buffer, socketio (--systems).
  * The system deno-node (not in the defaults) is the Node bundle run by Deno (`deno task start:bundle`).
  * --spread runs the cells with the subscribers spread over 1,000 topics instead (livefeed: half exact, half wildcard).
  * --sockets N runs only the largest cell: N sockets on livefeed and the frame-once `ws` server (one process
@@ -34,16 +38,17 @@ import type { Interface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { startRedis } from '../harness/redis.ts'
 import { ROOT, SERVER_ARGV } from '../harness/server.ts'
-import { lines, nextJson, openFiles, type Running, type System, startServer, stat } from './fanout-procs.ts'
+import { CENTRIFUGE, centrifugeReady, lines, nextJson, openFiles, type Running, type System, startServer, stat } from './fanout-procs.ts'
 import { type Cell, printTable, quantiles } from './fanout-report.ts'
 
 const { values } = parseArgs({
   options: {
-    sizes: { type: 'string', default: '1000,5000,10000' },
+    sizes: { type: 'string', default: '100,1000,10000' },
+    'in-flight': { type: 'string', default: '1,4' },
     runs: { type: 'string', default: '3' },
     deliveries: { type: 'string', default: '300000' },
     events: { type: 'string' },
-    systems: { type: 'string', default: 'livefeed,deno,ws-buffer,ws-frame,socketio' },
+    systems: { type: 'string', default: 'livefeed,ws-frame,centrifuge' },
     spread: { type: 'boolean', default: false },
     baseline: { type: 'string' },
     sockets: { type: 'string' },
@@ -56,6 +61,8 @@ const { values } = parseArgs({
   },
 })
 const CONNECT_ONLY = values['connect-only']
+/** The publishing regimes: requests in flight at once, each a saturation phase of its own. */
+const IN_FLIGHT = values['in-flight'].split(',').map(Number)
 const RUNS = Number(values.runs)
 /** Sockets per load-generator process: under its 20,000 open files, and spread over source addresses. */
 const PER_GEN = 5000
@@ -113,6 +120,19 @@ const SYSTEMS: Record<string, System> = {
     node: true,
     publishPath: '/publish',
     paths: () => ['/?topic=bench/t{t}/q'],
+  },
+  centrifuge: {
+    name: 'Centrifuge 0.15 (Go, GOMAXPROCS=1)',
+    kind: 'centrifuge',
+    argv: [CENTRIFUGE],
+    // History and recovery on, as livefeed keeps a history and resumes; one OS thread, as Node runs JavaScript on one.
+    env: { GOMAXPROCS: '1', HISTORY_SIZE: '1000', HISTORY_TTL_SEC: '60', RECOVER: '1' },
+    node: false,
+    publishPath: '/api/events',
+    paths: () => ['/connection/websocket'],
+    topicName: 'bench/t',
+    readyLine: /"ev":"ready"/,
+    oneTopicOnly: true,
   },
   socketio: {
     name: 'socket.io 4',
@@ -185,7 +205,7 @@ function loadGen(
     kind: sys.kind,
     topics: spread ? 1000 : 1,
     paths: sys.paths(spread),
-    topicName: 'bench/t{t}/q',
+    topicName: sys.topicName ?? 'bench/t{t}/q',
     ...rest,
     publish: publisher ? { path: sys.publishPath } : null,
     realWs: publisher,
@@ -231,7 +251,7 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
         loadGen(server, sys, spread, {
           first,
           count: Math.min(PER_GEN, n - first),
-          maxEvents: events + latencyEvents,
+          maxEvents: events * IN_FLIGHT.length + latencyEvents,
           localAddress: `127.${block}.0.${g + 2}`,
           publisher: g === 0,
         }),
@@ -249,7 +269,7 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
     if (CONNECT_ONLY) {
       for (const g of gens) g.proc.stdin!.write('{"do":"exit"}\n')
       const cpu = { user: (idle1.user - idle0.user) / n, system: (idle1.system - idle0.system) / n }
-      return { ...cpu, rate: 0, ...memory, connectS, p50: 0, p99: 0, max: 0, faults: 0 }
+      return { ...cpu, rate: 0, regimes: {}, ...memory, connectS, p50: 0, p99: 0, max: 0, faults: 0 }
     }
 
     const phase = async (lo: number, hi: number, publish: Record<string, unknown>) => {
@@ -265,19 +285,29 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
       await published
       return { reports, seconds, user: after.user - before.user, system: after.system - before.system }
     }
-    // Saturation: one event per request (batches of 10 on 1,000 topics), four in flight.
-    const sat = await phase(0, events, { inFlight: 4, batch: spread ? 10 : 1 })
-    const delivered = sat.reports.reduce((s, r) => s + Number(r.expected) - Number(r.lost), 0)
+    // Saturation: one event per request (batches of 10 on 1,000 topics), in each regime of requests in flight
+    // (one, as `curl` or a score feed publishes; four), on the same sockets, one after the other.
+    const regimes: Record<string, { user: number; system: number; rate: number }> = {}
+    let lost = 0
+    let lo = 0
+    for (const inFlight of IN_FLIGHT) {
+      const sat = await phase(lo, lo + events, { inFlight, batch: spread ? 10 : 1 })
+      lo += events
+      const delivered = sat.reports.reduce((s, r) => s + Number(r.expected) - Number(r.lost), 0)
+      lost += sat.reports.reduce((s, r) => s + Number(r.lost), 0)
+      regimes[inFlight] = { user: sat.user / delivered, system: sat.system / delivered, rate: delivered / sat.seconds }
+    }
     // Latency at a fixed rate of deliveries.
-    const lat = await phase(events, events + latencyEvents, { inFlight: 1, batch: 1, rate: latencyEvents / Number(values['latency-seconds']) })
+    const lat = await phase(lo, lo + latencyEvents, { inFlight: 1, batch: 1, rate: latencyEvents / Number(values['latency-seconds']) })
     const q = quantiles(lat.reports.map((r) => r.hist as [number, number][]))
     const last = lat.reports
-    const faults = last.reduce((s, r) => s + Number(r.lost) + Number(r.dup) + Number(r.reordered), 0) + sat.reports.reduce((s, r) => s + Number(r.lost), 0)
+    const faults = last.reduce((s, r) => s + Number(r.lost) + Number(r.dup) + Number(r.reordered), 0) + lost
     for (const g of gens) g.proc.stdin!.write('{"do":"exit"}\n')
     return {
-      user: sat.user / delivered,
-      system: sat.system / delivered,
-      rate: delivered / sat.seconds,
+      user: regimes[IN_FLIGHT[0]!]!.user,
+      system: regimes[IN_FLIGHT[0]!]!.system,
+      rate: regimes[IN_FLIGHT[0]!]!.rate,
+      regimes,
       ...memory,
       connectS,
       ...q,
@@ -300,7 +330,8 @@ const onRedis = values.systems.split(',').includes('redis') ? ['redis'] : []
 const chosen = values.sockets
   ? [...(oneProcess ? ['livefeed', 'ws-frame', ...onRedis] : []), ...withWorkers]
   : [...values.systems.split(','), ...Object.keys(SYSTEMS).filter((k) => k.startsWith('baseline')), ...withWorkers]
-const REF = 'ws-frame'
+/** The peers every row is compared with. */
+const REFS = ['ws-frame', 'centrifuge']
 const startedAt = performance.now()
 console.log(
   `fan-out, ${new Date().toISOString()}: server on core 0, load generator on core 1; ~200-byte events over HTTP; ${RUNS} runs per cell, median (range)`,
@@ -313,14 +344,23 @@ for (const spread of [values.spread]) {
       for (const key of chosen) {
         const sys = SYSTEMS[key]
         if (!sys) throw new Error(`no system "${key}"; known: ${Object.keys(SYSTEMS).join(', ')}`)
+        if (sys.oneTopicOnly && spread) continue
+        if (sys.kind === 'centrifuge' && !centrifugeReady()) continue
         // Enough events for about --deliveries at saturation (or exactly --events).
         const events = values.events ? Number(values.events) : Math.max(20, Math.ceil(Number(values.deliveries) / (n / (spread ? 1000 : 1))))
         const r = await once(sys, n, spread, events)
         results.set(key, [...(results.get(key) ?? []), r])
       }
     }
-    console.log(`\n### ${n} subscribers, ${spread ? '1,000 topics (livefeed: half exact, half wildcard patterns)' : 'one topic'}\n`)
-    printTable(results, (key) => SYSTEMS[key]!.name, REF, CONNECT_ONLY)
+    const where = spread ? '1,000 topics (livefeed: half exact, half wildcard patterns)' : 'one topic'
+    if (CONNECT_ONLY) {
+      console.log(`\n### ${n} subscribers, ${where}\n`)
+      printTable(results, (key) => SYSTEMS[key]!.name, REFS, true)
+    }
+    for (const regime of CONNECT_ONLY ? [] : IN_FLIGHT) {
+      console.log(`\n### ${n} subscribers, ${where}, ${regime === 1 ? 'one publish' : `${regime} publishes`} in flight\n`)
+      printTable(results, (key) => SYSTEMS[key]!.name, REFS, false, String(regime))
+    }
   }
 }
 // The default run is meant to stay under ten minutes (bench/README): say how long this one took.

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline'
 import WebSocket from 'ws'
 
 const cfg = JSON.parse(process.argv[2])
-// cfg: { port, kind: 'livefeed' | 'ws' | 'socketio', first, count (client indexes), topics (client i is on topic i % topics),
+// cfg: { port, kind: 'livefeed' | 'ws' | 'socketio' | 'centrifuge', first, count (client indexes), topics (client i is on topic i % topics),
 //        paths (taken in turn) and topicName (templates with {t}), maxEvents, localAddress, publish: { path } | null, realWs }
 const say = (o) => process.stdout.write(`${JSON.stringify(o)}\n`)
 const T = cfg.topics
@@ -29,6 +29,14 @@ class Client {
     this.inRange = 0
   }
   text(s) {
+    if (cfg.kind === 'centrifuge') {
+      // Centrifuge 0.15 JSON: replies and pushes, newline-delimited, up to four in one WebSocket message.
+      for (const line of s.split('\n')) {
+        if (line.startsWith('{"id":2')) this.markReady()
+        else if (line.includes('"i":')) this.event(line)
+      }
+      return
+    }
     if (cfg.kind === 'socketio') {
       if (s === '2') return this.send('3') // engine.io ping
       if (s.startsWith('0{')) return this.send('40') // open: connect the default namespace
@@ -38,6 +46,10 @@ class Client {
       if (s.startsWith('{"type":"snapshot"')) this.markReady()
       return
     }
+    this.event(s)
+  }
+  /** One delivered event's text: counted once, its latency recorded; livefeed's order checked by cursor. */
+  event(s) {
     const at = s.indexOf('"i":')
     if (at < 0) return
     const i = parseInt(s.slice(at + 4, at + 16), 10)
@@ -98,6 +110,8 @@ class RawClient extends Client {
           upgraded = true
           buf = buf.subarray(end + 4)
           if (cfg.kind === 'ws') this.markReady()
+          // Centrifuge: connect, then subscribe to its one channel, in one message.
+          if (cfg.kind === 'centrifuge') this.send(`{"id":1,"params":{}}\n{"id":2,"method":1,"params":{"channel":"${cfg.topicName}"}}`)
         }
         let off = 0
         while (buf.length - off >= 2) {
@@ -143,6 +157,7 @@ class WsClient extends Client {
       this.ws.on('error', reject)
       this.ws.on('message', (d) => this.text(String(d)))
       if (cfg.kind === 'ws') this.ws.on('open', () => this.markReady())
+      if (cfg.kind === 'centrifuge') this.ws.on('open', () => this.send(`{"id":1,"params":{}}\n{"id":2,"method":1,"params":{"channel":"${cfg.topicName}"}}`))
     })
   }
   send(text) {

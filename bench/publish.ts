@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { DENO_RUN, ROOT, SERVER_ARGV } from '../harness/server.ts'
-import { type ServerCommand, startServer, stat } from './fanout-procs.ts'
+import { CENTRIFUGE, centrifugeReady, type ServerCommand, startServer, stat } from './fanout-procs.ts'
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, runs: { type: 'string', default: '3' } },
@@ -24,6 +24,15 @@ const SYSTEMS: ServerCommand[] = [
   { name: 'livefeed (Deno, Node bundle)', argv: [...SERVER_ARGV['deno-node']], env, node: false },
   { name: 'bare Hono POST (Deno, node-server)', argv: [...DENO_RUN, 'bench/peers/hono-post-node.ts'], env, node: false },
 ]
+// The Centrifuge peer (Go, one thread): its POST /api/events publishes into its history, as livefeed stores.
+const CENTRIFUGE_SYSTEM: ServerCommand = {
+  name: 'Centrifuge 0.15 (Go, GOMAXPROCS=1)',
+  argv: [CENTRIFUGE],
+  env: { GOMAXPROCS: '1', HISTORY_SIZE: '1000', HISTORY_TTL_SEC: '60' },
+  node: false,
+  readyLine: /"ev":"ready"/,
+}
+if (centrifugeReady()) SYSTEMS.push(CENTRIFUGE_SYSTEM)
 const body = JSON.stringify({ topic: 'bench/p', data: { price: 101.25, symbol: 'AAPL', pad: 'x'.repeat(150) } })
 
 /** One run: requests/s, and the server's own CPU µs per request. */
@@ -69,15 +78,20 @@ for (let run = 0; run < Number(values.runs); run++) for (const [i, s] of SYSTEMS
 console.log(
   `publish, ${new Date().toISOString()}: ${values.connections} connections × ${values.seconds} s, server on core 0, autocannon on core 1; median (range) of ${values.runs} runs`,
 )
-console.log("| server | requests/s | ÷ bare Hono on the same runtime | server CPU µs per request | bare Hono's CPU ÷ this |")
-console.log('| --- | --- | --- | --- | --- |')
+const centrifuge = results[SYSTEMS.indexOf(CENTRIFUGE_SYSTEM)]
+console.log(
+  "| server | requests/s | ÷ bare Hono on the same runtime | server CPU µs per request | bare Hono's CPU ÷ this | ÷ Centrifuge (requests/s) | Centrifuge's CPU ÷ this |",
+)
+console.log('| --- | --- | --- | --- | --- | --- | --- |')
 for (const [i, s] of SYSTEMS.entries()) {
   const rate = results[i]!.map((r) => r.rate)
   const cpu = results[i]!.map((r) => r.cpu)
-  // Systems come in pairs, livefeed then the bare route on the same runtime.
-  const peer = results[i % 2 === 0 ? i + 1 : i]!
-  const ratio = (median(rate) / median(peer.map((r) => r.rate))).toFixed(2)
-  const cpuRatio = (median(peer.map((r) => r.cpu)) / median(cpu)).toFixed(2)
-  console.log(`| ${s.name} | ${cell(rate, 0)} | ${ratio} | ${cell(cpu, 1)} | ${cpuRatio} |`)
+  // Systems come in pairs, livefeed then the bare route on the same runtime; the Centrifuge peer last.
+  const hono = s === CENTRIFUGE_SYSTEM ? undefined : results[i % 2 === 0 ? i + 1 : i]!
+  const vs = (peer: { rate: number; cpu: number }[] | undefined) =>
+    peer === undefined
+      ? '— | —'
+      : `${(median(rate) / median(peer.map((r) => r.rate))).toFixed(2)} | ${(median(peer.map((r) => r.cpu)) / median(cpu)).toFixed(2)}`
+  console.log(`| ${s.name} | ${cell(rate, 0)} | ${vs(hono).split(' | ')[0]} | ${cell(cpu, 1)} | ${vs(hono).split(' | ')[1]} | ${vs(centrifuge)} |`)
 }
 process.exit(0)
