@@ -114,12 +114,7 @@ export class Hub implements SubscriptionHost {
   private dispatchEphemeral(events: EphemeralEvent[]): void {
     for (const e of events) {
       let prepared: PreparedEvent | undefined
-      const stamp = ++this.stampSeq
-      this.index.forEach(e.topic, (sub) => {
-        if (sub.stamp === stamp) return
-        sub.stamp = stamp
-        sub.deliver((prepared ??= new PreparedEvent(e, this.access.isPrivate(e.topic))))
-      })
+      this.eachSubscriber(e.topic, (sub) => sub.deliver((prepared ??= new PreparedEvent(e, this.access.isPrivate(e.topic)))))
     }
   }
 
