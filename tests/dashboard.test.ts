@@ -62,7 +62,6 @@ for (const runtime of ['node', 'deno'] as const) {
     assert.is(await page.locator('[data-symbol="AAPL"] .price').textContent(), '200.00')
     await until('the feed to be live', async () => ((await page.locator('#badge').getAttribute('data-state')) === 'open' ? true : undefined))
 
-    const t0 = Date.now()
     const r = await postScore(s, score('snap-game', 13, 7))
     assert.is(r.status, 201)
     await page.locator('[data-game="nba/snap-game"] [data-side="home"]', { hasText: '13' }).waitFor({ timeout: 1000 })
@@ -70,7 +69,6 @@ for (const runtime of ['node', 'deno'] as const) {
     await curl(['-X', 'POST', `${s.url}/api/quotes`, '-H', 'Content-Type: application/json', '-d', '{"symbol":"AAPL","price":201.25,"change":-0.5}'])
     await page.locator('[data-symbol="AAPL"] .price', { hasText: '201.25' }).waitFor({ timeout: 1000 })
     assert.match((await page.locator('[data-symbol="AAPL"] .change').textContent())!, /▼ −0\.50/)
-    assert.ok(Date.now() - t0 < 3000)
     mkdirSync(`${ROOT}test-artifacts`, { recursive: true })
     await page.screenshot({ path: `${ROOT}test-artifacts/dashboard-${runtime}.png`, fullPage: true })
     assert.equal(await violations(), [], 'no CSP violation')
