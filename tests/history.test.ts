@@ -9,6 +9,7 @@ import { type Server, startServer, type Target } from '../harness/server.ts'
 import { until } from '../harness/wait.ts'
 import { WsClient } from '../harness/ws.ts'
 import { type FeedEvent, publish, request } from './helpers/http.ts'
+import { assertRewindSeam } from './helpers/load.ts'
 import { sdk } from './helpers/sdk.ts'
 import { SseReader } from './helpers/sse.ts'
 import { mint, PUBLISH_TOKEN, TOKEN_ENV } from './helpers/tokens.ts'
@@ -181,18 +182,7 @@ for (const target of ['node', 'deno', 'node+redis'] as Target[]) {
       }
       await publisher
       const sentinel = await post(s, 'seam/r', N)
-      for (const ws of clients) {
-        const snap = (await ws.nth('snapshot')).events.map((e) => e.data as number)
-        const live = (await ws.waitId(sentinel.id)).map((e) => e.data as number)
-        const seen = [...snap, ...live]
-        assert.ok(snap.length >= 1 && snap.length <= 5, `snapshot of ${snap.length}`)
-        assert.equal(
-          seen,
-          Array.from({ length: seen.length }, (_, i) => seen[0]! + i),
-          'consecutive, none lost or doubled',
-        )
-        assert.is(seen.at(-1), N)
-      }
+      for (const ws of clients) await assertRewindSeam(ws, sentinel.id, 5, N)
     } finally {
       for (const ws of clients) ws.close()
     }

@@ -11,6 +11,7 @@ import { type Server, startServer, type Target } from '../harness/server.ts'
 import { until } from '../harness/wait.ts'
 import { type FrameOf, WsClient } from '../harness/ws.ts'
 import { publish, request } from './helpers/http.ts'
+import { assertRewindSeam } from './helpers/load.ts'
 import { metricSum } from './helpers/metrics.ts'
 import { startProxy } from './helpers/proxy.ts'
 import { sdk } from './helpers/sdk.ts'
@@ -219,16 +220,7 @@ cluster('rewind at the seam and history paging, each request on another instance
   await publisher
   const sentinel = (await publish(p.url, { topic: 'seam/3', data: N }, auth)).body.id
   for (const ws of clients) {
-    const snap = (await ws.nth('snapshot')).events.map((e) => e.data as number)
-    const live = (await ws.waitId(sentinel, 10_000)).map((e) => e.data as number)
-    const seen = [...snap, ...live]
-    assert.ok(snap.length >= 1 && snap.length <= 5, `snapshot of ${snap.length}`)
-    assert.equal(
-      seen,
-      Array.from({ length: seen.length }, (_, i) => seen[0]! + i),
-      'consecutive, none lost or doubled',
-    )
-    assert.is(seen.at(-1), N)
+    await assertRewindSeam(ws, sentinel, 5, N)
     ws.ws.close()
   }
   // History paged backwards through the proxy: each page from another instance, together the last 100 kept.

@@ -1,3 +1,5 @@
+import * as assert from 'uvu/assert'
+import type { WsClient } from '../../harness/ws.ts'
 import { isAfter } from '../../src/protocol/cursor.ts'
 import { type FeedEvent, publish } from './http.ts'
 import { randomInt } from './random.ts'
@@ -48,4 +50,22 @@ export function startPublishing(base: string, topics: string[], opts: { concurre
 /** What a subscriber to `match` starting after `after` must see: exactly these, in this order. */
 export function expected(all: FeedEvent[], after: string, match: (topic: string) => boolean): FeedEvent[] {
   return all.filter((e) => isAfter(e.id, after) && match(e.topic))
+}
+
+/**
+ * A subscriber that joined with `rewind` (at most `rewind` events in its snapshot) while events numbered 0..last
+ * were published in order: its snapshot and live events together are one unbroken run ending at `last` (the
+ * sentinel), none lost or doubled at the seam.
+ */
+export async function assertRewindSeam(ws: WsClient, sentinel: string, rewind: number, last: number): Promise<void> {
+  const snap = (await ws.nth('snapshot')).events.map((e) => e.data as number)
+  const live = (await ws.waitId(sentinel, 10_000)).map((e) => e.data as number)
+  const seen = [...snap, ...live]
+  assert.ok(snap.length >= 1 && snap.length <= rewind, `snapshot of ${snap.length}`)
+  assert.equal(
+    seen,
+    Array.from({ length: seen.length }, (_, i) => seen[0]! + i),
+    'consecutive, none lost or doubled',
+  )
+  assert.is(seen.at(-1), last)
 }
