@@ -41,8 +41,10 @@ export function quantiles(hists: [number, number][][]): { p50: number; p99: numb
   return { p50: at(0.5), p99: at(0.99), max: (sorted.at(-1)?.[0] ?? 0) / 10 }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
-const cell = (xs: (number | undefined)[], digits: number) => {
+/** The median of a cell's runs. */
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+/** A cell's runs as `median (min–max)`; `—` when none has a value. */
+export const cell = (xs: (number | undefined)[], digits: number) => {
   const ys = xs.filter((x): x is number => x !== undefined)
   return ys.length ? `${median(ys).toFixed(digits)} (${Math.min(...ys).toFixed(digits)}–${Math.max(...ys).toFixed(digits)})` : '—'
 }

@@ -38,7 +38,7 @@ import type { Interface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { startRedis } from '../harness/redis.ts'
 import { ROOT, SERVER_ARGV } from '../harness/server.ts'
-import { CENTRIFUGE, centrifugeReady, lines, nextJson, openFiles, type Running, type System, startServer, stat } from './fanout-procs.ts'
+import { BENCH_ENV, CENTRIFUGE, centrifugeReady, lines, nextJson, openFiles, type Running, type System, startServer, stat } from './fanout-procs.ts'
 import { type Cell, printTable, quantiles } from './fanout-report.ts'
 
 const { values } = parseArgs({
@@ -67,14 +67,7 @@ const RUNS = Number(values.runs)
 /** Sockets per load-generator process: under its 20,000 open files, and spread over source addresses. */
 const PER_GEN = 5000
 
-// All clients come from loopback, and a benchmark measures delivery, not the abuse limits.
-const LIVEFEED_ENV = {
-  MAX_BUFFERED_BYTES: String(64 * 1024 * 1024),
-  MAX_CONNECTIONS_PER_IP: '1000000',
-  OUTBOUND_BYTES: String(8 * 1024 ** 3),
-  PUBLISH_RATE: '0',
-  LOG_LEVEL: 'info',
-}
+const LIVEFEED_ENV = BENCH_ENV
 // On 1,000 topics, half the clients subscribe with the exact topic and half with a wildcard that matches it.
 const livefeedPath = (spread: boolean) => (spread ? ['/ws?topics=bench/t{t}/q', '/ws?topics=bench/t{t}/*'] : ['/ws?topics=bench/t{t}/q'])
 const SYSTEMS: Record<string, System> = {

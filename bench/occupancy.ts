@@ -17,7 +17,8 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { startRedis } from '../harness/redis.ts'
 import { ROOT } from '../harness/server.ts'
-import { lines, nextJson, type Running, startServer, stat } from './fanout-procs.ts'
+import { BENCH_ENV, lines, nextJson, type Running, startServer, stat } from './fanout-procs.ts'
+import { cell, median } from './fanout-report.ts'
 
 const { values } = parseArgs({
   options: {
@@ -34,14 +35,7 @@ const IDLE_S = Number(values.idle)
 const SUBSCRIBES = Number(values.subscribes)
 const PER_GEN = 5000
 
-const ENV = {
-  MAX_BUFFERED_BYTES: String(64 * 1024 * 1024),
-  MAX_CONNECTIONS_PER_IP: '1000000',
-  OUTBOUND_BYTES: String(8 * 1024 ** 3),
-  PUBLISH_RATE: '0',
-  LOG_LEVEL: 'info',
-  OCCUPANCY_INTERVAL: '1000',
-}
+const ENV = { ...BENCH_ENV, OCCUPANCY_INTERVAL: '1000' }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const cpu = (s: Running) => {
@@ -132,12 +126,7 @@ async function rewindCell(engine: string, redisUrl: string | undefined, rewind: 
   }
 }
 
-function summary(xs: number[], digits = 1): string {
-  const s = [...xs].sort((a, b) => a - b)
-  const med = s[Math.floor(s.length / 2)]!
-  return `${med.toFixed(digits)} (${s[0]!.toFixed(digits)}–${s.at(-1)!.toFixed(digits)})`
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const summary = (xs: number[], digits = 1) => cell(xs, digits)
 
 const engines = values.engines.split(',')
 const redis = engines.includes('redis') ? await startRedis() : undefined

@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { ROOT } from '../harness/server.ts'
 import { startServer, stat } from './fanout-procs.ts'
+import { cell, median } from './fanout-report.ts'
 
 const { values } = parseArgs({ options: { count: { type: 'string', default: '20000' }, runs: { type: 'string', default: '3' } } })
 const COUNT = Number(values.count)
@@ -43,11 +44,7 @@ function client(port: number, mode: string, count: number, inFlight: number): Pr
   })
 }
 
-const summary = (xs: number[], digits: number) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return `${s[Math.floor(s.length / 2)]!.toFixed(digits)} (${s[0]!.toFixed(digits)}–${s.at(-1)!.toFixed(digits)})`
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const summary = cell
 
 console.log(`\nPublish over the socket against HTTP: ${COUNT} publishes of one ~200-byte event, memory engine, ${RUNS} runs: median (range)\n`)
 console.log('| in flight | over | server CPU µs per publish | publishes/s | CPU ÷ HTTP |')
