@@ -4,7 +4,9 @@
  * reports its own event-loop delay (prom-client's `nodejs_eventloop_lag_max_seconds`, from
  * monitorEventLoopDelay, reset at each scrape); the clients run in this process on core 1.
  *
- *   node --import tsx bench/sse-stall.ts [--server dist/server.mjs] [--subscribers 1000] [--runs 3]
+ *   node --import tsx bench/sse-stall.ts [--server dist/server.mjs[,other/server.mjs]] [--subscribers 1000] [--runs 3]
+ *
+ * Several servers (before and after a change) run interleaved, run by run.
  */
 import { spawn } from 'node:child_process'
 import http from 'node:http'
@@ -14,13 +16,13 @@ const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 ? process.argv[i + 1]! : def
 }
-const SERVER = arg('server', 'dist/server.mjs')
+const SERVERS = arg('server', 'dist/server.mjs').split(',')
 const N = Number(arg('subscribers', '1000'))
 const RUNS = Number(arg('runs', '3'))
 const PAD = 'x'.repeat(63 * 1024)
 
-async function start(): Promise<{ url: string; stop(): void }> {
-  const proc = spawn('taskset', ['-c', '0', process.execPath, SERVER], {
+async function start(server: string): Promise<{ url: string; stop(): void }> {
+  const proc = spawn('taskset', ['-c', '0', process.execPath, server], {
     env: {
       ...process.env,
       PORT: '0',
@@ -94,34 +96,37 @@ async function subscribe(url: string, transport: 'ws' | 'sse', seen: number[]): 
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-const results: Record<string, number[]> = { ws: [], sse: [] }
+const results = new Map(SERVERS.map((server) => [server, { ws: [] as number[], sse: [] as number[] }]))
 for (let run = 0; run < RUNS; run++) {
-  for (const transport of ['ws', 'sse'] as const) {
-    const s = await start()
-    const seen: number[] = []
-    const close = await subscribe(s.url, transport, seen)
-    await lagMax(s.url) // resets the histogram
-    let want = 0
-    let worst = 0
-    for (let b = 0; b < 3; b++) {
-      await post(
-        `${s.url}/api/events`,
-        Array.from({ length: 12 }, (_, i) => ({ topic: 'stall/a', data: { i, pad: PAD } })),
-      )
-      want += 12
-      const t0 = Date.now()
-      while (seen.length < N || seen.some((c) => (c ?? 0) < want)) {
-        if (Date.now() - t0 > 60_000) throw new Error(`${transport}: not every subscriber got batch ${b}`)
-        await new Promise((r) => setTimeout(r, 5))
+  for (const server of SERVERS) {
+    for (const transport of ['ws', 'sse'] as const) {
+      const s = await start(server)
+      const seen: number[] = []
+      const close = await subscribe(s.url, transport, seen)
+      await lagMax(s.url) // resets the histogram
+      let want = 0
+      let worst = 0
+      for (let b = 0; b < 3; b++) {
+        await post(
+          `${s.url}/api/events`,
+          Array.from({ length: 12 }, (_, i) => ({ topic: 'stall/a', data: { i, pad: PAD } })),
+        )
+        want += 12
+        const t0 = Date.now()
+        while (seen.length < N || seen.some((c) => (c ?? 0) < want)) {
+          if (Date.now() - t0 > 60_000) throw new Error(`${transport}: not every subscriber got batch ${b}`)
+          await new Promise((r) => setTimeout(r, 5))
+        }
+        worst = Math.max(worst, await lagMax(s.url))
       }
-      worst = Math.max(worst, await lagMax(s.url))
+      results.get(server)![transport].push(worst * 1000)
+      close()
+      s.stop()
     }
-    results[transport]!.push(worst * 1000)
-    close()
-    s.stop()
   }
 }
 const fmt = (xs: number[]) => `${median(xs).toFixed(0)} ms (${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})`
-console.log(`${SERVER}, ${N} subscribers, 3 batches of 12 x 63 KB, ${RUNS} runs: worst event-loop stall, median (range)`)
-console.log(`  WebSocket ${fmt(results.ws!)}   SSE ${fmt(results.sse!)}   SSE / WebSocket ${(median(results.sse!) / median(results.ws!)).toFixed(2)}`)
+console.log(`${N} subscribers, 3 batches of 12 x 63 KB, ${RUNS} runs: worst event-loop stall, median (range)`)
+for (const [server, r] of results)
+  console.log(`  ${server}: WebSocket ${fmt(r.ws)}   SSE ${fmt(r.sse)}   SSE / WebSocket ${(median(r.sse) / median(r.ws)).toFixed(2)}`)
 process.exit(0)

@@ -13,6 +13,67 @@ export interface Wire {
   written?(): number
   /** Cuts the connection now (its socket destroyed), where the runtime can. */
   destroy?(): void
+  /**
+   * The response's body written straight to the connection, where the runtime can (Node): the transport's
+   * handler answers with a null body and the runtime sends the head once every middleware had its say.
+   * Without it the body is a `ReadableStream` (`StreamSink`). At most one per response.
+   */
+  sink?(): Sink
+}
+
+/** A response body the transport writes bytes into; what the client has not taken yet is counted. */
+export interface Sink {
+  /** Queues the bytes after those written before (a buffer shared with other sinks is not copied). */
+  write(bytes: Uint8Array): void
+  /** Bytes written that the client has not taken yet (the runtime's and the kernel-bound buffers). */
+  queued(): number
+  /** Ends the body after what was written. */
+  end(): void
+  /** Ends it now, dropping what waits: the body errors, which aborts the connection. */
+  abort(): void
+  /** Calls back once the client is gone before the end (it cancelled, or its connection closed). */
+  onGone(callback: () => void): void
+  /** The body to answer with: a stream, or null where the runtime writes the body itself. */
+  readonly body: ReadableStream<Uint8Array> | null
+}
+
+/**
+ * The portable sink: a byte stream the runtime's server reads. highWaterMark 0 and byte sizes make
+ * `desiredSize` minus the bytes waiting to be taken.
+ */
+export class StreamSink implements Sink {
+  readonly body: ReadableStream<Uint8Array>
+  private controller!: ReadableStreamDefaultController<Uint8Array>
+  private cancelled = false
+  private gone: (() => void) | undefined
+
+  constructor() {
+    this.body = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => void (this.controller = controller),
+        cancel: () => {
+          this.cancelled = true
+          this.gone?.()
+        },
+      },
+      { highWaterMark: 0, size: (chunk) => chunk.byteLength },
+    )
+  }
+  write(bytes: Uint8Array): void {
+    if (!this.cancelled) this.controller.enqueue(bytes)
+  }
+  queued(): number {
+    return this.cancelled ? 0 : -(this.controller.desiredSize ?? 0)
+  }
+  end(): void {
+    if (!this.cancelled) this.controller.close()
+  }
+  abort(): void {
+    if (!this.cancelled) this.controller.error(new Error('livefeed: stream cut'))
+  }
+  onGone(callback: () => void): void {
+    this.gone = callback
+  }
 }
 
 /**

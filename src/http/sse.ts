@@ -10,8 +10,7 @@ import { requireCursor } from '../core/cursor.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
 import type { PreparedEvent } from '../core/prepared.ts'
-import type { Wire } from '../core/wire.ts'
-import { linger } from '../core/wire.ts'
+import { linger, type Sink, StreamSink, type Wire } from '../core/wire.ts'
 import type { EndReason } from '../protocol/errors.ts'
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
 import { query } from '../protocol/http.ts'
@@ -26,41 +25,29 @@ const encoder = new TextEncoder()
 
 /**
  * One Server-Sent Events stream: a subscription written as SSE messages into the response body. The body is
- * a byte stream of its own rather than hono's `streamSSE`, whose writer encodes every string for every stream
- * and whose end waits for all that was queued: here an event's message is one buffer shared by every stream
+ * a `Sink` of our own rather than hono's `streamSSE`, whose writer encodes every string for every stream and
+ * whose end waits for all that was queued: here an event's message is one buffer shared by every stream
  * (`PreparedEvent.sseBytes`), what waits for the client is counted in bytes (MAX_BUFFERED_BYTES), and an
- * ended stream lets go of its socket (see `linger`).
+ * ended stream lets go of its socket (see `linger`). On Node the sink writes to the response itself, corked
+ * for the loop turn as WebSocket frames are; elsewhere it is a `ReadableStream` the server reads.
  */
 class SseStream extends Connection {
-  readonly body: ReadableStream<Uint8Array>
-  private controller!: ReadableStreamDefaultController<Uint8Array>
   private lastWrite = Date.now()
-  /** Bytes enqueued so far: with what still waits, how much the client took (progress, for `linger`). */
-  private enqueued = 0
-  private cancelled = false
+  /** Bytes written so far: with what still waits, how much the client took (progress, for `linger`). */
+  private written = 0
 
   constructor(
     feed: Feed,
     grant: Grant | undefined,
     /** The connection under the response, where the runtime can tell of it. */
     private readonly wire: Wire | undefined,
+    readonly sink: Sink,
   ) {
     super(feed, 'sse')
     this.authorize(grant)
-    // highWaterMark 0 and byte sizes: desiredSize is minus the bytes waiting to be taken by the response.
-    this.body = new ReadableStream<Uint8Array>(
-      {
-        start: (controller) => void (this.controller = controller),
-        cancel: () => {
-          this.cancelled = true
-          this.end('client')
-        },
-      },
-      { highWaterMark: 0, size: (chunk) => chunk.byteLength },
-    )
+    sink.onGone(() => this.end('client'))
     this.begin()
   }
-
   start(patterns: string[], since: string | undefined, rewind: number | undefined, watch: Watch): void {
     this.text(sseFrames.retry(this.feed.limits.sseRetryMs))
     this.subscribe(patterns, since === undefined ? undefined : requireCursor(since), rewind, watch)
@@ -97,7 +84,7 @@ class SseStream extends Connection {
     if (now - this.lastWrite >= this.feed.limits.sseHeartbeatMs) this.text(sseFrames.heartbeat)
   }
   override queuedBytes(): number {
-    return this.cancelled ? 0 : -(this.controller.desiredSize ?? 0)
+    return this.sink.queued()
   }
 
   /**
@@ -106,15 +93,15 @@ class SseStream extends Connection {
    * takes nothing of it for END_GRACE is cut then.
    */
   protected finish(reason: EndReason): Promise<void> | undefined {
-    if (this.cancelled) return undefined
+    if (reason === 'client') return undefined
     const cut = () => {
       if (this.wire?.destroy) this.wire.destroy()
-      else this.controller.error(new Error('livefeed: stream cut'))
+      else this.sink.abort()
     }
     if (reason === 'slow') cut()
-    else this.controller.close()
+    else this.sink.end()
     if (this.wire === undefined) return undefined
-    return linger(this.wire, this.feed.limits.endGraceMs, () => this.wire?.written?.() ?? this.enqueued - this.queuedBytes(), cut)
+    return linger(this.wire, this.feed.limits.endGraceMs, () => this.wire?.written?.() ?? this.written - this.queuedBytes(), cut)
   }
 
   private text(frame: string): void {
@@ -126,8 +113,8 @@ class SseStream extends Connection {
     // A reader this far behind reconnects and resumes rather than growing our memory.
     if (this.queuedBytes() > this.feed.limits.maxBufferedBytes) return this.end('slow')
     this.lastWrite = Date.now()
-    this.enqueued += bytes.byteLength
-    this.controller.enqueue(bytes)
+    this.written += bytes.byteLength
+    this.sink.write(bytes)
   }
 }
 
@@ -177,16 +164,15 @@ export function mountSse({ api, feed, tokens, checkOrigin, admit, wire }: MountC
       feed.access.assertMaySubscribe(grant, patterns)
       if (watch.presence) feed.occupancy.assertPresence(patterns, grant)
       const slot = admit(c)
-      const sse = new SseStream(feed, grant, wire(c))
+      const under = wire(c)
+      const sse = new SseStream(feed, grant, under, under?.sink?.() ?? new StreamSink())
       sse.hold(slot)
       sse.request = c.get('request')
       sse.start(patterns, since, rewind, watch)
       // No proxy buffering or transformation of the stream (nginx honours X-Accel-Buffering).
-      return c.body(sse.body, 200, {
-        'Content-Type': 'text/event-stream',
-        'Cache-Control': 'no-cache, no-transform',
-        'X-Accel-Buffering': 'no',
-      })
+      const headers = { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' }
+      const body = sse.sink.body
+      return body === null ? c.body(null, 200, headers) : c.body(body, 200, headers)
     },
   )
 }

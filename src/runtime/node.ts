@@ -14,6 +14,7 @@ import { extensions } from '../extensions.ts'
 import { createLogger } from './logger.ts'
 import { instanceMetrics, LISTEN_PORT, REUSE_PORT_PLATFORMS, reportListening, supervise, WORKER_MARK, workerCount } from './node-cluster.ts'
 import { FrameWriter } from './node-frames.ts'
+import { ResponseSinks } from './node-response.ts'
 
 /**
  * Deno runs this bundle too, through its Node compatibility (`deno task start:bundle`): there `ws` corks a
@@ -48,6 +49,7 @@ async function serve(config: Config): Promise<void> {
   const log = createLogger(config, worker === undefined ? { runtime: RUNTIME } : { runtime: RUNTIME, worker, pid: process.pid })
   const sock = (raw: unknown) => raw as WebSocket
   const frames = new FrameWriter()
+  const sinks = new ResponseSinks(frames)
 
   // Our own ws server: our frame limit, and no per-message deflate (it costs CPU per subscriber and is a known memory sink).
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false })
@@ -83,6 +85,7 @@ async function serve(config: Config): Promise<void> {
           // Counts what waits in the socket's own buffer too: it moves only while the kernel takes bytes.
           written: () => res.socket?.bytesWritten ?? 0,
           destroy: () => void res.destroy(),
+          sink: () => sinks.sinkFor(res),
         }
       },
     },
@@ -94,7 +97,7 @@ async function serve(config: Config): Promise<void> {
 
   const l = config.limits
   const server = createAdaptorServer({
-    fetch: app.fetch,
+    fetch: sinks.takeOver(app.fetch),
     websocket: { server: wss },
     // HEADERS_TIMEOUT: a connection that has not sent a whole request head (idle or partial) is closed; looked at twice as often.
     serverOptions: { headersTimeout: l.headersTimeoutMs, connectionsCheckingInterval: Math.max(100, Math.min(1000, l.headersTimeoutMs / 2)) },
