@@ -180,27 +180,29 @@ for (const runtime of RUNTIMES) {
   test.run()
 
   const resume = suite(`SDK resume under forced reconnects [${runtime}]`)
-  for (const transport of ['websocket', 'sse', 'poll'] as const) {
-    resume(`${transport}: nothing lost or doubled while the server closes connections every ~0.6 s`, async () => {
-      const s = await startServer(runtime, { MAX_CONNECTION_AGE: '0.6' })
-      try {
-        const client = sdk(s.url, { topics: ['resume/**'], transports: [transport], pollWaitS: 5 })
-        await client.waitOpen()
-        const start = await until('the snapshot', () => client.snapshots[0]?.cursor)
-        const load = startPublishing(s.url, ['resume/a', 'resume/b/c'], { concurrency: 1 })
-        // WebSocket and SSE are cut by MAX_CONNECTION_AGE; a held poll is cut at the same age and simply polls again.
-        const reconnects = () => client.statuses.filter((x) => x.state === 'reconnecting').length
-        const t0 = Date.now()
-        await until('3 s of publishing', () => (Date.now() - t0 > 3000 ? true : undefined), 5000)
-        const want = expected(await load.stop(), start, () => true)
-        if (transport !== 'poll') assert.ok(reconnects() >= 3, `only ${reconnects()} reconnects`)
-        assert.equal(ids(await client.waitId(want.at(-1)!.id)), ids(want))
-        assert.ok(client.statuses.every((x) => x.state !== 'open' || x.transport === transport))
-        client.feed.close()
-      } finally {
-        await s.stop()
-      }
-    })
+  // The three transports at once, on one server and topics of their own: each needs seconds of real time.
+  resume('websocket, sse and poll: nothing lost or doubled while the server closes connections every ~0.6 s', async () => {
+    const s = await startServer(runtime, { MAX_CONNECTION_AGE: '0.6' })
+    try {
+      await Promise.all((['websocket', 'sse', 'poll'] as const).map((transport) => resumesThroughCuts(s, transport)))
+    } finally {
+      await s.stop()
+    }
+  })
+  async function resumesThroughCuts(s: Server, transport: 'websocket' | 'sse' | 'poll'): Promise<void> {
+    const client = sdk(s.url, { topics: [`resume/${transport}/**`], transports: [transport], pollWaitS: 5 })
+    await client.waitOpen()
+    const start = await until(`${transport}: the snapshot`, () => client.snapshots[0]?.cursor)
+    const load = startPublishing(s.url, [`resume/${transport}/a`, `resume/${transport}/b/c`], { concurrency: 1 })
+    // WebSocket and SSE are cut by MAX_CONNECTION_AGE; a held poll is cut at the same age and simply polls again.
+    const reconnects = () => client.statuses.filter((x) => x.state === 'reconnecting').length
+    const t0 = Date.now()
+    await until('3 s of publishing', () => (Date.now() - t0 > 3000 ? true : undefined), 5000)
+    const want = expected(await load.stop(), start, () => true)
+    if (transport !== 'poll') assert.ok(reconnects() >= 3, `${transport}: only ${reconnects()} reconnects`)
+    assert.equal(ids(await client.waitId(want.at(-1)!.id)), ids(want), transport)
+    assert.ok(client.statuses.every((x) => x.state !== 'open' || x.transport === transport))
+    client.feed.close()
   }
   resume.run()
 
