@@ -218,6 +218,9 @@ node(
         'logged once for the burst',
       )
       assert.is((await call('GET', '/healthz')).status, 200)
+      // The subscriber, open for longer than HEADERS_TIMEOUT by now, was heard from: it is not cut.
+      const late = JSON.parse((await call('POST', '/api/events', { topic: 'flood/a', data: 'sentinel' })).body) as FeedEvent
+      assert.equal((await sub.waitId(late.id)).at(-1)?.id, late.id)
       sub.close()
     } finally {
       for (const sock of flood) sock.destroy()

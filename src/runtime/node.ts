@@ -1,18 +1,16 @@
 import cluster from 'node:cluster'
-import { readFileSync } from 'node:fs'
 import { type IncomingMessage, ServerResponse } from 'node:http'
-import type { AddressInfo, Server as NetServer, Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { createAdaptorServer, upgradeWebSocket } from '@hono/node-server'
 import { getConnInfo } from '@hono/node-server/conninfo'
 import { serveStatic } from '@hono/node-server/serve-static'
-import type { Logger } from 'pino'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { boot } from '../boot.ts'
 import { type Config, ConfigError, loadConfig, refuseWorkersOnDeno } from '../config.ts'
-import type { Feed } from '../core/feed.ts'
 import { extensions } from '../extensions.ts'
 import { createLogger } from './logger.ts'
 import { instanceMetrics, LISTEN_PORT, REUSE_PORT_PLATFORMS, reportListening, supervise, WORKER_MARK, workerCount } from './node-cluster.ts'
+import { capConnections, SilentConnections, softFileLimit } from './node-connections.ts'
 import { FrameWriter } from './node-frames.ts'
 import { ResponseSinks } from './node-response.ts'
 
@@ -51,11 +49,14 @@ async function serve(config: Config): Promise<void> {
   const frames = new FrameWriter()
   const sinks = new ResponseSinks(frames)
 
-  // Our own ws server: our frame limit, and no per-message deflate (it costs CPU per subscriber and is a known memory sink).
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false })
+  const l = config.limits
+  const silent = new SilentConnections(l.headersTimeoutMs)
+  // Our own ws server: our frame limit, and no per-message deflate (it costs CPU per subscriber and is a known
+  // memory sink). No client tracking: the feed knows its sessions, and ws' Set and close listener cost every socket.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: l.maxFrameBytes, perMessageDeflate: false, clientTracking: false })
   // The 101 and the open's frames (welcome, subscribed, snapshot) in one write instead of two.
   wss.on('headers', (_headers, req) => {
-    req.socket.setTimeout(0) // HEADERS_TIMEOUT is over: the WebSocket has its own heartbeat
+    silent.heard(req.socket) // HEADERS_TIMEOUT is over: the WebSocket has its own heartbeat
     frames.cork(req.socket)
   })
 
@@ -95,7 +96,6 @@ async function serve(config: Config): Promise<void> {
     return process.exit(1)
   })
 
-  const l = config.limits
   const server = createAdaptorServer({
     fetch: sinks.takeOver(app.fetch),
     websocket: { server: wss },
@@ -103,11 +103,9 @@ async function serve(config: Config): Promise<void> {
     serverOptions: { headersTimeout: l.headersTimeoutMs, connectionsCheckingInterval: Math.max(100, Math.min(1000, l.headersTimeoutMs / 2)) },
   })
   capConnections(server, l.maxConnections || softFileLimit() - 1000, feed, log)
-  // HEADERS_TIMEOUT for a connection that sends nothing at all, which Node's own check leaves open: until its
-  // first request (or upgrade) it must not go quiet for that long. Keep-alive idling after is keepAliveTimeout's.
-  server.on('connection', (socket: Socket) => socket.setTimeout(l.headersTimeoutMs, () => socket.destroy()))
+  silent.watch(server)
   // (Not an 'upgrade' listener: node-server answers a non-WebSocket upgrade only while it has the only one.)
-  server.on('request', (req: IncomingMessage) => req.socket.setTimeout(0))
+  server.on('request', (req: IncomingMessage) => silent.heard(req.socket))
   // A worker told to (LISTEN_PORT) has a listening socket of its own on the instance's port (SO_REUSEPORT): the
   // kernel spreads connections over the workers, with no primary in the way.
   const own = worker === undefined ? undefined : process.env[LISTEN_PORT]
@@ -126,9 +124,8 @@ async function serve(config: Config): Promise<void> {
       log.warn({}, 'shutdown grace period over; exiting')
       process.exit(0)
     }, config.limits.shutdownGraceMs).unref()
+    // Every WebSocket is closed by the drain (server.close() leaves upgraded sockets alone); the exit ends any that linger.
     await feed.drain()
-    // server.close() neither closes upgraded sockets nor returns while they are open: end what is left.
-    for (const ws of wss.clients) ws.terminate()
     server.close()
     if ('closeAllConnections' in server) server.closeAllConnections()
     await feed.close()
@@ -137,35 +134,4 @@ async function serve(config: Config): Promise<void> {
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
   process.on('SIGINT', () => void shutdown('SIGINT'))
-}
-
-/** This process's soft limit of open files (Linux), or 65,536 where it cannot be read. */
-function softFileLimit(): number {
-  try {
-    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'))
-    return m?.[1] === undefined || m[1] === 'unlimited' ? 65_536 : Number(m[1])
-  } catch {
-    return 65_536
-  }
-}
-
-/**
- * MAX_CONNECTIONS: past it Node closes each new TCP connection as it is accepted, so a flood cannot take the
- * descriptors Redis, logs and health checks need. Logged once per burst (the first drop after a quiet
- * 10 s, with how many the burst before had), counted in /metrics.
- */
-function capConnections(server: NetServer, max: number, feed: Feed, log: Logger): void {
-  server.maxConnections = Math.max(1, max)
-  let last = 0
-  let burst = 0
-  server.on('drop', () => {
-    feed.stats.dropped++
-    const now = Date.now()
-    if (now - last > 10_000) {
-      log.warn({ maxConnections: server.maxConnections, droppedBefore: burst }, 'MAX_CONNECTIONS reached: new connections are closed at once')
-      burst = 0
-    }
-    burst++
-    last = now
-  })
 }
