@@ -185,25 +185,43 @@ export class Metrics {
     })
   }
 
-  /** prom-client's children by route and status, made once: a labelled inc() hashes its labels on every call. */
-  private readonly children = new Map<string, { count: client.Counter.Internal; time: client.Histogram.Internal<'route'> }>()
+  /**
+   * prom-client's children by route and status, made once: a labelled inc() hashes its labels on every call.
+   * Keyed by Hono's route object (the same one for every request it matches) and the status, so counting a
+   * request builds no key; requests no route matched are keyed by status alone.
+   */
+  private readonly byRoute = new WeakMap<object, Map<number, Child>>()
+  private readonly unrouted = new Map<number, Child>()
+
+  private child(route: string, status: number): Child {
+    return { count: this.requests.labels({ route, status: String(status) }), time: this.durations.labels({ route }) }
+  }
 
   /** Counts every request by its route pattern (never its path: bounded), status and duration. */
   readonly http: MiddlewareHandler = async (c, next) => {
     const t0 = performance.now()
     await next()
-    const handlers = matchedRoutes(c).filter((r) => r.method !== 'ALL')
     const status = c.res.status
-    const route = handlers.at(-1)?.path ?? (status < 400 ? 'static' : 'unmatched')
-    const key = `${status} ${route}`
-    let child = this.children.get(key)
-    if (child === undefined) {
-      child = { count: this.requests.labels({ route, status: String(status) }), time: this.durations.labels({ route }) }
-      this.children.set(key, child)
+    const routes = matchedRoutes(c)
+    let route: (typeof routes)[number] | undefined
+    for (let i = routes.length - 1; i >= 0 && route === undefined; i--) if (routes[i]!.method !== 'ALL') route = routes[i]
+    let children = this.unrouted
+    if (route !== undefined) {
+      const known = this.byRoute.get(route)
+      if (known === undefined) this.byRoute.set(route, (children = new Map()))
+      else children = known
     }
+    let child = children.get(status)
+    if (child === undefined) children.set(status, (child = this.child(route?.path ?? (status < 400 ? 'static' : 'unmatched'), status)))
     child.count.inc()
     child.time.observe((performance.now() - t0) / 1000)
   }
+}
+
+/** One route and status's counter and histogram. */
+interface Child {
+  count: client.Counter.Internal
+  time: client.Histogram.Internal<'route'>
 }
 
 /**
@@ -216,7 +234,7 @@ export function metricsRoute({ api, config, clientAddress }: MountContext, metri
     const token = config.metricsToken
     if (token === undefined) throw new FeedError('forbidden', 'metrics are open to loopback only: set METRICS_TOKEN to read them from elsewhere')
     const given = bearerToken(c)
-    if (given === undefined || !(await sameSecret(given, token))) {
+    if (given === undefined || !sameSecret(given, token)) {
       c.header('WWW-Authenticate', 'Bearer realm="livefeed-metrics"')
       throw new FeedError('unauthorized', 'metrics need "Authorization: Bearer <METRICS_TOKEN>"')
     }

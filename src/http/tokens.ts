@@ -14,15 +14,16 @@ import { FeedError } from '../core/errors.ts'
 import { PatternSet } from '../core/topic-index.ts'
 import { tokenClaims } from '../protocol/tokens.ts'
 
-const encoder = new TextEncoder()
-
-/** Compares digests so neither the length nor a matching prefix of a secret leaks through timing. */
-export async function sameSecret(given: string, expected: string): Promise<boolean> {
-  const [a, b] = await Promise.all([given, expected].map((s) => crypto.subtle.digest('SHA-256', encoder.encode(s))))
-  const x = new Uint8Array(a!)
-  const y = new Uint8Array(b!)
-  let diff = 0
-  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!
+/**
+ * Compares a presented secret with the configured one so that the time taken depends only on the presented
+ * string's length: every character of it is compared (against the secret's, cycled), and a length difference
+ * counts as a mismatch. Neither the secret's length nor a matching prefix leaks through timing. Synchronous on
+ * purpose: two WebCrypto digests per publish were a third of a sequential publisher's server CPU.
+ */
+export function sameSecret(given: string, expected: string): boolean {
+  if (expected.length === 0) return false
+  let diff = given.length ^ expected.length
+  for (let i = 0; i < given.length; i++) diff |= given.charCodeAt(i) ^ expected.charCodeAt(i % expected.length)
   return diff === 0
 }
 
@@ -49,7 +50,7 @@ export class Tokens {
 
   /** Verifies a token: the publish token's full rights, or a JWT's claims; 401 invalid_token otherwise. */
   async grant(token: string): Promise<Grant> {
-    if (this.publishToken !== undefined && (await sameSecret(token, this.publishToken))) return FULL_GRANT
+    if (this.publishToken !== undefined && sameSecret(token, this.publishToken)) return FULL_GRANT
     if (this.secrets.length === 0) throw new FeedError('invalid_token', 'this server accepts no tokens (TOKEN_SECRET is not set)')
     let payload: unknown
     for (const secret of this.secrets) {

@@ -170,7 +170,9 @@ metrics.before(async (ctx) => {
 })
 metrics.after(async ({ p }) => p.close())
 metrics('needs the bearer token: 401 without it or with another, 200 with it', async ({ p }) => {
-  for (const headers of [{}, { authorization: 'Bearer wrong' }] as Record<string, string>[]) {
+  // A prefix, an extension and the secret twice over: the comparison cycles the secret, so length must count.
+  const wrong = ['wrong', 'metrics-secre', 'metrics-secretX', 'metrics-secretmetrics-secret', 'Metrics-secret']
+  for (const headers of [{}, ...wrong.map((t) => ({ authorization: `Bearer ${t}` }))] as Record<string, string>[]) {
     const r = await call(p, '/metrics', { headers })
     assert.is(r.status, 401)
     assert.ok(v.is(errorBody, r.body) && r.body.error.code === 'unauthorized')
