@@ -17,7 +17,8 @@ const node = <T>(): Node<T> => ({ children: new Map(), here: new Set(), rest: ne
 
 export class TopicIndex<T> {
   private readonly exact = new Map<string, Set<T>>()
-  private readonly root: Node<T> = node()
+  /** The trie of wildcard patterns, made with the first: most sets (a subscription to one topic) have none. */
+  private root: Node<T> | undefined
   private wildcards = 0
 
   add(pattern: string, value: T): void {
@@ -48,13 +49,13 @@ export class TopicIndex<T> {
   forEach(topic: string, fn: (value: T) => void): void {
     const set = this.exact.get(topic)
     if (set) for (const v of set) fn(v)
-    if (this.wildcards > 0) this.visit(this.root, topic.split('/'), 0, fn)
+    if (this.root !== undefined && this.wildcards > 0) this.visit(this.root, topic.split('/'), 0, fn)
   }
 
   matches(topic: string): boolean {
     if (this.exact.has(topic)) return true
     let hit = false
-    if (this.wildcards > 0) this.visit(this.root, topic.split('/'), 0, () => (hit = true))
+    if (this.root !== undefined && this.wildcards > 0) this.visit(this.root, topic.split('/'), 0, () => (hit = true))
     return hit
   }
 
@@ -70,6 +71,10 @@ export class TopicIndex<T> {
   }
 
   private walk(pattern: string, create: boolean): { target: Node<T>; rest: boolean } | undefined {
+    if (this.root === undefined) {
+      if (!create) return undefined
+      this.root = node<T>()
+    }
     const segs = pattern.split('/')
     let n = this.root
     for (let i = 0; i < segs.length; i++) {

@@ -13,8 +13,10 @@ export function assertTopic(topic: string): void {
 
 /** Parses "p1,p2" or an array of patterns, checking each and the count. */
 export function parsePatterns(input: string | readonly string[] | undefined, max: number): string[] {
-  const list = typeof input === 'string' ? input.split(',') : input ? [...input] : []
-  const patterns = [...new Set(list.map((p) => p.trim()).filter((p) => p !== ''))]
+  const list = typeof input === 'string' ? input.split(',') : (input ?? [])
+  // One pattern (most subscribes) builds no Set and no intermediate arrays.
+  const one = list.length === 1 ? list[0]!.trim() : undefined
+  const patterns = one !== undefined ? (one === '' ? [] : [one]) : [...new Set(list.map((p) => p.trim()).filter((p) => p !== ''))]
   if (patterns.length === 0) throw new FeedError('invalid_pattern', 'at least one topic pattern is required')
   if (patterns.length > max) throw new FeedError('too_many_patterns', `${patterns.length} patterns given, at most ${max} allowed`)
   for (const p of patterns) {

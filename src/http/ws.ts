@@ -66,8 +66,6 @@ export class WsSession extends Connection implements WSEvents {
   private ws: WSContext | undefined
   /** The runtime's frame writer for this socket, while it is open. */
   private writer: EventWriter | undefined
-  /** A handshake that never completes gives its slot back (onClose never comes for it). */
-  private handshake: ReturnType<typeof setTimeout> | undefined
   /** CLIENT_FRAME_RATE: frames a second, burst twice that; made at the first frame (most sockets send none). */
   private frames: Bucket | undefined
   private badFrames = 0
@@ -87,7 +85,8 @@ export class WsSession extends Connection implements WSEvents {
   ) {
     super(feed, 'ws')
     this.authorize(grant)
-    this.handshake = setTimeout(() => this.ws === undefined && this.end('client'), HANDSHAKE_MS)
+    // In the feed's sweep from now: a handshake that never completes gives its slot back (see `beat`).
+    this.begin()
   }
 
   onOpen(_e: Event, ws: WSContext): void {
@@ -132,8 +131,11 @@ export class WsSession extends Connection implements WSEvents {
   }
 
   protected override beat(now: number): void {
+    // Not open yet: onClose never comes for a handshake that does not complete, so the sweep ends it. Until the
+    // open, `lastPing` is when the session was made (one sweep instead of a timer per upgrade).
+    if (this.ws === undefined) return void (now - this.lastPing >= HANDSHAKE_MS && this.end('client'))
     const { ping } = this.ops
-    if (!ping || !this.ws || now - this.lastPing < this.feed.limits.heartbeatMs) return
+    if (!ping || now - this.lastPing < this.feed.limits.heartbeatMs) return
     if (!this.alive) {
       this.ops.terminate(this.ws.raw)
       return this.end('client')
@@ -156,13 +158,11 @@ export class WsSession extends Connection implements WSEvents {
   }
 
   private opened(ws: WSContext): void {
-    clearTimeout(this.handshake)
-    this.handshake = undefined // an idle socket keeps no timer object
     if (!this.open) return ws.close(END_CLOSE_CODE.draining, 'closed before it opened')
     ws.url = null // the upgrade's URL, kept by the WSContext for the socket's life and never read
     this.ws = ws
+    this.lastPing = Date.now()
     this.writer = this.ops.eventWriter?.(ws.raw)
-    this.begin()
     this.send(wsFrames.welcome(this.feed.hub.position, this.feed.limits.heartbeatMs))
     const initial = this.initial
     this.initial = undefined // an idle socket keeps nothing of its request
