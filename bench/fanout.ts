@@ -16,7 +16,7 @@
  * feed publishes, and four; each a saturation phase on the same sockets): user and system CPU µs per delivery at saturation, deliveries/s, RSS and heap KB per
  * idle socket (heap after gc, Node only), connect + subscribe seconds, p50/p99/max publish→receive ms at a
  * fixed 20,000 deliveries/s, and lost/duplicated/reordered deliveries; then ratios of total CPU to the frame-once
- * `ws` server and to Centrifuge. Other systems: deno, deno-node, ws-buffer, socketio (--systems).
+ * `ws` server and to Centrifuge. Other systems: deno, deno-node, ws-buffer, socketio, hono-ws (--systems).
  * The system deno-node (not in the defaults) is the Node bundle run by Deno (`deno task start:bundle`).
  * --spread runs the cells with the subscribers spread over 1,000 topics instead (livefeed: half exact, half wildcard).
  * --sockets N runs only the largest cell: N sockets on livefeed and the frame-once `ws` server (one process
@@ -37,7 +37,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import type { Interface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { startRedis } from '../harness/redis.ts'
-import { ROOT, SERVER_ARGV } from '../harness/server.ts'
+import { NODE_FLAGS, ROOT, SERVER_ARGV } from '../harness/server.ts'
 import { BENCH_ENV, CENTRIFUGE, centrifugeReady, lines, nextJson, openFiles, type Running, type System, startServer, stat } from './fanout-procs.ts'
 import { type Cell, printTable, quantiles } from './fanout-report.ts'
 
@@ -74,7 +74,7 @@ const SYSTEMS: Record<string, System> = {
   livefeed: {
     name: 'livefeed (Node)',
     kind: 'livefeed',
-    argv: [process.execPath, '--expose-gc', '--import', './harness/gc-hook.mjs', 'dist/server.mjs'],
+    argv: [process.execPath, '--expose-gc', '--import', './harness/gc-hook.mjs', ...NODE_FLAGS, 'dist/server.mjs'],
     env: LIVEFEED_ENV,
     node: true,
     publishPath: '/api/events',
@@ -114,6 +114,14 @@ const SYSTEMS: Record<string, System> = {
     publishPath: '/publish',
     paths: () => ['/?topic=bench/t{t}/q'],
   },
+  'hono-ws': {
+    name: 'Hono WebSocket on node-server, bare',
+    kind: 'ws',
+    argv: [process.execPath, '--expose-gc', '--import', './harness/gc-hook.mjs', '--import', 'tsx', 'bench/peers/hono-ws-node.ts'],
+    node: true,
+    publishPath: '/publish',
+    paths: () => ['/?topic=bench/t{t}/q'],
+  },
   centrifuge: {
     name: 'Centrifuge 0.15 (Go, GOMAXPROCS=1)',
     kind: 'centrifuge',
@@ -141,7 +149,8 @@ if (values.baseline) {
     SYSTEMS[`baseline${i}`] = {
       ...SYSTEMS.livefeed!,
       name: `livefeed (baseline${i ? ` ${i + 1}` : ''})`,
-      argv: [process.execPath, '--expose-gc', '--import', './harness/gc-hook.mjs', bundle],
+      // `npm start`'s flags, then any given before the bundle, which win (--baseline='--max-semi-space-size=0 dist/server.mjs').
+      argv: [process.execPath, '--expose-gc', '--import', './harness/gc-hook.mjs', ...NODE_FLAGS, ...bundle.trim().split(/\s+/)],
     }
   })
 }

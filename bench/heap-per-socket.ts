@@ -11,7 +11,7 @@ import { isAbsolute, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
-import { ROOT } from '../harness/server.ts'
+import { NODE_FLAGS, ROOT } from '../harness/server.ts'
 
 const { values } = parseArgs({
   options: { sockets: { type: 'string', default: '2000' }, bundle: { type: 'string', default: 'dist/server.mjs' }, top: { type: 'string', default: '25' } },
@@ -45,7 +45,7 @@ function bySize(file: string): Map<string, { size: number; count: number }> {
   return out
 }
 
-const proc = spawn(process.execPath, ['--heapsnapshot-signal=SIGUSR2', isAbsolute(values.bundle) ? values.bundle : join(ROOT, values.bundle)], {
+const proc = spawn(process.execPath, ['--heapsnapshot-signal=SIGUSR2', ...NODE_FLAGS, isAbsolute(values.bundle) ? values.bundle : join(ROOT, values.bundle)], {
   cwd: dir,
   env: {
     ...process.env,

@@ -16,7 +16,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { startRedis } from '../harness/redis.ts'
-import { ROOT } from '../harness/server.ts'
+import { ROOT, SERVER_ARGV } from '../harness/server.ts'
 import { BENCH_ENV, lines, nextJson, type Running, startServer, stat } from './fanout-procs.ts'
 import { cell, median } from './fanout-report.ts'
 
@@ -83,7 +83,7 @@ const stop = (gens: ChildProcess[]) =>
 
 async function server(engine: string, redisUrl: string | undefined): Promise<Running> {
   const env = { ...ENV, ...(engine === 'redis' ? { REDIS_URL: redisUrl!, REDIS_PREFIX: `bench${Date.now()}:` } : {}) }
-  const s = await startServer({ name: `livefeed (${engine})`, argv: [process.execPath, 'dist/server.mjs'], env, node: true })
+  const s = await startServer({ name: `livefeed (${engine})`, argv: [...SERVER_ARGV.node], env, node: true })
   // Warm-up: the code is compiled and the heap has grown before anything is measured.
   await stop(await connect(s, '/ws?topics=bench/warm&occupancy=1', 1000))
   return s

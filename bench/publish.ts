@@ -1,6 +1,6 @@
 /**
  * HTTP publish throughput against the least Hono can do: livefeed's `POST /api/events` (memory engine, one
- * ~200-byte event per request, no subscriber) against a bare Hono POST route that parses the JSON and answers
+ * ~200-byte event per request, no subscriber, with PUBLISH_TOKEN) against a bare Hono POST route that parses the JSON and answers
  * 201, on the same runtime and server: Node, Deno, and Deno running the Node bundle. The server is pinned to core 0, autocannon to core 1;
  * fresh processes, --runs times interleaved, median (range) of requests/s and of the server's own CPU
  * (user + system, from /proc) per request.
@@ -15,13 +15,17 @@ const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, runs: { type: 'string', default: '3' } },
 })
 const env = { PUBLISH_RATE: '0', LOG_LEVEL: 'info' }
+// livefeed publishes with PUBLISH_TOKEN, as in production (App Engine refuses to start without it); every request
+// carries it (the bare routes and the Centrifuge peer ignore the header).
+const TOKEN = 'bench-publish-token'
+const lf = { ...env, PUBLISH_TOKEN: TOKEN }
 const SYSTEMS: ServerCommand[] = [
-  { name: 'livefeed (Node)', argv: [...SERVER_ARGV.node], env, node: false },
+  { name: 'livefeed (Node)', argv: [...SERVER_ARGV.node], env: lf, node: false },
   { name: 'bare Hono POST (Node)', argv: [process.execPath, '--import', 'tsx', 'bench/peers/hono-post-node.ts'], env, node: false },
-  { name: 'livefeed (Deno)', argv: [...SERVER_ARGV.deno], env, node: false },
+  { name: 'livefeed (Deno)', argv: [...SERVER_ARGV.deno], env: lf, node: false },
   { name: 'bare Hono POST (Deno)', argv: [...DENO_RUN, 'bench/peers/hono-post-deno.ts'], env, node: false },
   // The Node bundle and the node-server route, both run by Deno (`deno task start:bundle`).
-  { name: 'livefeed (Deno, Node bundle)', argv: [...SERVER_ARGV['deno-node']], env, node: false },
+  { name: 'livefeed (Deno, Node bundle)', argv: [...SERVER_ARGV['deno-node']], env: lf, node: false },
   { name: 'bare Hono POST (Deno, node-server)', argv: [...DENO_RUN, 'bench/peers/hono-post-node.ts'], env, node: false },
 ]
 // The Centrifuge peer (Go, one thread): its POST /api/events publishes into its history, as livefeed stores.
@@ -54,6 +58,8 @@ async function once(sys: ServerCommand): Promise<{ rate: number; cpu: number }> 
       'POST',
       '-H',
       'content-type=application/json',
+      '-H',
+      `authorization=Bearer ${TOKEN}`,
       '-b',
       body,
       `http://127.0.0.1:${server.port}/api/events`,

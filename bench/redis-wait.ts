@@ -14,6 +14,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import { SERVER_ARGV } from '../harness/server.ts'
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -54,7 +55,7 @@ async function redis(args: string[] = []): Promise<number> {
   }
 }
 async function server(env: Record<string, string>): Promise<{ port: number; proc: ChildProcess }> {
-  const proc = spawn('taskset', ['-c', '0', process.execPath, 'dist/server.mjs'], {
+  const proc = spawn('taskset', ['-c', '0', ...SERVER_ARGV.node], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', PUBLISH_RATE: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   })

@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
-import { ROOT } from '../harness/server.ts'
+import { ROOT, SERVER_ARGV } from '../harness/server.ts'
 import { startServer, stat } from './fanout-procs.ts'
 import { cell, median } from './fanout-report.ts'
 
@@ -19,7 +19,7 @@ const RUNS = Number(values.runs)
 const env = { PUBLISH_RATE: '0', LOG_LEVEL: 'info', PUBLISH_TOKEN: 'bench-token', CLIENT_FRAME_RATE: '100000' }
 
 async function once(mode: 'ws' | 'http', inFlight: number): Promise<{ cpuUs: number; rate: number }> {
-  const s = await startServer({ name: 'livefeed', argv: [process.execPath, 'dist/server.mjs'], env, node: false })
+  const s = await startServer({ name: 'livefeed', argv: [...SERVER_ARGV.node], env, node: false })
   try {
     // Warm-up: the code is compiled before anything is measured.
     await client(s.port, mode, 2000, inFlight)

@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process'
 import http from 'node:http'
 import WebSocket from 'ws'
+import { NODE_FLAGS } from '../harness/server.ts'
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -22,7 +23,7 @@ const RUNS = Number(arg('runs', '3'))
 const PAD = 'x'.repeat(63 * 1024)
 
 async function start(server: string): Promise<{ url: string; stop(): void }> {
-  const proc = spawn('taskset', ['-c', '0', process.execPath, server], {
+  const proc = spawn('taskset', ['-c', '0', process.execPath, ...NODE_FLAGS, server], {
     env: {
       ...process.env,
       PORT: '0',

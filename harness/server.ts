@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { sharedRedis } from './redis.ts'
 
@@ -17,9 +18,25 @@ let prefixes = 0
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))
 /** `deno run` with the permissions the server needs (deno.json's tasks grant the same). */
 export const DENO_RUN: readonly string[] = [`${ROOT}node_modules/deno/deno`, 'run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys']
+/**
+ * The Node flags of `npm start` (package.json's `start`, what App Engine runs), so tests and benches start the
+ * server with them too: one place says how production runs Node.
+ */
+export const NODE_FLAGS: readonly string[] = startFlags(readFileSync(`${ROOT}package.json`, 'utf8'))
+
+function startFlags(pkg: string): string[] {
+  const scripts: unknown = Reflect.get(JSON.parse(pkg) ?? {}, 'scripts')
+  const start: unknown = typeof scripts === 'object' && scripts !== null ? Reflect.get(scripts, 'start') : undefined
+  const m = typeof start === 'string' ? /^node((?:\s+--\S+)*)\s+dist\/server\.mjs$/.exec(start) : null
+  if (!m) throw new Error(`package.json's start script is not "node [--flags] dist/server.mjs": ${String(start)}`)
+  return m[1]!
+    .trim()
+    .split(/\s+/)
+    .filter((f) => f !== '')
+}
 /** The command that starts each runtime's server, as `npm start` and the `deno task`s do (the benches too). */
 export const SERVER_ARGV: Record<RuntimeName, readonly string[]> = {
-  node: [process.execPath, 'dist/server.mjs'],
+  node: [process.execPath, ...NODE_FLAGS, 'dist/server.mjs'],
   deno: [...DENO_RUN, 'src/runtime/deno.ts'],
   'deno-node': [...DENO_RUN, 'dist/server.mjs'],
 }

@@ -30,7 +30,8 @@ test('app.yaml: flexible Node runtime, session affinity, health checks, at least
   assert.match(app.env_variables.REDIS_URL!, /^redis:\/\//)
   assert.is(app.env_variables.NODE_ENV, 'production')
   assert.match(pkg.scripts['gcp-build']!, /build/)
-  assert.is(pkg.scripts.start, 'node dist/server.mjs')
+  // App Engine runs `npm start`: the bundle, with Node's young generation bounded (docs/memory.md).
+  assert.match(pkg.scripts.start!, /^node --max-semi-space-size=16 dist\/server\.mjs$/)
 })
 
 // What App Engine flexible sets in an instance's environment, beside app.yaml's own variables.
