@@ -7,7 +7,6 @@
  * clients; from elsewhere it needs `Authorization: Bearer $METRICS_TOKEN`.
  */
 import type { Context, MiddlewareHandler } from 'hono'
-import { matchedRoutes } from 'hono/route'
 import client from 'prom-client'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
@@ -15,13 +14,12 @@ import { END_REASONS } from '../protocol/errors.ts'
 import { TRANSPORTS, type TransportName } from '../protocol/transports.ts'
 import type { MountContext } from './api.ts'
 import { isLoopback } from './auth.ts'
+import { RequestMetrics } from './request-metrics.ts'
 import { bearerToken, sameSecret } from './tokens.ts'
 
 /** One registry per app: its metrics read this feed. */
 export class Metrics {
   readonly registry = new client.Registry()
-  private readonly requests: client.Counter<'route' | 'status'>
-  private readonly durations: client.Histogram<'route'>
 
   constructor(feed: Feed) {
     const r = this.registry
@@ -171,57 +169,10 @@ export class Metrics {
         this.set(feed.engine.lagSeconds?.() ?? 0)
       },
     })
-    this.requests = new client.Counter({
-      name: 'livefeed_http_requests_total',
-      help: 'HTTP requests, by route and status.',
-      labelNames: ['route', 'status'],
-      registers: [r],
-    })
-    this.durations = new client.Histogram({
-      name: 'livefeed_http_request_duration_seconds',
-      help: 'HTTP request duration, by route.',
-      labelNames: ['route'],
-      registers: [r],
-    })
-  }
-
-  /**
-   * prom-client's children by route and status, made once: a labelled inc() hashes its labels on every call.
-   * Keyed by Hono's route object (the same one for every request it matches) and the status, so counting a
-   * request builds no key; requests no route matched are keyed by status alone.
-   */
-  private readonly byRoute = new WeakMap<object, Map<number, Child>>()
-  private readonly unrouted = new Map<number, Child>()
-
-  private child(route: string, status: number): Child {
-    return { count: this.requests.labels({ route, status: String(status) }), time: this.durations.labels({ route }) }
   }
 
   /** Counts every request by its route pattern (never its path: bounded), status and duration. */
-  readonly http: MiddlewareHandler = async (c, next) => {
-    const t0 = performance.now()
-    await next()
-    const status = c.res.status
-    const routes = matchedRoutes(c)
-    let route: (typeof routes)[number] | undefined
-    for (let i = routes.length - 1; i >= 0 && route === undefined; i--) if (routes[i]!.method !== 'ALL') route = routes[i]
-    let children = this.unrouted
-    if (route !== undefined) {
-      const known = this.byRoute.get(route)
-      if (known === undefined) this.byRoute.set(route, (children = new Map()))
-      else children = known
-    }
-    let child = children.get(status)
-    if (child === undefined) children.set(status, (child = this.child(route?.path ?? (status < 400 ? 'static' : 'unmatched'), status)))
-    child.count.inc()
-    child.time.observe((performance.now() - t0) / 1000)
-  }
-}
-
-/** One route and status's counter and histogram. */
-interface Child {
-  count: client.Counter.Internal
-  time: client.Histogram.Internal<'route'>
+  readonly http: MiddlewareHandler = new RequestMetrics(this.registry).http
 }
 
 /**
