@@ -34,11 +34,26 @@ function startFlags(pkg: string): string[] {
     .split(/\s+/)
     .filter((f) => f !== '')
 }
+/** The flags of `deno task start` and `start:bundle` (deno.json): the permissions, and V8's young generation bounded as on Node. */
+export const DENO_FLAGS: readonly string[] = denoTaskFlags(readFileSync(`${ROOT}deno.json`, 'utf8'))
+
+function denoTaskFlags(config: string): string[] {
+  const tasks: unknown = Reflect.get(JSON.parse(config) ?? {}, 'tasks')
+  const flags = (name: string, entry: string): string => {
+    const task: unknown = typeof tasks === 'object' && tasks !== null ? Reflect.get(tasks, name) : undefined
+    const m = typeof task === 'string' ? new RegExp(`^\\./node_modules/deno/deno run((?:\\s+--\\S+)*)\\s+${entry.replace('.', '\\.')}$`).exec(task) : null
+    if (!m) throw new Error(`deno.json's ${name} task is not "./node_modules/deno/deno run [--flags] ${entry}": ${String(task)}`)
+    return m[1]!.trim()
+  }
+  const start = flags('start', 'src/runtime/deno.ts')
+  if (flags('start:bundle', 'dist/server.mjs') !== start) throw new Error("deno.json's start and start:bundle tasks run Deno with different flags")
+  return start.split(/\s+/)
+}
 /** The command that starts each runtime's server, as `npm start` and the `deno task`s do (the benches too). */
 export const SERVER_ARGV: Record<RuntimeName, readonly string[]> = {
   node: [process.execPath, ...NODE_FLAGS, 'dist/server.mjs'],
-  deno: [...DENO_RUN, 'src/runtime/deno.ts'],
-  'deno-node': [...DENO_RUN, 'dist/server.mjs'],
+  deno: [DENO_RUN[0]!, 'run', ...DENO_FLAGS, 'src/runtime/deno.ts'],
+  'deno-node': [DENO_RUN[0]!, 'run', ...DENO_FLAGS, 'dist/server.mjs'],
 }
 
 export interface Server {
