@@ -120,6 +120,28 @@ for (const target of ['node', 'deno', 'node+redis'] as Target[]) {
     }
   })
 
+  test("a subscribe frame's rewind is its own: a later subscribe on the same socket gets the latest, or the n it asks for", async ({ s }) => {
+    const by: Record<string, FeedEvent[]> = { 'rs/a': [], 'rs/b': [], 'rs/c': [] }
+    for (let i = 0; i < 4; i++) for (const topic of Object.keys(by)) by[topic]!.push(await post(s, topic, i))
+    const ws = await WsClient.open(`${s.wsUrl}/ws`)
+    try {
+      ws.send({ type: 'subscribe', topics: ['rs/a'], rewind: 3 })
+      assert.equal((await ws.nth('snapshot', 1)).events, by['rs/a']!.slice(-3))
+      ws.send({ type: 'subscribe', topics: ['rs/b'] })
+      assert.equal((await ws.nth('snapshot', 2)).events, by['rs/b']!.slice(-1), 'no rewind asked: the latest only')
+      ws.send({ type: 'subscribe', topics: ['rs/c'], rewind: 2 })
+      assert.equal((await ws.nth('snapshot', 3)).events, by['rs/c']!.slice(-2))
+      // Live events of all three follow once each, up to a sentinel.
+      const live = [await post(s, 'rs/b', 'live'), await post(s, 'rs/a', 'end')]
+      assert.equal(
+        (await ws.waitId(live[1]!.id)).map((e) => e.id),
+        live.map((e) => e.id),
+      )
+    } finally {
+      ws.close()
+    }
+  })
+
   test('the SDK: rewind on each transport, and feed.history()', async ({ s }) => {
     const ev: FeedEvent[] = []
     for (let i = 0; i < 4; i++) ev.push(await post(s, 'sdk/h', i))

@@ -94,8 +94,12 @@ export class Subscription {
   /** The tail of the adds and resyncs still to run; undefined when none is (an idle consumer keeps no promise). */
   private queue: Promise<void> | undefined
   private closed = false
-  /** Events per topic the snapshots carry (`rewind`; 1 is the latest): also after a reset. */
-  private rewind = 1
+  /**
+   * Patterns subscribed with `rewind` > 1, and their n: a subscribe's snapshot carries the last n events of each
+   * topic of its own patterns, and a later subscribe's its own (1, the latest, unless it asks). After a reset the
+   * snapshot of every pattern carries the most any of them asked for.
+   */
+  private rewinds: Map<string, number> | undefined // made at the first such subscribe: most have none
 
   constructor(
     private readonly host: SubscriptionHost,
@@ -125,9 +129,8 @@ export class Subscription {
    * subscribed: one position per subscription), replays what was missed;
    * without, sends the snapshot of the new patterns. Calls run one at a time.
    */
-  add(patterns: string[], since?: Cursor, rewind?: number): Promise<void> {
-    if (rewind !== undefined) this.rewind = rewind
-    const run = (this.queue ?? Promise.resolve()).then(() => this.seam(patterns, since))
+  add(patterns: string[], since?: Cursor, rewind = 1): Promise<void> {
+    const run = (this.queue ?? Promise.resolve()).then(() => this.seam(patterns, since, rewind))
     this.enqueue(run.catch(() => {}))
     return run
   }
@@ -149,6 +152,7 @@ export class Subscription {
     this.list = this.list.filter((p) => {
       if (!drop.has(p)) return true
       this.host.index.remove(p, this)
+      this.rewinds?.delete(p)
       return false
     })
     if (this.list.length === 0) this.last = undefined
@@ -179,7 +183,8 @@ export class Subscription {
     try {
       this.sink.reset('stale_cursor')
       const set = this.host.access.readable([...this.list], this.grant)
-      const covered = await this.catchUp(await this.sendSnapshot(set), set)
+      const rewind = Math.max(1, ...(this.rewinds?.values() ?? []))
+      const covered = await this.catchUp(await this.sendSnapshot(set, rewind), set, rewind)
       if (covered !== undefined) await this.goLive(covered)
     } finally {
       this.stopBuffering()
@@ -203,18 +208,18 @@ export class Subscription {
    * After a snapshot up to `covered`: if live events overflowed the buffer meanwhile, they are read from
    * the engine instead (a replay from `covered`); if the history no longer has them, reset and snapshot again.
    */
-  private async catchUp(covered: string | undefined, set: PatternSet): Promise<string | undefined> {
+  private async catchUp(covered: string | undefined, set: PatternSet, rewind: number): Promise<string | undefined> {
     while (covered !== undefined && this.overflowed && !this.closed) {
       const replayed = await this.replay(parseCursor(covered)!, set)
       if (replayed !== undefined) return replayed
       this.overflowed = false
       this.sink.reset('stale_cursor')
-      covered = await this.sendSnapshot(set)
+      covered = await this.sendSnapshot(set, rewind)
     }
     return covered
   }
 
-  private async seam(requested: string[], since?: Cursor): Promise<void> {
+  private async seam(requested: string[], since: Cursor | undefined, rewind: number): Promise<void> {
     // Checked here, in turn, not when add() is called: an earlier add may still be queued.
     if (since && this.list.length > 0) throw new FeedError('since_not_first', '"since" is only accepted while nothing else is subscribed')
     const have = new Set(this.list)
@@ -225,6 +230,7 @@ export class Subscription {
     for (const p of fresh) {
       this.list.push(p)
       this.host.index.add(p, this)
+      if (rewind > 1) (this.rewinds ??= new Map()).set(p, rewind)
     }
     this.host.changed()
     try {
@@ -233,7 +239,7 @@ export class Subscription {
       if (since) this.host.stats.resumes[covered === undefined ? 'reset' : 'replayed']++
       if (covered === undefined) {
         if (since) this.sink.reset('stale_cursor')
-        covered = await this.catchUp(await this.sendSnapshot(set), set)
+        covered = await this.catchUp(await this.sendSnapshot(set, rewind), set, rewind)
         if (covered === undefined) return
       }
       await this.goLive(covered, old)
@@ -277,9 +283,8 @@ export class Subscription {
   }
 
   /** Sends the snapshot page by page, all pages taken at the first page's head; resolves with that head, or undefined once closed. */
-  private async sendSnapshot(set: PatternSet): Promise<string | undefined> {
+  private async sendSnapshot(set: PatternSet, rewind: number): Promise<string | undefined> {
     const maxBytes = this.sink.pageBytes
-    const rewind = this.rewind
     let page = await this.host.engine.snapshot(set, { maxBytes, rewind })
     const upTo = page.cursor
     for (;;) {
