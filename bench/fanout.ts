@@ -30,7 +30,9 @@
  * connect (handshake, subscribe, snapshot) and memory per idle socket, without the delivery phases.
  * --warmup N (default 2000): before the baseline reading, N sockets connect and close, so that the server's
  * code is compiled and V8's young generation has grown (a fixed ~30 MB, the same whatever the socket count):
- * then memory per socket is what each socket adds, not start-up costs spread over the sockets.
+ * then memory per socket is what each socket adds, not start-up costs spread over the sockets. The full gc of
+ * the heap reading shrinks the young generation again, so min(N, 1,000) more connect and close after it, before
+ * the CPU and RSS baseline.
  * BENCH_MEMORY_DEBUG=1 prints each server's process.memoryUsage() readings and warm-up time on stderr.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
@@ -216,13 +218,12 @@ function loadGen(
   return { proc, rl: lines(proc) }
 }
 
-/** --warmup: N sockets connect and close; resolves once the server has closed them too. */
-async function warmUp(server: Running, sys: System, spread: boolean, block: number): Promise<void> {
-  const n = Number(values.warmup)
+/** --warmup: N sockets connect and close (from source address 127.B.1.`host`); resolves once the server has closed them too. */
+async function warmUp(server: Running, sys: System, spread: boolean, block: number, n = Number(values.warmup), host = 2): Promise<void> {
   if (n === 0) return
   const before = openFiles(server.pids())
   const t0 = performance.now()
-  const { proc, rl } = loadGen(server, sys, spread, { first: 0, count: n, maxEvents: 1, localAddress: `127.${block}.1.2`, publisher: false })
+  const { proc, rl } = loadGen(server, sys, spread, { first: 0, count: n, maxEvents: 1, localAddress: `127.${block}.1.${host}`, publisher: false })
   await nextJson(rl, proc, 'ready', 'the warm-up sockets to connect')
   const exited = new Promise((resolve) => proc.once('exit', resolve))
   proc.stdin!.write('{"do":"exit"}\n')
@@ -243,6 +244,10 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
     await new Promise((r) => setTimeout(r, 300)) // let start-up work settle before the baseline reading
     // RSS and heap are read after a full gc (Node), as the connects' garbage is not what an idle socket costs.
     const heap0 = await server.heapAfterGc()
+    // That full gc shrank V8's young generation again: warm up once more (its sockets' garbage is collected by the
+    // gc after the connects), so CPU per connect and RSS per socket are the steady server's, not the regrowth's.
+    await warmUp(server, sys, spread, block, Math.min(Number(values.warmup), 1000), 3)
+    await new Promise((r) => setTimeout(r, 300))
     const idle0 = stat(server.pids())
     const latencyEvents = Math.max(3, Math.round((Number(values['latency-rate']) / (n / topics)) * Number(values['latency-seconds'])))
     const gens: LoadGen[] = []
