@@ -25,8 +25,9 @@ class Durations {
     this.count = 0
   }
   observe(seconds: number): void {
-    const i = BUCKETS.findIndex((le) => seconds <= le)
-    if (i >= 0) this.counts[i]!++
+    let i = 0
+    while (i < BUCKETS.length && seconds > BUCKETS[i]!) i++
+    if (i < BUCKETS.length) this.counts[i]!++ // past the last bound: counted in +Inf (count) only
     this.sum += seconds
     this.count++
   }
