@@ -87,6 +87,13 @@ export const LIMITS = {
     "occupancy and presence: the list of this instance's subscriptions it shares, and each other instance's it holds; past it the rarest are left out",
   ),
   readBytes: bytes('READ_BYTES', 4 * MiB, 64 * KiB, GiB(1), 'one read answer, replay page or snapshot page; past it the answer is cut and says where to go on'),
+  tokenCacheBytes: bytes(
+    'TOKEN_CACHE_BYTES',
+    4 * MiB,
+    0,
+    GiB(1),
+    'tokens (TOKEN_SECRET) that verified, remembered until they expire so that the same token again is not verified again; past it the least recently used go; 0 is off',
+  ),
   maxConnections: count(
     'MAX_CONNECTIONS',
     0,

@@ -4,6 +4,7 @@ import { RUNTIMES, type Server, startServer } from '../harness/server.ts'
 import { until } from '../harness/wait.ts'
 import { WsClient } from '../harness/ws.ts'
 import { type FeedEvent, publish, request } from './helpers/http.ts'
+import { metricSum } from './helpers/metrics.ts'
 import { sdk } from './helpers/sdk.ts'
 import { SseReader } from './helpers/sse.ts'
 import { badTokens, mint, PUBLISH_TOKEN, SECRETS, TOKEN_ENV } from './helpers/tokens.ts'
@@ -188,6 +189,10 @@ for (const runtime of RUNTIMES) {
     const [err] = await sse.waitFor('feed-error', 1, 8000)
     assert.is(JSON.parse(err!.data).code, 'token_expired')
     await until('the SSE stream to end', () => (sse.ended ? true : undefined))
+    // It verified three times and is remembered (TOKEN_CACHE_BYTES): presented again past its exp, it is refused.
+    const late = await request(`${s.url}/api/snapshot?topics=private/users/alice/**&${q(short)}`)
+    assert.is(late.status, 401)
+    assert.match(JSON.stringify(late.body), /invalid_token.*expired/)
     // The refreshed socket lives on and still gets alice's events.
     const e = (await publish(s.url, { topic: 'private/users/alice/inbox', data: 'after' }, asPublisher)).body as FeedEvent
     assert.equal(ids(await refreshed.waitId(e.id)), [e.id])
@@ -198,6 +203,30 @@ for (const runtime of RUNTIMES) {
   })
 
   test.run()
+
+  if (runtime === 'node') {
+    // TOKEN_CACHE_BYTES by its effect: what /metrics says is held stays within it, and a token it let go of is
+    // simply verified again. The suite's own server (4 MiB) keeps every one of the same tokens.
+    const cache = suite<{ s: Server; small: Server }>('verified tokens remembered within TOKEN_CACHE_BYTES', {} as { s: Server; small: Server })
+    cache.before(async (ctx) => {
+      ;[ctx.s, ctx.small] = await Promise.all([startServer(runtime, TOKEN_ENV), startServer(runtime, { ...TOKEN_ENV, TOKEN_CACHE_BYTES: '4096' })])
+    })
+    cache.after(async ({ s, small }) => void (await Promise.all([s.stop(), small.stop()])))
+    cache('each server holds what its bound allows, and every token still reads its own private topic', async ({ s, small }) => {
+      const tokens = await Promise.all(Array.from({ length: 30 }, (_, i) => mint({ sub: `user${i}`, subscribe: ['private/users/{sub}/**'] })))
+      for (const server of [s, small])
+        for (const [i, token] of tokens.entries()) {
+          const r = await request(`${server.url}/api/snapshot?topics=private/users/user${i}/**&${q(token)}`)
+          assert.is(r.status, 200, `token ${i}`)
+        }
+      const held = await metricSum(small.url, 'livefeed_token_cache_bytes')
+      assert.ok(held > 0 && held <= 4096, `TOKEN_CACHE_BYTES=4096 holds ${held} bytes`)
+      assert.ok((await metricSum(s.url, 'livefeed_token_cache_bytes')) > 4 * held, 'the default keeps all 30')
+      // The first token was let go of by the small one: verified again, it reads as before.
+      assert.is((await request(`${small.url}/api/snapshot?topics=private/users/user0/**&${q(tokens[0]!)}`)).status, 200)
+    })
+    cache.run()
+  }
 
   const sdkSuite = suite<{ s: Server }>(`SDK getToken [${runtime}]`, {} as { s: Server })
   sdkSuite.before(async (ctx) => {

@@ -155,7 +155,8 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
     return c.json(new FeedError('method_not_allowed', `${c.req.path} answers ${allowed.join(', ')}, not ${c.req.method}`).toJSON(), 405)
   })
 
-  const tokens = new Tokens(config.tokenSecrets, config.publishToken)
+  const tokens = new Tokens(config.tokenSecrets, config.publishToken, config.limits.tokenCacheBytes)
+  metrics.gauge('livefeed_token_cache_bytes', 'Verified tokens remembered until they expire (TOKEN_CACHE_BYTES), in bytes.', () => tokens.verified.bytes)
   const addressOf = (c: Context) => clientAddress(c, runtime.clientAddress(c), config.limits.trustProxy)
   const ctx: MountContext = {
     api,

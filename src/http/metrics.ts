@@ -173,6 +173,18 @@ export class Metrics {
 
   /** Counts every request by its route pattern (never its path: bounded), status and duration. */
   readonly http: MiddlewareHandler = new RequestMetrics(this.registry).http
+
+  /** A gauge read when scraped, for what the app holds beside the feed (summed over WORKERS). */
+  gauge(name: string, help: string, read: () => number): void {
+    new client.Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read())
+      },
+    })
+  }
 }
 
 /**

@@ -13,6 +13,7 @@ import { expandGrant, FULL_GRANT, type Grant } from '../core/access.ts'
 import { FeedError } from '../core/errors.ts'
 import { PatternSet } from '../core/topic-index.ts'
 import { tokenClaims } from '../protocol/tokens.ts'
+import { VerifiedTokens } from './token-cache.ts'
 
 /**
  * Compares a presented secret with the configured one so that the time taken depends only on the presented
@@ -38,10 +39,16 @@ export function presentedToken(c: Context): string | undefined {
 }
 
 export class Tokens {
+  /** JWTs that verified, until they expire (TOKEN_CACHE_BYTES; 0 remembers none). */
+  readonly verified: VerifiedTokens
+
   constructor(
     private readonly secrets: readonly string[],
     private readonly publishToken: string | undefined,
-  ) {}
+    cacheBytes = 0,
+  ) {
+    this.verified = new VerifiedTokens(cacheBytes)
+  }
 
   /** Whether JWTs are accepted at all (TOKEN_SECRET is set). */
   get acceptsJwt(): boolean {
@@ -52,6 +59,8 @@ export class Tokens {
   async grant(token: string): Promise<Grant> {
     if (this.publishToken !== undefined && sameSecret(token, this.publishToken)) return FULL_GRANT
     if (this.secrets.length === 0) throw new FeedError('invalid_token', 'this server accepts no tokens (TOKEN_SECRET is not set)')
+    const known = this.verified.find(token, Date.now())
+    if (known !== undefined) return known
     let payload: unknown
     for (const secret of this.secrets) {
       payload = await verify(token, secret, { alg: 'HS256' }).catch((err: unknown) => err)
@@ -63,13 +72,15 @@ export class Tokens {
     const claims = v.safeParse(tokenClaims, payload)
     if (!claims.success) throw new FeedError('invalid_token', 'the token lacks an integer "exp", or its "sub", "subscribe" or "publish" claims are malformed')
     const { exp, sub, subscribe = [], publish = [] } = claims.output
-    return {
+    const grant: Grant = {
       sub,
       expiresAt: exp * 1000,
       all: false,
       subscribe: new PatternSet(expandGrant(subscribe, sub)),
       publish: new PatternSet(expandGrant(publish, sub)),
     }
+    this.verified.keep(token, grant)
+    return grant
   }
 
   /** The grant of the token a request carries; undefined for an anonymous request. */
