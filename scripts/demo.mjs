@@ -2,6 +2,7 @@
 // chat (/chat.html) for two demo users, each with a token minted for it (npm run token).
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 
 const port = process.env.PORT ?? '8080'
 // A secret of this run unless one is set: the demo's tokens are signed with it.
@@ -20,7 +21,11 @@ function token(sub) {
   if (r.status !== 0) throw new Error(`npm run token failed: ${r.stderr}`)
   return r.stdout.trim()
 }
-const server = spawn(process.execPath, ['dist/server.mjs'], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+// `npm start`'s Node flags (package.json's start), so the demo's server runs as npm start runs it.
+const flags = JSON.parse(readFileSync('package.json', 'utf8'))
+  .scripts.start.split(/\s+/)
+  .filter((a) => a.startsWith('--'))
+const server = spawn(process.execPath, [...flags, 'dist/server.mjs'], { env, stdio: ['ignore', 'pipe', 'inherit'] })
 let started = false
 server.stdout.on('data', (d) => {
   process.stdout.write(d)
