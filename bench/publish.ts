@@ -4,30 +4,55 @@
  * 201, on the same runtime and server: Node, Deno, and Deno running the Node bundle. The server is pinned to core 0, autocannon to core 1;
  * fresh processes, --runs times interleaved, median (range) of requests/s and of the server's own CPU
  * (user + system, from /proc) per request.
- *   npm run bench:publish [-- --seconds 5 --connections 32 --runs 3]
+ *   npm run bench:publish [-- --seconds 5 --connections 32 --runs 3 --only 'Node),Centrifuge' --baseline /old/dist/server.mjs]
  */
 import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
-import { DENO_RUN, ROOT, SERVER_ARGV } from '../harness/server.ts'
+import { DENO_RUN, NODE_FLAGS, ROOT, SERVER_ARGV } from '../harness/server.ts'
 import { CENTRIFUGE, centrifugeReady, type ServerCommand, startServer, stat } from './fanout-procs.ts'
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, runs: { type: 'string', default: '3' } },
+  options: {
+    seconds: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '32' },
+    runs: { type: 'string', default: '3' },
+    // Comma-separated substrings of system names: run only those (a quick before/after on Node, say).
+    only: { type: 'string' },
+    // Other builds of livefeed on Node, comma-separated, for before/after: `--baseline /old/dist/server.mjs`.
+    baseline: { type: 'string' },
+  },
 })
 const env = { PUBLISH_RATE: '0', LOG_LEVEL: 'info' }
 // livefeed publishes with PUBLISH_TOKEN, as in production (App Engine refuses to start without it); every request
 // carries it (the bare routes and the Centrifuge peer ignore the header).
 const TOKEN = 'bench-publish-token'
 const lf = { ...env, PUBLISH_TOKEN: TOKEN }
-const SYSTEMS: ServerCommand[] = [
-  { name: 'livefeed (Node)', argv: [...SERVER_ARGV.node], env: lf, node: false },
-  { name: 'bare Hono POST (Node)', argv: [process.execPath, '--import', 'tsx', 'bench/peers/hono-post-node.ts'], env, node: false },
-  { name: 'livefeed (Deno)', argv: [...SERVER_ARGV.deno], env: lf, node: false },
-  { name: 'bare Hono POST (Deno)', argv: [...DENO_RUN, 'bench/peers/hono-post-deno.ts'], env, node: false },
+// livefeed and the bare route on the same runtime and server: livefeed first, the bare route last (any --baseline builds between, on Node).
+const PAIRS: ServerCommand[][] = [
+  [
+    { name: 'livefeed (Node)', argv: [...SERVER_ARGV.node], env: lf, node: false },
+    { name: 'bare Hono POST (Node)', argv: [process.execPath, '--import', 'tsx', 'bench/peers/hono-post-node.ts'], env, node: false },
+  ],
+  [
+    { name: 'livefeed (Deno)', argv: [...SERVER_ARGV.deno], env: lf, node: false },
+    { name: 'bare Hono POST (Deno)', argv: [...DENO_RUN, 'bench/peers/hono-post-deno.ts'], env, node: false },
+  ],
   // The Node bundle and the node-server route, both run by Deno (`deno task start:bundle`).
-  { name: 'livefeed (Deno, Node bundle)', argv: [...SERVER_ARGV['deno-node']], env: lf, node: false },
-  { name: 'bare Hono POST (Deno, node-server)', argv: [...DENO_RUN, 'bench/peers/hono-post-node.ts'], env, node: false },
+  [
+    { name: 'livefeed (Deno, Node bundle)', argv: [...SERVER_ARGV['deno-node']], env: lf, node: false },
+    { name: 'bare Hono POST (Deno, node-server)', argv: [...DENO_RUN, 'bench/peers/hono-post-node.ts'], env, node: false },
+  ],
 ]
+for (const [i, bundle] of (values.baseline?.split(',') ?? []).entries()) {
+  PAIRS[0]!.splice(1, 0, {
+    name: `livefeed (Node, baseline${i ? ` ${i + 1}` : ''})`,
+    argv: [process.execPath, ...NODE_FLAGS, ...bundle.trim().split(/\s+/)],
+    env: lf,
+    node: false,
+  })
+}
+const bareOf = new Map(PAIRS.flatMap((pair) => pair.map((s) => [s, pair.at(-1)!] as const)))
+const SYSTEMS: ServerCommand[] = PAIRS.flat()
 // The Centrifuge peer (Go, one thread): its POST /api/events publishes into its history, as livefeed stores.
 const CENTRIFUGE_SYSTEM: ServerCommand = {
   name: 'Centrifuge 0.15 (Go, GOMAXPROCS=1)',
@@ -37,6 +62,10 @@ const CENTRIFUGE_SYSTEM: ServerCommand = {
   readyLine: /"ev":"ready"/,
 }
 if (centrifugeReady()) SYSTEMS.push(CENTRIFUGE_SYSTEM)
+if (values.only !== undefined) {
+  const wanted = values.only.split(',')
+  SYSTEMS.splice(0, SYSTEMS.length, ...SYSTEMS.filter((s) => wanted.some((w) => s.name.includes(w))))
+}
 const body = JSON.stringify({ topic: 'bench/p', data: { price: 101.25, symbol: 'AAPL', pad: 'x'.repeat(150) } })
 
 /** One run: requests/s, and the server's own CPU µs per request. */
@@ -92,8 +121,9 @@ console.log('| --- | --- | --- | --- | --- | --- | --- |')
 for (const [i, s] of SYSTEMS.entries()) {
   const rate = results[i]!.map((r) => r.rate)
   const cpu = results[i]!.map((r) => r.cpu)
-  // Systems come in pairs, livefeed then the bare route on the same runtime; the Centrifuge peer last.
-  const hono = s === CENTRIFUGE_SYSTEM ? undefined : results[i % 2 === 0 ? i + 1 : i]!
+  // Against the bare route on the same runtime, when it ran; the Centrifuge peer has none.
+  const bare = bareOf.get(s)
+  const hono = bare === undefined || !SYSTEMS.includes(bare) ? undefined : results[SYSTEMS.indexOf(bare)]
   const vs = (peer: { rate: number; cpu: number }[] | undefined) =>
     peer === undefined
       ? '— | —'

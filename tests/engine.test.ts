@@ -181,6 +181,19 @@ for (const [name, make] of Object.entries(engines)) {
     assert.equal((await e.history('q/none', 10)).events, [])
   })
 
+  test("a topic's kept events roll over one write at a time, read between writes (the memory engine drops the oldest lazily)", async () => {
+    const { e } = await start({ topicHistory: 5 })
+    const all: FeedEvent[] = []
+    for (let i = 0; i < 60; i++) {
+      all.push(...(await e.append([{ topic: 'roll/a', data: i }])).events)
+      // Read every third write, so some reads come between the compactions and some right after.
+      if (i % 3 !== 0) continue
+      assert.equal((await e.history('roll/a', 100)).events, all.slice(-5), `history after ${i + 1}`)
+      assert.equal((await e.snapshot(new PatternSet(['roll/a']), { rewind: 5 })).events, all.slice(-5), `rewind after ${i + 1}`)
+      assert.is((await e.topics()).find((t) => t.topic === 'roll/a')?.lastId, all.at(-1)!.id)
+    }
+  })
+
   test('history pages backwards: the newest `limit` before `before`, oldest first, and `more`', async () => {
     const { e } = await start({ topicHistory: 10 })
     const ev = (await e.append(Array.from({ length: 8 }, (_, i) => ({ topic: 'p/a', data: i })))).events

@@ -23,11 +23,29 @@ export type MemoryEngineOptions = Pick<
   'historySize' | 'historyBytes' | 'maxTopics' | 'latestBytes' | 'topicHistory' | 'maxIdempotencyKeys' | 'idempotencyBytes'
 >
 
-/** One topic's kept events, oldest first (its latest last), and their sizes. */
+/**
+ * One topic's kept events, oldest first (its latest last), and their sizes. Dropping the oldest only moves
+ * `head` (an `Array.shift` per publish on a full topic was 3% of a publish's CPU); `live` compacts before a read.
+ */
 interface TopicLog {
   events: FeedEvent[]
   sizes: number[]
+  /** How many leading slots are dropped. */
+  head: number
   bytes: number
+}
+
+/** What a dropped slot holds until the log is compacted. */
+const DROPPED: FeedEvent = { id: '', topic: '', data: null, ts: 0 }
+
+/** The log with its dropped slots gone, so index 0 is its oldest kept event. */
+function live(log: TopicLog): TopicLog {
+  if (log.head > 0) {
+    log.events.splice(0, log.head)
+    log.sizes.splice(0, log.head)
+    log.head = 0
+  }
+  return log
 }
 
 const POS_WIDTH = 11 // 36^11 > 2^53: a sequence number never outgrows it
@@ -132,7 +150,8 @@ export class MemoryEngine implements Engine {
     const rewind = page.rewind ?? 1
     const candidates: FeedEvent[] = []
     const sizes = new Map<FeedEvent, number>()
-    const take = (log: TopicLog): void => {
+    const take = (all: TopicLog): void => {
+      const log = live(all)
       for (let i = Math.max(0, log.events.length - rewind); i < log.events.length; i++) {
         candidates.push(log.events[i]!)
         sizes.set(log.events[i]!, log.sizes[i]!)
@@ -150,8 +169,9 @@ export class MemoryEngine implements Engine {
   }
 
   async history(topic: string, limit: number, before?: string, maxBytes = Infinity): Promise<HistoryResult> {
-    const log = this.logs.get(topic)
-    if (!log || this.opts.topicHistory === 0) return { events: [], cursor: this.cursorAt(this.seq), more: false }
+    const kept = this.logs.get(topic)
+    if (!kept || this.opts.topicHistory === 0) return { events: [], cursor: this.cursorAt(this.seq), more: false }
+    const log = live(kept)
     return historyPage(log.events, this.cursorAt(this.seq), limit, before, maxBytes, (_, i) => log.sizes[i]!)
   }
 
@@ -184,7 +204,7 @@ export class MemoryEngine implements Engine {
 
   /** Adds an event to its topic's log (TOPIC_HISTORY), then enforces MAX_TOPICS and LATEST_BYTES. */
   private keep(topic: string, event: FeedEvent, size: number): void {
-    const log = this.logs.get(topic) ?? { events: [], sizes: [], bytes: 0 }
+    const log = this.logs.get(topic) ?? { events: [], sizes: [], head: 0, bytes: 0 }
     // Re-inserting keeps the Map in update order, so the first key is the stalest topic.
     this.logs.delete(topic)
     this.logs.set(topic, log)
@@ -192,7 +212,7 @@ export class MemoryEngine implements Engine {
     log.sizes.push(size)
     log.bytes += size
     this.logBytes += size
-    if (log.events.length > this.perTopic) this.dropFirst(log)
+    if (log.events.length - log.head > this.perTopic) this.dropFirst(log)
     // Past either bound the stalest topics go, never the one just written...
     while (this.logs.size > 1 && (this.logs.size > this.opts.maxTopics || this.logBytes > this.opts.latestBytes)) {
       const [stalest, old] = this.logs.entries().next().value!
@@ -200,14 +220,17 @@ export class MemoryEngine implements Engine {
       this.logBytes -= old.bytes
     }
     // ...which, alone past LATEST_BYTES, keeps its newest events that fit (its latest at least).
-    while (this.logBytes > this.opts.latestBytes && log.events.length > 1) this.dropFirst(log)
+    while (this.logBytes > this.opts.latestBytes && log.events.length - log.head > 1) this.dropFirst(log)
   }
 
   private dropFirst(log: TopicLog): void {
-    log.events.shift()
-    const size = log.sizes.shift()!
+    const size = log.sizes[log.head]!
+    log.events[log.head] = DROPPED // not kept alive until the compaction
+    log.head++
     log.bytes -= size
     this.logBytes -= size
+    // Compacted once the dropped slots are as many as the kept ones: amortised O(1), at most twice the slots.
+    if (log.head >= 16 && log.head * 2 >= log.events.length) live(log)
   }
 
   private dropOldest(): void {
