@@ -4,7 +4,7 @@
  * 201, on the same runtime and server: Node, Deno, and Deno running the Node bundle. The server is pinned to core 0, autocannon to core 1;
  * fresh processes, --runs times interleaved, median (range) of requests/s and of the server's own CPU
  * (user + system, from /proc) per request.
- *   npm run bench:publish [-- --seconds 5 --connections 32 --runs 3 --only 'Node),Centrifuge' --baseline /old/dist/server.mjs]
+ *   npm run bench:publish [-- --seconds 5 --connections 32 --runs 3 --warmup 2 --only 'Node),Centrifuge' --baseline /old/dist/server.mjs]
  */
 import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
@@ -16,6 +16,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '32' },
     runs: { type: 'string', default: '3' },
+    // Seconds of the same load before each measured run, not counted.
+    warmup: { type: 'string', default: '2' },
     // Comma-separated substrings of system names: run only those (a quick before/after on Node, say).
     only: { type: 'string' },
     // Other builds of livefeed on Node, comma-separated, for before/after: `--baseline /old/dist/server.mjs`.
@@ -68,37 +70,28 @@ if (values.only !== undefined) {
 }
 const body = JSON.stringify({ topic: 'bench/p', data: { price: 101.25, symbol: 'AAPL', pad: 'x'.repeat(150) } })
 
-/** One run: requests/s, and the server's own CPU µs per request. */
+/** autocannon on core 1 for `seconds` against the server: its JSON report. */
+async function load(port: number, seconds: string): Promise<{ requests: { average: number; total: number }; non2xx: number; errors: number }> {
+  const args = ['-c', '1', process.execPath, 'node_modules/autocannon/autocannon.js', '-j', '-c', values.connections, '-d', seconds]
+  args.push('-m', 'POST', '-H', 'content-type=application/json', '-H', `authorization=Bearer ${TOKEN}`, '-b', body)
+  const gen = spawn('taskset', [...args, `http://127.0.0.1:${port}/api/events`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+  let out = ''
+  gen.stdout!.on('data', (d) => (out += d))
+  await new Promise((resolve) => gen.once('exit', resolve))
+  return JSON.parse(out)
+}
+
+/**
+ * One run: requests/s, and the server's own CPU µs per request, after `--warmup` seconds of the same load (a
+ * server's steady state: in its first second a fresh Node or Deno server answers a third as fast, compiling).
+ */
 async function once(sys: ServerCommand): Promise<{ rate: number; cpu: number }> {
   const server = await startServer(sys)
   try {
+    if (Number(values.warmup) > 0) await load(server.port, values.warmup)
     const before = stat(server.pids())
-    const args = [
-      '-c',
-      '1',
-      process.execPath,
-      'node_modules/autocannon/autocannon.js',
-      '-j',
-      '-c',
-      values.connections,
-      '-d',
-      values.seconds,
-      '-m',
-      'POST',
-      '-H',
-      'content-type=application/json',
-      '-H',
-      `authorization=Bearer ${TOKEN}`,
-      '-b',
-      body,
-      `http://127.0.0.1:${server.port}/api/events`,
-    ]
-    const gen = spawn('taskset', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
-    let out = ''
-    gen.stdout!.on('data', (d) => (out += d))
-    await new Promise((resolve) => gen.once('exit', resolve))
+    const r = await load(server.port, values.seconds)
     const after = stat(server.pids())
-    const r = JSON.parse(out) as { requests: { average: number; total: number }; non2xx: number; errors: number }
     if (r.non2xx || r.errors) throw new Error(`${sys.name}: ${r.non2xx} non-2xx answers, ${r.errors} errors`)
     return { rate: r.requests.average, cpu: (after.user + after.system - before.user - before.system) / r.requests.total }
   } finally {
@@ -111,7 +104,7 @@ const cell = (xs: number[], digits: number) => `${median(xs).toFixed(digits)} ($
 const results = SYSTEMS.map(() => [] as { rate: number; cpu: number }[])
 for (let run = 0; run < Number(values.runs); run++) for (const [i, s] of SYSTEMS.entries()) results[i]!.push(await once(s))
 console.log(
-  `publish, ${new Date().toISOString()}: ${values.connections} connections × ${values.seconds} s, server on core 0, autocannon on core 1; median (range) of ${values.runs} runs`,
+  `publish, ${new Date().toISOString()}: ${values.connections} connections × ${values.seconds} s after ${values.warmup} s of warm-up, server on core 0, autocannon on core 1; median (range) of ${values.runs} runs`,
 )
 const centrifuge = results[SYSTEMS.indexOf(CENTRIFUGE_SYSTEM)]
 console.log(

@@ -15,6 +15,14 @@ export interface TopicInfo {
 }
 
 /**
+ * An event to store. `json` is its data as JSON when the caller already has it (a publish serialises the data
+ * once, for the MAX_EVENT_BYTES check): engines use it rather than serialise the data again.
+ */
+export interface StoredInput extends EventInput {
+  json?: string
+}
+
+/**
  * Where events are stored and how newly stored events reach this instance's
  * fan-out. Every method is async and assumes nothing in-process, so an
  * engine may be shared by many instances (Redis) or live in memory.
@@ -36,7 +44,7 @@ export interface Engine {
    * within the window returns the first result (replayed: true) and stores
    * nothing; a repeat with a different body throws idempotency_conflict.
    */
-  append(inputs: EventInput[], idempotency?: IdempotencyRequest): Promise<AppendResult>
+  append(inputs: StoredInput[], idempotency?: IdempotencyRequest): Promise<AppendResult>
 
   /**
    * Events after `after` whose topic matches, oldest first, at most `limit`

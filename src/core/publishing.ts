@@ -7,7 +7,7 @@
 import type { Config, Limits } from '../config.ts'
 import type { EphemeralEvent, EventInput, FeedEvent } from '../protocol/events.ts'
 import type { Access, Grant } from './access.ts'
-import type { Engine, IdempotencyRequest } from './engine.ts'
+import type { Engine, IdempotencyRequest, StoredInput } from './engine.ts'
 import { FeedError } from './errors.ts'
 import { RateLimiter } from './limits.ts'
 import type { Stats } from './stats.ts'
@@ -49,9 +49,10 @@ export class Publishing {
    */
   async publish(inputs: EventInput[], idempotency?: Omit<IdempotencyRequest, 'windowMs'>): Promise<PublishResult> {
     let ephemeral = 0
+    const stored: StoredInput[] = []
     for (const input of inputs) {
       assertTopic(input.topic)
-      this.assertSize(input)
+      stored.push({ topic: input.topic, data: input.data, json: this.sized(input) })
       if (this.ephemeral.patterns.length > 0 && this.ephemeral.matches(input.topic)) ephemeral++
     }
     if (ephemeral > 0) {
@@ -62,7 +63,7 @@ export class Publishing {
       this.stats.published += events.length
       return { events, replayed: false }
     }
-    const result = await this.engine.append(inputs, idempotency && { ...idempotency, windowMs: this.limits.idempotencyWindowMs })
+    const result = await this.engine.append(stored, idempotency && { ...idempotency, windowMs: this.limits.idempotencyWindowMs })
     if (!result.replayed) this.stats.published += result.events.length
     return result
   }
@@ -77,7 +78,8 @@ export class Publishing {
     throw new FeedError('forbidden', `${grant ? 'this token may not' : 'publishing here needs a token that grants it, to'} publish to "${topic.slice(0, 300)}"`)
   }
 
-  private assertSize(input: EventInput): void {
+  /** The data as JSON, once it is known to be within MAX_EVENT_BYTES (413 payload_too_large otherwise). */
+  private sized(input: EventInput): string {
     const json = JSON.stringify(input.data) ?? 'null'
     const max = this.limits.maxEventBytes
     // UTF-8 takes at most 3 bytes per UTF-16 unit: skip the encode when it cannot be over.
@@ -85,5 +87,6 @@ export class Publishing {
     if (bytes > max) {
       throw new FeedError('payload_too_large', `event data on "${input.topic}" is ${bytes} bytes, over the ${max}-byte limit (MAX_EVENT_BYTES)`)
     }
+    return json
   }
 }

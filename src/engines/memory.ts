@@ -5,11 +5,21 @@
 
 import type { Limits } from '../config.ts'
 import { base36, type Cursor, formatCursor, newEpoch } from '../core/cursor.ts'
-import type { AppendResult, Engine, HistoryResult, IdempotencyRequest, ReadResult, SnapshotPage, SnapshotResult, TopicInfo } from '../core/engine.ts'
+import type {
+  AppendResult,
+  Engine,
+  HistoryResult,
+  IdempotencyRequest,
+  ReadResult,
+  SnapshotPage,
+  SnapshotResult,
+  StoredInput,
+  TopicInfo,
+} from '../core/engine.ts'
 import { idempotencyConflict } from '../core/errors.ts'
 import { eventBytes, historyPage, snapshotPage } from '../core/paging.ts'
 import type { PatternSet } from '../core/topic-index.ts'
-import type { EphemeralEvent, EventInput, FeedEvent } from '../protocol/events.ts'
+import type { EphemeralEvent, FeedEvent } from '../protocol/events.ts'
 
 /**
  * The memory engine's bounds, straight from the configuration (every one required, so no wiring can leave
@@ -105,7 +115,7 @@ export class MemoryEngine implements Engine {
     this.ephemeral = listener
   }
 
-  async append(inputs: EventInput[], idem?: IdempotencyRequest): Promise<AppendResult> {
+  async append(inputs: StoredInput[], idem?: IdempotencyRequest): Promise<AppendResult> {
     const now = Date.now()
     if (idem) {
       this.expireKeys(now)
@@ -186,10 +196,10 @@ export class MemoryEngine implements Engine {
     })
   }
 
-  private store(input: EventInput, ts: number): [FeedEvent, number] {
+  private store(input: StoredInput, ts: number): [FeedEvent, number] {
     const seq = ++this.seq
     const event: FeedEvent = { id: this.cursorAt(seq), topic: input.topic, data: input.data, ts }
-    const size = eventBytes(event, (JSON.stringify(input.data) ?? 'null').length)
+    const size = eventBytes(event, (input.json ?? JSON.stringify(input.data) ?? 'null').length)
     const slot = seq % this.ring.length
     // The slot's old event leaves the history by count...
     if (seq - this.ring.length >= this.first) this.dropOldest()

@@ -1,12 +1,23 @@
 import { Redis } from 'ioredis'
 import type { Limits } from '../config.ts'
 import { type Cursor, newEpoch } from '../core/cursor.ts'
-import type { AppendResult, Engine, HistoryResult, IdempotencyRequest, ReadResult, Roster, SnapshotPage, SnapshotResult, TopicInfo } from '../core/engine.ts'
+import type {
+  AppendResult,
+  Engine,
+  HistoryResult,
+  IdempotencyRequest,
+  ReadResult,
+  Roster,
+  SnapshotPage,
+  SnapshotResult,
+  StoredInput,
+  TopicInfo,
+} from '../core/engine.ts'
 import { FeedError, idempotencyConflict } from '../core/errors.ts'
 import type { Log } from '../core/log.ts'
 import { eventBytes } from '../core/paging.ts'
 import type { PatternSet } from '../core/topic-index.ts'
-import type { EphemeralEvent, EventInput, FeedEvent } from '../protocol/events.ts'
+import type { EphemeralEvent, FeedEvent } from '../protocol/events.ts'
 import { APPEND_SCRIPT, compareIds, cursorOf, cursorStreamId, decodeEntry, ENSURE_SCRIPT, entryDataLength } from './redis-codec.ts'
 import { RedisEphemeral } from './redis-ephemeral.ts'
 import { checkHistory, REWIND_SCRIPT } from './redis-history.ts'
@@ -170,7 +181,7 @@ export class RedisEngine implements Engine {
     this.gapListener = listener
   }
 
-  async append(inputs: EventInput[], idem?: IdempotencyRequest): Promise<AppendResult> {
+  async append(inputs: StoredInput[], idem?: IdempotencyRequest): Promise<AppendResult> {
     const ts = Date.now()
     const k = this.keys
     const l = this.opts.limits
@@ -185,7 +196,7 @@ export class RedisEngine implements Engine {
       String(l.topicHistory),
       k.history,
     ]
-    for (const i of inputs) args.push(i.topic, JSON.stringify(i.data))
+    for (const i of inputs) args.push(i.topic, i.json ?? JSON.stringify(i.data))
     let out: string[]
     // REDIS_WAIT_REPLICAS: WAIT, sent right behind the script on the same connection (one round trip), covers
     // this write and every one before it on the connection, an idempotent replay's original included.

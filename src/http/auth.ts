@@ -49,12 +49,14 @@ export function publishAuth(
     const bearer = bearerToken(c)
     let grant: Grant
     if (bearer !== undefined) {
-      grant = await tokens.grant(bearer).catch((err: unknown) => {
-        // Without TOKEN_SECRET the only token is PUBLISH_TOKEN: a wrong one is simply unauthorized.
-        throw err instanceof FeedError && err.code === 'invalid_token' && !tokens.acceptsJwt
-          ? unauthorized(c, 'publishing needs "Authorization: Bearer <PUBLISH_TOKEN>"')
-          : err
-      })
+      grant =
+        tokens.operatorGrant(bearer) ??
+        (await tokens.grant(bearer).catch((err: unknown) => {
+          // Without TOKEN_SECRET the only token is PUBLISH_TOKEN: a wrong one is simply unauthorized.
+          throw err instanceof FeedError && err.code === 'invalid_token' && !tokens.acceptsJwt
+            ? unauthorized(c, 'publishing needs "Authorization: Bearer <PUBLISH_TOKEN>"')
+            : err
+        }))
     } else if (publishToken !== undefined) {
       throw unauthorized(c, 'publishing needs "Authorization: Bearer <PUBLISH_TOKEN>" or a token that grants it')
     } else if (isLoopback(clientAddress(c))) {

@@ -55,9 +55,17 @@ export class Tokens {
     return this.secrets.length > 0
   }
 
+  /** Full rights when the token is PUBLISH_TOKEN; answered at once, as a publisher presents it on every request. */
+  operatorGrant(token: string): Grant | undefined {
+    return this.publishToken !== undefined && sameSecret(token, this.publishToken) ? FULL_GRANT : undefined
+  }
+
   /** Verifies a token: the publish token's full rights, or a JWT's claims; 401 invalid_token otherwise. */
   async grant(token: string): Promise<Grant> {
-    if (this.publishToken !== undefined && sameSecret(token, this.publishToken)) return FULL_GRANT
+    return this.operatorGrant(token) ?? this.jwtGrant(token)
+  }
+
+  private async jwtGrant(token: string): Promise<Grant> {
     if (this.secrets.length === 0) throw new FeedError('invalid_token', 'this server accepts no tokens (TOKEN_SECRET is not set)')
     const known = this.verified.find(token, Date.now())
     if (known !== undefined) return known
