@@ -47,7 +47,7 @@ const PAIRS: ServerCommand[][] = [
 ]
 for (const [i, bundle] of (values.baseline?.split(',') ?? []).entries()) {
   PAIRS[0]!.splice(1, 0, {
-    name: `livefeed (Node, baseline${i ? ` ${i + 1}` : ''})`,
+    name: `livefeed baseline${i ? ` ${i + 1}` : ''} (Node)`,
     argv: [process.execPath, ...NODE_FLAGS, ...bundle.trim().split(/\s+/)],
     env: lf,
     node: false,
