@@ -51,7 +51,7 @@ export function publishAuth(
     if (bearer !== undefined) {
       grant =
         tokens.operatorGrant(bearer) ??
-        (await tokens.grant(bearer).catch((err: unknown) => {
+        (await tokens.jwtGrant(bearer).catch((err: unknown) => {
           // Without TOKEN_SECRET the only token is PUBLISH_TOKEN: a wrong one is simply unauthorized.
           throw err instanceof FeedError && err.code === 'invalid_token' && !tokens.acceptsJwt
             ? unauthorized(c, 'publishing needs "Authorization: Bearer <PUBLISH_TOKEN>"')

@@ -65,7 +65,8 @@ export class Tokens {
     return this.operatorGrant(token) ?? this.jwtGrant(token)
   }
 
-  private async jwtGrant(token: string): Promise<Grant> {
+  /** A JWT's claims, verified against each TOKEN_SECRET (remembered until `exp`); 401 invalid_token otherwise. */
+  async jwtGrant(token: string): Promise<Grant> {
     if (this.secrets.length === 0) throw new FeedError('invalid_token', 'this server accepts no tokens (TOKEN_SECRET is not set)')
     const known = this.verified.find(token, Date.now())
     if (known !== undefined) return known
