@@ -8,7 +8,15 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createInterface, type Interface } from 'node:readline'
 import { processesOf } from '../harness/memory.ts'
 import { freePort } from '../harness/redis.ts'
-import { ROOT } from '../harness/server.ts'
+import { NODE_FLAGS, ROOT } from '../harness/server.ts'
+
+/**
+ * The command line of another build of livefeed on Node (a bench's `--baseline`): `npm start`'s flags, then any
+ * given before the bundle, which win (`--baseline='--max-semi-space-size=0 dist/server.mjs'`).
+ */
+export function baselineArgv(bundle: string, before: string[] = []): string[] {
+  return [process.execPath, ...before, ...NODE_FLAGS, ...bundle.trim().split(/\s+/)]
+}
 
 /** livefeed's environment in every bench: all clients come from loopback, and a bench measures delivery, not the abuse limits. */
 export const BENCH_ENV = {

@@ -40,7 +40,19 @@ import type { Interface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { startRedis } from '../harness/redis.ts'
 import { NODE_FLAGS, ROOT, SERVER_ARGV } from '../harness/server.ts'
-import { BENCH_ENV, CENTRIFUGE, centrifugeReady, lines, nextJson, openFiles, type Running, type System, startServer, stat } from './fanout-procs.ts'
+import {
+  BENCH_ENV,
+  baselineArgv,
+  CENTRIFUGE,
+  centrifugeReady,
+  lines,
+  nextJson,
+  openFiles,
+  type Running,
+  type System,
+  startServer,
+  stat,
+} from './fanout-procs.ts'
 import { type Cell, printTable, quantiles } from './fanout-report.ts'
 
 const { values } = parseArgs({
@@ -151,8 +163,7 @@ if (values.baseline) {
     SYSTEMS[`baseline${i}`] = {
       ...SYSTEMS.livefeed!,
       name: `livefeed (baseline${i ? ` ${i + 1}` : ''})`,
-      // `npm start`'s flags, then any given before the bundle, which win (--baseline='--max-semi-space-size=0 dist/server.mjs').
-      argv: [process.execPath, '--expose-gc', '--import', './harness/gc-hook.mjs', ...NODE_FLAGS, ...bundle.trim().split(/\s+/)],
+      argv: baselineArgv(bundle, ['--expose-gc', '--import', './harness/gc-hook.mjs']),
     }
   })
 }

@@ -8,8 +8,8 @@
  */
 import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
-import { DENO_RUN, NODE_FLAGS, ROOT, SERVER_ARGV } from '../harness/server.ts'
-import { CENTRIFUGE, centrifugeReady, type ServerCommand, startServer, stat } from './fanout-procs.ts'
+import { DENO_RUN, ROOT, SERVER_ARGV } from '../harness/server.ts'
+import { baselineArgv, CENTRIFUGE, centrifugeReady, type ServerCommand, startServer, stat } from './fanout-procs.ts'
 
 const { values } = parseArgs({
   options: {
@@ -48,7 +48,7 @@ const PAIRS: ServerCommand[][] = [
 for (const [i, bundle] of (values.baseline?.split(',') ?? []).entries()) {
   PAIRS[0]!.splice(1, 0, {
     name: `livefeed baseline${i ? ` ${i + 1}` : ''} (Node)`,
-    argv: [process.execPath, ...NODE_FLAGS, ...bundle.trim().split(/\s+/)],
+    argv: baselineArgv(bundle),
     env: lf,
     node: false,
   })
