@@ -23,6 +23,14 @@ function raw(port: number, send: (s: net.Socket) => void, timeoutMs = 3000): Pro
     s.on('error', () => {})
   })
 }
+/** Opens `GET path` from `localAddress` and resolves with the answer's status once it begins; the socket stays open (a held slot). */
+function openFrom(port: number, localAddress: string, path: string): Promise<{ status: number; socket: net.Socket }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port, localAddress }, () => socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`))
+    socket.once('data', (d) => resolve({ status: statusOf(String(d)), socket }))
+    socket.once('error', reject)
+  })
+}
 const statusOf = (text: string) => Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1])
 const refusal = (c: WsClient) =>
   c.opened.then(
@@ -76,8 +84,14 @@ for (const target of RUNTIMES) {
       assert.is((await request(`${s.url}/sse?topics=c/x`, { headers: as('198.51.100.1') })).status, 429, 'the same client')
       const other = new SseReader(`${s.url}/sse?topics=c/x`, as('198.51.100.2'))
       await other.waitFor('snapshot', 1)
+      // No X-Forwarded-For (a request that did not come through the proxy): the socket's address, each its own.
+      const direct = await openFrom(s.port, '127.0.0.2', '/sse?topics=c/x')
+      const again = await openFrom(s.port, '127.0.0.2', '/sse?topics=c/x')
+      const another = await openFrom(s.port, '127.0.0.3', '/sse?topics=c/x')
+      assert.equal([direct.status, again.status, another.status], [200, 429, 200])
       first.close()
       other.close()
+      for (const c of [direct, again, another]) c.socket.destroy()
     } finally {
       await s.stop()
     }

@@ -157,7 +157,7 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
 
   const tokens = new Tokens(config.tokenSecrets, config.publishToken, config.limits.tokenCacheBytes)
   metrics.gauge('livefeed_token_cache_bytes', 'Verified tokens remembered until they expire (TOKEN_CACHE_BYTES), in bytes.', () => tokens.verified.bytes)
-  const addressOf = (c: Context) => clientAddress(c, runtime.clientAddress(c), config.limits.trustProxy)
+  const addressOf = (c: Context) => clientAddress(c, runtime.clientAddress, config.limits.trustProxy)
   const ctx: MountContext = {
     api,
     feed,

@@ -6,8 +6,11 @@
  */
 import type { Context } from 'hono'
 
-/** The client's address; with `trustProxy` proxies in front, the entry they appended for it. */
-export function clientAddress(c: Context, socketAddress: string | undefined, trustProxy: number): string {
+/**
+ * The client's address; with `trustProxy` proxies in front, the entry they appended for it. The socket's
+ * address is asked for only when needed: it is a `getpeername` system call, and behind a proxy it is the proxy's.
+ */
+export function clientAddress(c: Context, socketAddress: (c: Context) => string | undefined, trustProxy: number): string {
   if (trustProxy > 0) {
     const entries = (c.req.header('x-forwarded-for') ?? '')
       .split(',')
@@ -17,7 +20,7 @@ export function clientAddress(c: Context, socketAddress: string | undefined, tru
     const entry = entries[entries.length - trustProxy]
     if (entry !== undefined) return entry
   }
-  return socketAddress ?? 'unknown'
+  return socketAddress(c) ?? 'unknown'
 }
 
 /** True when the request's Origin (if any) is the server's own: a page it served. */
