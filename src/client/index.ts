@@ -5,9 +5,9 @@
  * nothing is shown twice, and falls back WebSocket → SSE → long polling.
  */
 import { CLIENT_TRANSPORT_ORDER } from '../protocol/transports.ts'
+import { AddedSnapshots } from './added.ts'
 import { FeedRequestError, fetchHistory } from './history.ts'
 import { OPENERS } from './openers.ts'
-import { snapshotPages } from './poll.ts'
 import { Position } from './position.ts'
 import { PresenceTracker } from './presence.ts'
 import { Publisher, postEvent, randomKey } from './publish.ts'
@@ -34,6 +34,7 @@ export class LiveFeed {
   /** Access tokens, when the application gives `getToken`. */
   private readonly tokens: TokenKeeper | undefined
   private readonly position: Position
+  private readonly added = new AddedSnapshots()
   private _state: FeedState = 'connecting'
   private readonly members = new PresenceTracker()
   private readonly publisher: Publisher
@@ -104,9 +105,10 @@ export class LiveFeed {
     if (live) return live(topics)
     // SSE and polling carry the topics in the URL: reconnect with the new set from the cursor,
     // and fetch the new topics' snapshot as a WebSocket subscribe would send it.
+    const since = this.position.cursor
     t.close()
     this.open()
-    if (op === 'subscribe') void this.fetchSnapshot(topics)
+    if (op === 'subscribe' && since !== undefined) this.fetchSnapshot(topics, since)
   }
 
   /**
@@ -127,22 +129,18 @@ export class LiveFeed {
     return fetchHistory(this.base, this.opts.fetch ?? fetch.bind(globalThis), this.tokens?.token, topic, options)
   }
 
-  /** The snapshot of topics added on a transport that cannot add them live; it never moves the cursor. */
-  private fetchSnapshot(topics: string[]): Promise<void> {
+  /** The snapshot of topics added on a transport that cannot add them live (see `AddedSnapshots`); it never moves the cursor. */
+  private fetchSnapshot(topics: string[], since: string): void {
     const open = () => this._state !== 'closed'
+    const held = [...this.topics].filter((p) => !topics.includes(p))
     const ctx = { base: this.base, fetch: this.opts.fetch ?? fetch.bind(globalThis), token: () => this.tokens?.token }
     // On a failure the stream goes on; the new topics show up with their next event.
-    return snapshotPages(
-      {
-        ...ctx,
-        on: {
-          snapshot: (events, cursor, more) => open() && this.emit('snapshot', { events, cursor, more }),
-          error: (code, message) => open() && this.emit('error', { code, message }),
-        },
-      },
-      topics,
-      undefined,
-    ).catch(() => {})
+    this.added
+      .fetch(ctx, topics, held, since, {
+        snapshot: (events, cursor, more) => open() && this.emit('snapshot', { events, cursor, more }),
+        error: (code, message) => open() && this.emit('error', { code, message }),
+      })
+      .catch(() => {})
   }
 
   /** A fresh token (when the feed uses tokens), then a connection. */
@@ -216,7 +214,9 @@ export class LiveFeed {
         if (self.index > 0) self.scheduleRetryBetter()
       },
       event(e) {
-        if (mine() && self.position.event(e.id)) self.emit('event', e)
+        if (!mine() || !self.position.event(e.id)) return
+        self.added.shown(e.topic)
+        self.emit('event', e)
       },
       snapshot(events, cursor, more) {
         if (mine()) self.emit('snapshot', { events: self.position.snapshot(events, cursor, more), cursor, more })

@@ -7,7 +7,7 @@
  * every topic of another?) decides which subscriptions to refuse up front.
  */
 
-import { SEGMENT } from '../protocol/grammar.ts'
+import { covers, overlaps, SEGMENT } from '../protocol/grammar.ts'
 import { SUB_PLACEHOLDER } from '../protocol/tokens.ts'
 import { FeedError } from './errors.ts'
 import { PatternSet } from './topic-index.ts'
@@ -35,32 +35,6 @@ export function expandGrant(patterns: readonly string[], sub: string | undefined
     if (!segs.includes(SUB_PLACEHOLDER)) return [p]
     return usable ? [segs.map((s) => (s === SUB_PLACEHOLDER ? sub : s)).join('/')] : []
   })
-}
-
-/** True when some topic matches both patterns. */
-export function overlaps(a: string, b: string): boolean {
-  return overlapFrom(a.split('/'), 0, b.split('/'), 0)
-}
-function overlapFrom(a: string[], i: number, b: string[], j: number): boolean {
-  // "**" (always last) takes one or more segments of anything: the other side needs at least one left.
-  if (a[i] === '**') return j < b.length
-  if (b[j] === '**') return i < a.length
-  if (i === a.length || j === b.length) return i === a.length && j === b.length
-  if (a[i] === '*' || b[j] === '*' || a[i] === b[j]) return overlapFrom(a, i + 1, b, j + 1)
-  return false
-}
-
-/** True when every topic `inner` matches, `outer` matches too. */
-export function covers(outer: string, inner: string): boolean {
-  const o = outer.split('/')
-  const p = inner.split('/')
-  for (let i = 0; ; i++) {
-    if (o[i] === '**') return i < p.length
-    if (i === o.length || i === p.length) return i === o.length && i === p.length
-    if (p[i] === '**') return false
-    if (o[i] === '*') continue
-    if (p[i] === '*' || p[i] !== o[i]) return false
-  }
 }
 
 export class Access {

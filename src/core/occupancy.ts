@@ -8,8 +8,10 @@
  * the tick before: an instance's change reaches every watcher within two
  * intervals.
  */
+
+import { overlaps } from '../protocol/grammar.ts'
 import type { Presence, PresenceAnswer } from '../protocol/presence.ts'
-import { type Access, type Grant, overlaps } from './access.ts'
+import type { Access, Grant } from './access.ts'
 import type { Roster } from './engine.ts'
 import { FeedError } from './errors.ts'
 import type { Hub } from './hub.ts'

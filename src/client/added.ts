@@ -1,0 +1,45 @@
+/**
+ * @module
+ * The snapshot of topics added on a transport that cannot add them live (SSE and long polling carry the
+ * topics in the URL: the feed reconnects from its cursor with the new set). It is fetched over HTTP beside
+ * the new connection, so it is not in the stream's order, and of what it holds the feed shows only what the
+ * stream will not:
+ * - nothing of a topic a pattern held before already matched (shown already, or coming after the cursor);
+ * - nothing after the cursor the new connection resumes from (the stream replays it);
+ * - nothing of a topic a live event reached while the answer was on its way (that event is newer: a late
+ *   answer must not put an older score back on screen).
+ */
+import { compareCursors } from '../protocol/cursor.ts'
+import { covers } from '../protocol/grammar.ts'
+import { snapshotPages } from './poll.ts'
+import type { TransportHandlers } from './transports.ts'
+
+type Reading = Omit<Parameters<typeof snapshotPages>[0], 'on' | 'rewind'>
+
+export class AddedSnapshots {
+  /** For each answer on its way, the topics live events reached meanwhile. */
+  private readonly pending = new Set<Set<string>>()
+
+  /** A live event was shown: the answers on their way leave its topic out. */
+  shown(topic: string): void {
+    for (const topics of this.pending) topics.add(topic)
+  }
+
+  /**
+   * Reads the snapshot of `topics` and hands `on.snapshot` what of each page the stream will not show.
+   * `held`: the patterns subscribed before them; `since`: where the new connection resumes from.
+   */
+  async fetch(ctx: Reading, topics: string[], held: readonly string[], since: string, on: Pick<TransportHandlers, 'snapshot' | 'error'>): Promise<void> {
+    const reached = new Set<string>()
+    this.pending.add(reached)
+    const snapshot: TransportHandlers['snapshot'] = (events, cursor, more) => {
+      const shown = events.filter((e) => !reached.has(e.topic) && !held.some((p) => covers(p, e.topic)) && (compareCursors(e.id, since) ?? 1) <= 0)
+      on.snapshot(shown, cursor, more)
+    }
+    try {
+      await snapshotPages({ ...ctx, on: { snapshot, error: on.error } }, topics, undefined)
+    } finally {
+      this.pending.delete(reached)
+    }
+  }
+}

@@ -1,0 +1,87 @@
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { startServer } from '../harness/server.ts'
+import { until } from '../harness/wait.ts'
+import type { FeedEvent } from '../src/client/index.ts'
+import { compareCursors } from '../src/protocol/cursor.ts'
+import { publish } from './helpers/http.ts'
+import { sdk } from './helpers/sdk.ts'
+
+/**
+ * `feed.subscribe()` on a transport that reconnects to add topics (SSE, long polling): the added topics'
+ * snapshot comes over HTTP beside the new stream. Its answer is held back here (a slow network) until the
+ * stream has shown newer events, against a real server: what the page shows must not go back in time, and
+ * nothing may be shown twice.
+ */
+const test = suite('SDK subscribe on a reconnecting transport')
+
+/** A fetch whose `/api/snapshot` answers, once armed, wait (already read from the server) until released. */
+function gatedFetch() {
+  let armed = false
+  let release: () => void = () => {}
+  const released = new Promise<void>((r) => (release = r))
+  let answered: () => void = () => {}
+  const held = new Promise<void>((r) => (answered = r))
+  const f: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init)
+    if (!armed || !String(input).includes('/api/snapshot')) return res
+    const text = await res.text()
+    answered()
+    await released
+    return new Response(text, { status: res.status, headers: res.headers })
+  }
+  return { fetch: f, arm: () => (armed = true), answered: held, release }
+}
+
+for (const transport of ['sse', 'poll'] as const) {
+  test(`${transport}: a late snapshot of added topics shows neither an older event after a newer one nor one twice`, async () => {
+    const s = await startServer('node')
+    const gate = gatedFetch()
+    const client = sdk(s.url, { topics: ['g/**'], transports: [transport], fetch: gate.fetch, pollWaitS: 1 })
+    // In the order the application saw them: live events and every snapshot's events.
+    const shown: FeedEvent[] = []
+    client.feed.on('event', (e) => shown.push(e))
+    client.feed.on('snapshot', ({ events }) => shown.push(...events))
+    const id = async (topic: string, data: unknown) => ((await publish(s.url, { topic, data })).body as FeedEvent).id
+    try {
+      const a1 = await id('g/a', 1)
+      const x1 = await id('n/x', 1) // of a topic not held yet, superseded live before the late answer
+      const y1 = await id('n/y', 1) // of a topic not held yet, with nothing newer: the snapshot must show it
+      await client.waitOpen()
+      const a2 = await id('g/a', 2)
+      await client.waitId(a2)
+      gate.arm()
+      // g/a is held already (g/**): its snapshot event was shown; n/x and n/y are new.
+      client.feed.subscribe(['g/a', 'n/x', 'n/y'])
+      await gate.answered
+      const a3 = await id('g/a', 3)
+      const x2 = await id('n/x', 2)
+      await client.waitId(x2)
+      await client.waitId(a3)
+      gate.release()
+      const sentinel = await id('g/a', 4)
+      await client.waitId(sentinel)
+      await until(`n/y's snapshot event ${y1}`, () => (shown.some((e) => e.id === y1) ? true : undefined))
+      const ids = shown.map((e) => e.id)
+      assert.is(new Set(ids).size, ids.length, `nothing twice: ${ids}`)
+      for (const topic of ['g/a', 'n/x', 'n/y']) {
+        const seq = shown.filter((e) => e.topic === topic).map((e) => e.id)
+        for (let i = 1; i < seq.length; i++) assert.ok((compareCursors(seq[i - 1]!, seq[i]!) ?? 0) < 0, `${topic} in order: ${seq}`)
+      }
+      assert.equal(
+        shown.filter((e) => e.topic === 'g/a').map((e) => e.id),
+        [a1, a2, a3, sentinel],
+      )
+      assert.equal(
+        shown.filter((e) => e.topic === 'n/x').map((e) => e.id),
+        [x2],
+        `n/x's snapshot (${x1}) is older than what was shown`,
+      )
+    } finally {
+      client.feed.close()
+      await s.stop()
+    }
+  })
+}
+
+test.run()
