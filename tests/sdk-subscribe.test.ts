@@ -84,4 +84,74 @@ for (const transport of ['sse', 'poll'] as const) {
   })
 }
 
+for (const transport of ['websocket', 'sse', 'poll'] as const) {
+  test(`${transport}: topics added and dropped while a connection is opening hold once it opens`, async () => {
+    const s = await startServer('node')
+    const id = async (topic: string, data: unknown) => ((await publish(s.url, { topic, data })).body as FeedEvent).id
+    const before = await id('n/x', 0) // the latest of n/x before it is added: the snapshot shows it
+    const client = sdk(s.url, { topics: ['g/**', 'd/x'], transports: [transport], pollWaitS: 1 })
+    try {
+      // The first attempt is made in a microtask: after this one, it is opening with g/** and d/x.
+      await Promise.resolve()
+      assert.ok(client.feed.transport === transport && client.feed.state === 'connecting', `opening: ${client.feed.state}`)
+      client.feed.subscribe(['n/x'])
+      client.feed.unsubscribe(['d/x'])
+      await client.waitOpen()
+      const x = await id('n/x', 1)
+      const dropped = await id('d/x', 1)
+      const sentinel = await id('g/a', 1)
+      await client.waitId(sentinel)
+      await client.waitId(x)
+      assert.ok(!client.events.some((e) => e.id === dropped), 'd/x was dropped before the connection opened')
+      assert.ok(
+        client.snapshots.some((p) => p.events.some((e) => e.id === before)),
+        `n/x's latest (${before}) in a snapshot`,
+      )
+      const ids = [...client.events.map((e) => e.id), ...client.snapshots.flatMap((p) => p.events.map((e) => e.id))]
+      assert.is(new Set(ids).size, ids.length, `nothing twice: ${ids}`)
+    } finally {
+      client.feed.close()
+      await s.stop()
+    }
+  })
+}
+
+for (const transport of ['websocket', 'sse'] as const) {
+  test(`${transport}: a topic added while there is no connection gets its snapshot, and its events once reconnected`, async () => {
+    // The server ends every connection after about a second: the feed is then without one until it reconnects.
+    const s = await startServer('node', { MAX_CONNECTION_AGE: '1' })
+    const client = sdk(s.url, { topics: ['g/**'], transports: [transport] })
+    const id = async (topic: string, data: unknown) => ((await publish(s.url, { topic, data })).body as FeedEvent).id
+    try {
+      await client.waitOpen()
+      // n/y's latest is before the cursor the feed resumes from: only a snapshot can show it.
+      const before = await id('n/y', 0)
+      const g0 = await id('g/a', 0)
+      await client.waitId(g0)
+      let added = false
+      // Called as the feed loses its connection, before it makes the next one.
+      client.feed.on('status', ({ state }) => {
+        if (state !== 'reconnecting' || added) return
+        added = true
+        assert.is(client.feed.transport, undefined)
+        client.feed.subscribe(['n/y'])
+      })
+      await until('the connection to end', () => (added ? true : undefined), 5000)
+      await client.waitOpen()
+      const y1 = await id('n/y', 1)
+      await client.waitId(y1)
+      const sentinel = await id('g/a', 1)
+      await client.waitId(sentinel)
+      await until(`n/y's latest before it was added (${before}) in a snapshot`, () =>
+        client.snapshots.some((p) => p.events.some((e) => e.id === before)) ? true : undefined,
+      )
+      const ids = [...client.events.map((e) => e.id), ...client.snapshots.flatMap((p) => p.events.map((e) => e.id))]
+      assert.is(new Set(ids).size, ids.length, `nothing twice: ${ids}`)
+    } finally {
+      client.feed.close()
+      await s.stop()
+    }
+  })
+}
+
 test.run()

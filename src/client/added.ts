@@ -20,26 +20,32 @@ export class AddedSnapshots {
   /** For each answer on its way, the topics live events reached meanwhile. */
   private readonly pending = new Set<Set<string>>()
 
+  constructor(
+    private readonly ctx: Reading,
+    /** Where the pages go; it is not called once the feed is closed. */
+    private readonly on: Pick<TransportHandlers, 'snapshot' | 'error'>,
+  ) {}
+
   /** A live event was shown: the answers on their way leave its topic out. */
   shown(topic: string): void {
     for (const topics of this.pending) topics.add(topic)
   }
 
   /**
-   * Reads the snapshot of `topics` and hands `on.snapshot` what of each page the stream will not show.
-   * `held`: the patterns subscribed before them; `since`: where the new connection resumes from.
+   * Reads the snapshot of `added` and hands on what of each page the stream will not show. `all`: the feed's
+   * topics, `added` among them; `since`: where the new connection resumes from. On a failure the stream goes
+   * on, and the added topics show up with their next event.
    */
-  async fetch(ctx: Reading, topics: string[], held: readonly string[], since: string, on: Pick<TransportHandlers, 'snapshot' | 'error'>): Promise<void> {
+  read(added: string[], all: readonly string[], since: string): void {
+    const held = all.filter((p) => !added.includes(p))
     const reached = new Set<string>()
     this.pending.add(reached)
     const snapshot: TransportHandlers['snapshot'] = (events, cursor, more) => {
       const shown = events.filter((e) => !reached.has(e.topic) && !held.some((p) => covers(p, e.topic)) && (compareCursors(e.id, since) ?? 1) <= 0)
-      on.snapshot(shown, cursor, more)
+      this.on.snapshot(shown, cursor, more)
     }
-    try {
-      await snapshotPages({ ...ctx, on: { snapshot, error: on.error } }, topics, undefined)
-    } finally {
-      this.pending.delete(reached)
-    }
+    snapshotPages({ ...this.ctx, on: { snapshot, error: this.on.error } }, added, undefined)
+      .catch(() => {})
+      .finally(() => this.pending.delete(reached))
   }
 }

@@ -7,6 +7,7 @@
 import { CLIENT_TRANSPORT_ORDER } from '../protocol/transports.ts'
 import { AddedSnapshots } from './added.ts'
 import { FeedRequestError, fetchHistory } from './history.ts'
+import { Ladder } from './ladder.ts'
 import { OPENERS } from './openers.ts'
 import { Position } from './position.ts'
 import { PresenceTracker } from './presence.ts'
@@ -19,22 +20,20 @@ export type * from './types.ts'
 export { FeedRequestError }
 
 type Listener<K extends keyof FeedEvents> = (payload: FeedEvents[K]) => void
+/** One connection attempt: its transport, whether it opened, and the topics it was made with. */
+type Ref = { transport?: Transport; opened: boolean; topics: string[] }
 
 export class LiveFeed {
   private readonly listeners = new Map<keyof FeedEvents, Set<(payload: never) => void>>()
   private readonly topics: Set<string>
-  private readonly order: TransportName[]
+  private readonly ladder: Ladder
   private current: Transport | undefined
-  private index = 0
-  private attempt = 0
-  /** Consecutive attempts of the current transport that never opened. */
-  private failures = 0
-  private fellBackAt = 0
   private timer: ReturnType<typeof setTimeout> | undefined
   /** Access tokens, when the application gives `getToken`. */
   private readonly tokens: TokenKeeper | undefined
   private readonly position: Position
-  private readonly added = new AddedSnapshots()
+  /** The snapshot of topics added where the connection cannot add them itself; it never moves the cursor. */
+  private readonly added: AddedSnapshots
   private _state: FeedState = 'connecting'
   private readonly members = new PresenceTracker()
   private readonly publisher: Publisher
@@ -47,14 +46,23 @@ export class LiveFeed {
     this.tokens = opts.getToken && new TokenKeeper(opts.getToken, (token) => this.refreshed(token))
     this.publisher = new Publisher((topic, data, key) => postEvent(base, opts.fetch ?? fetch.bind(globalThis), this.tokens?.token, topic, data, key))
     this.position = new Position(opts.since)
+    const open = () => this._state !== 'closed'
+    this.added = new AddedSnapshots(
+      { base, fetch: opts.fetch ?? fetch.bind(globalThis), token: () => this.tokens?.token },
+      {
+        snapshot: (events, cursor, more) => open() && this.emit('snapshot', { events, cursor, more }),
+        error: (code, message) => open() && this.emit('error', { code, message }),
+      },
+    )
     const g = globalThis as { WebSocket?: unknown; EventSource?: unknown }
     const available: Record<TransportName, boolean> = {
       websocket: Boolean(opts.WebSocket ?? g.WebSocket),
       sse: Boolean(opts.EventSource ?? g.EventSource),
       poll: true,
     }
-    this.order = (opts.transports ?? CLIENT_TRANSPORT_ORDER).filter((t) => available[t])
-    if (this.order.length === 0) throw new Error('livefeed: none of the requested transports is available here')
+    const order = (opts.transports ?? CLIENT_TRANSPORT_ORDER).filter((t) => available[t])
+    if (order.length === 0) throw new Error('livefeed: none of the requested transports is available here')
+    this.ladder = new Ladder(order, opts)
     queueMicrotask(() => this.open())
   }
 
@@ -99,16 +107,30 @@ export class LiveFeed {
   }
 
   private change(topics: string[], op: 'subscribe' | 'unsubscribe'): void {
+    if (this._state === 'closed') return
     const t = this.current
-    if (this._state !== 'open' || !t) return // the next connection uses the new set
-    const live = t[op]
-    if (live) return live(topics)
+    // An attempt still opening was made with the set of before: it catches up once open (see `opened`).
+    if (t !== undefined && this._state !== 'open') return
+    if (t !== undefined) return this.apply(t, op === 'subscribe' ? topics : [], op === 'unsubscribe' ? topics : [])
+    // No connection: the next one carries the new set and resumes from the cursor; the added topics' snapshot is read now.
+    const since = this.position.cursor
+    if (op === 'subscribe' && since !== undefined) this.added.read(topics, [...this.topics], since)
+  }
+
+  /** Brings an open connection to the feed's topics: on the socket where it can, else by reconnecting from the cursor. */
+  private apply(t: Transport, added: string[], removed: string[]): void {
+    if (t.subscribe && t.unsubscribe) {
+      if (removed.length > 0) t.unsubscribe(removed)
+      if (added.length > 0) t.subscribe(added)
+      return
+    }
     // SSE and polling carry the topics in the URL: reconnect with the new set from the cursor,
     // and fetch the new topics' snapshot as a WebSocket subscribe would send it.
     const since = this.position.cursor
     t.close()
+    this.current = undefined
     this.open()
-    if (op === 'subscribe' && since !== undefined) this.fetchSnapshot(topics, since)
+    if (added.length > 0 && since !== undefined) this.added.read(added, [...this.topics], since)
   }
 
   /**
@@ -129,20 +151,6 @@ export class LiveFeed {
     return fetchHistory(this.base, this.opts.fetch ?? fetch.bind(globalThis), this.tokens?.token, topic, options)
   }
 
-  /** The snapshot of topics added on a transport that cannot add them live (see `AddedSnapshots`); it never moves the cursor. */
-  private fetchSnapshot(topics: string[], since: string): void {
-    const open = () => this._state !== 'closed'
-    const held = [...this.topics].filter((p) => !topics.includes(p))
-    const ctx = { base: this.base, fetch: this.opts.fetch ?? fetch.bind(globalThis), token: () => this.tokens?.token }
-    // On a failure the stream goes on; the new topics show up with their next event.
-    this.added
-      .fetch(ctx, topics, held, since, {
-        snapshot: (events, cursor, more) => open() && this.emit('snapshot', { events, cursor, more }),
-        error: (code, message) => open() && this.emit('error', { code, message }),
-      })
-      .catch(() => {})
-  }
-
   /** A fresh token (when the feed uses tokens), then a connection. */
   private open(): void {
     if (this._state === 'closed') return
@@ -154,7 +162,7 @@ export class LiveFeed {
         if (this._state === 'closed') return
         this.setState('reconnecting')
         clearTimeout(this.timer)
-        this.timer = setTimeout(() => this.open(), this.backoff())
+        this.timer = setTimeout(() => this.open(), this.ladder.backoff())
       },
     )
   }
@@ -175,10 +183,10 @@ export class LiveFeed {
   private connect(): void {
     if (this._state === 'closed') return
     const o = this.opts
-    const ref: { transport?: Transport; opened: boolean } = { opened: false }
-    ref.transport = OPENERS[this.order[this.index]!]({
+    const ref: Ref = { opened: false, topics: [...this.topics] }
+    ref.transport = OPENERS[this.ladder.transport]({
       base: this.base,
-      topics: [...this.topics],
+      topics: ref.topics,
       cursor: this.position.cursor,
       rewind: this.opts.rewind,
       watch: { occupancy: this.opts.occupancy === true, presence: this.opts.presence === true },
@@ -200,7 +208,7 @@ export class LiveFeed {
   }
 
   /** Callbacks for one transport; once it is no longer the current one, they do nothing. */
-  private handlers(ref: { transport?: Transport; opened: boolean }): TransportHandlers {
+  private handlers(ref: Ref): TransportHandlers {
     const self = this
     const mine = () => ref.transport !== undefined && ref.transport === self.current
     return {
@@ -208,10 +216,13 @@ export class LiveFeed {
         if (!mine()) return
         ref.opened = true
         clearTimeout(self.timer)
-        self.attempt = 0
-        self.failures = 0
+        self.ladder.opened()
         self.setState('open')
-        if (self.index > 0) self.scheduleRetryBetter()
+        if (self.ladder.fellBack) self.scheduleRetryBetter()
+        // Topics added or dropped while it was opening: it was made with the set of then.
+        const added = [...self.topics].filter((p) => !ref.topics.includes(p))
+        const removed = ref.topics.filter((p) => !self.topics.has(p))
+        if (added.length > 0 || removed.length > 0) self.apply(ref.transport!, added, removed)
       },
       event(e) {
         if (!mine() || !self.position.event(e.id)) return
@@ -261,38 +272,23 @@ export class LiveFeed {
     if (this.current !== transport || this._state === 'closed') return
     this.current = undefined
     this.setState('reconnecting')
-    // Fall back only after two failed attempts: one refusal may be a draining instance, not a proxy.
-    if (!everOpened && ++this.failures >= 2 && this.index < this.order.length - 1) {
-      this.index++
-      this.failures = 0
-      this.fellBackAt = Date.now()
-    }
-    const delay = this.failures === 0 && !everOpened ? 0 : this.backoff()
+    const delay = this.ladder.dropped(everOpened)
     clearTimeout(this.timer)
     this.timer = setTimeout(() => this.open(), delay)
   }
 
-  private backoff(): number {
-    const initial = this.opts.backoff?.initialMs ?? 250
-    const max = this.opts.backoff?.maxMs ?? 15_000
-    const ceiling = Math.min(max, initial * 2 ** this.attempt++)
-    return Math.random() * ceiling
-  }
-
   /** On a fallback, go back to the preferred transports after a while (the proxy may have changed). */
   private scheduleRetryBetter(): void {
-    const after = this.opts.retryBetterAfterMs ?? 60_000
-    const wait = Math.max(0, this.fellBackAt + after - Date.now())
     clearTimeout(this.timer)
     this.timer = setTimeout(() => {
       const t = this.current
-      if (!t || this._state !== 'open' || this.index === 0) return
-      this.index = 0
+      if (!t || this._state !== 'open' || !this.ladder.fellBack) return
+      this.ladder.top()
       t.close()
       this.current = undefined
       this.setState('reconnecting')
       this.open()
-    }, wait)
+    }, this.ladder.retryBetterIn())
   }
 
   private setState(state: FeedState): void {
