@@ -149,6 +149,29 @@ for (const runtime of RUNTIMES) {
     d.close()
   })
 
+  test("a later subscribe's snapshot has the latest of each new topic, not again one the socket's patterns already had", async ({ s }) => {
+    const a1 = (await publish(s.url, { topic: 'dup/a', data: 1 })).body
+    const x1 = (await publish(s.url, { topic: 'fresh/x', data: 1 })).body
+    const c = await WsClient.open(`${s.wsUrl}/ws?topics=dup/*`)
+    const ids = (f: { events: { id: string }[] }) => f.events.map((e) => e.id)
+    assert.equal(ids(await c.nth('snapshot')), [a1.id])
+    const a2 = (await publish(s.url, { topic: 'dup/a', data: 2 })).body
+    await c.waitEvents(1)
+    c.send({ type: 'subscribe', topics: ['dup/a', 'fresh/x'] })
+    assert.equal(ids(await c.nth('snapshot', 2)), [x1.id], 'dup/a was sent already (its snapshot, then live)')
+    // With rewind the subscribe asks for the history again, and gets it.
+    c.send({ type: 'subscribe', topics: ['dup/**'], rewind: 2 })
+    assert.equal(ids(await c.nth('snapshot', 3)), [a1.id, a2.id])
+    const sentinel = (await publish(s.url, { topic: 'dup/a', data: 3 })).body
+    const events = await c.waitId(sentinel.id)
+    assert.equal(
+      events.map((e) => e.id),
+      [a2.id, sentinel.id],
+      'each live event once',
+    )
+    c.close()
+  })
+
   test('a frame over MAX_FRAME_BYTES closes with 1009; stored events stay', async ({ s }) => {
     const kept = await publish(s.url, { topic: 'big/kept', data: 1 })
     const c = await WsClient.open(`${s.wsUrl}/ws`)

@@ -239,7 +239,10 @@ export class Subscription {
       if (since) this.host.stats.resumes[covered === undefined ? 'reset' : 'replayed']++
       if (covered === undefined) {
         if (since) this.sink.reset('stale_cursor')
-        covered = await this.catchUp(await this.sendSnapshot(set, rewind), set, rewind)
+        // A topic the patterns live before already matched had its latest event sent: its snapshot would repeat
+        // it (a rewind asks for the history again, and gets it).
+        const known = rewind === 1 && old.patterns.length > 0 ? this.host.access.readable(old.patterns, this.grant) : undefined
+        covered = await this.catchUp(await this.sendSnapshot(set, rewind, known), set, rewind)
         if (covered === undefined) return
       }
       await this.goLive(covered, old)
@@ -282,14 +285,17 @@ export class Subscription {
     this.sink.caughtUp?.(covered)
   }
 
-  /** Sends the snapshot page by page, all pages taken at the first page's head; resolves with that head, or undefined once closed. */
-  private async sendSnapshot(set: PatternSet, rewind: number): Promise<string | undefined> {
+  /**
+   * Sends the snapshot page by page, all pages taken at the first page's head; resolves with that head, or
+   * undefined once closed. Topics `known` matches are left out of the pages.
+   */
+  private async sendSnapshot(set: PatternSet, rewind: number, known?: PatternSet): Promise<string | undefined> {
     const maxBytes = this.sink.pageBytes
     let page = await this.host.engine.snapshot(set, { maxBytes, rewind })
     const upTo = page.cursor
     for (;;) {
       if (this.closed) return undefined
-      this.sink.snapshot(page.events, upTo, page.more)
+      this.sink.snapshot(known === undefined ? page.events : page.events.filter((e) => !known.matches(e.topic)), upTo, page.more)
       if (!page.more) return upTo
       // The next page only once this one drained: a large snapshot reaches a reader whole, never queued at once.
       await this.room()

@@ -73,7 +73,7 @@ export class Scoreboard {
   private note(key: string, s: Score, id: string): void {
     const list = this.changes.get(key) ?? []
     const last = list.at(-1)
-    // A snapshot of the topic added by name later repeats events already noted: only newer ones count.
+    // A snapshot may hold events already noted (one with rewind, after a reset): only newer ones count.
     if (last && (compareCursors(id, last.id) ?? 1) <= 0) return
     if (last && last.home === s.home.score && last.away === s.away.score) return
     list.push({ id, home: s.home.score, away: s.away.score })
