@@ -202,6 +202,21 @@ for (const runtime of RUNTIMES) {
     refreshed.close()
   })
 
+  test("a private topic a new token grants: a later subscribe's snapshot has its latest, held back before", async ({ s }) => {
+    const inbox = (await publish(s.url, { topic: 'private/users/erin/inbox', data: 'kept' }, asPublisher)).body as FeedEvent
+    const news = (await publish(s.url, { topic: 'open/erin-news', data: 1 }, asPublisher)).body as FeedEvent
+    // Anonymous on `**`: the private inbox is held back.
+    const ws = await WsClient.open(`${s.wsUrl}/ws?topics=**`)
+    assert.ok(!ids((await ws.nth('snapshot')).events).includes(inbox.id))
+    ws.send({ type: 'auth', token: await mint({ sub: 'erin', subscribe: ['private/users/{sub}/**'] }) })
+    await ws.nth('authenticated')
+    // `**` matched both before: the public topic was sent, the inbox was not (it is now granted).
+    ws.send({ type: 'subscribe', topics: ['private/users/erin/inbox', 'open/erin-news'] })
+    assert.equal(ids((await ws.nth('snapshot', 2)).events), [inbox.id])
+    assert.ok(!ids(ws.events()).includes(news.id))
+    ws.close()
+  })
+
   test.run()
 
   if (runtime === 'node') {

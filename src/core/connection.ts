@@ -18,7 +18,8 @@ import type { Slot } from './limits.ts'
 import type { Watcher } from './occupancy.ts'
 import type { PreparedEvent } from './prepared.ts'
 import type { TransportName } from './stats.ts'
-import type { Sink, Subscription } from './subscription.ts'
+import type { Subscription } from './subscription.ts'
+import type { Sink } from './subscription-ports.ts'
 
 export type { TransportName }
 
@@ -142,7 +143,7 @@ export abstract class Connection implements Sink, Watcher {
   protected authorize(grant: Grant | undefined): void {
     // Another token may be another member (presence): the instance's list of subscriptions changed.
     if (this.sub.patterns.length > 0 && this.sub.grant?.sub !== grant?.sub) this.feed.hub.changed()
-    this.sub.grant = grant
+    this.sub.regrant(grant)
     this.tokenExpiresAt = grant?.expiresAt ?? Infinity
   }
 

@@ -4,7 +4,8 @@ import type { Access } from './access.ts'
 import type { Engine } from './engine.ts'
 import { PreparedEvent } from './prepared.ts'
 import type { Stats } from './stats.ts'
-import { type Sink, Subscription, type SubscriptionHost } from './subscription.ts'
+import { Subscription } from './subscription.ts'
+import type { Sink, SubscriptionHost } from './subscription-ports.ts'
 import { type PatternSet, TopicIndex } from './topic-index.ts'
 
 /**

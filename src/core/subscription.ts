@@ -1,63 +1,9 @@
 import { type Cursor, compareCursors, parseCursor } from '../protocol/cursor.ts'
-import type { FeedEvent, ResetReason } from '../protocol/events.ts'
-import type { Access, Grant } from './access.ts'
-import type { Engine } from './engine.ts'
+import type { Grant } from './access.ts'
 import { FeedError } from './errors.ts'
 import type { PreparedEvent } from './prepared.ts'
-import type { Stats } from './stats.ts'
-import { PatternSet, type TopicIndex } from './topic-index.ts'
-
-/** What a transport (WebSocket session, SSE stream, long poll) does with what a subscription yields. */
-export interface Sink {
-  /** Each event once, in cursor order: replayed first, then live. */
-  event(e: PreparedEvent): void
-  /**
-   * Latest event of each newly subscribed topic, then live events after `cursor`; a large one in pages
-   * (READ_BYTES), every page with the same `cursor` and all but the last with `more`.
-   */
-  snapshot(events: FeedEvent[], cursor: string, more: boolean): void
-  /** The `since` cursor is gone (older than the history, or another epoch): a snapshot follows. */
-  reset(reason: ResetReason): void
-  /** The seam is done: everything up to `cursor` was sent; live events follow. */
-  caughtUp?(cursor: string): void
-  /** Writing an event threw: the delivery to everyone else goes on, this consumer ends. */
-  crashed(err: unknown): void
-  /**
-   * Bytes one replay or snapshot page may hold for this consumer: READ_BYTES, or less where the transport
-   * queues for a client, so that no page is more than the client may have queued.
-   */
-  readonly pageBytes: number
-  /** Resolves once the consumer has room for the next page (what it queued drained), or it ended. */
-  room(): Promise<void>
-  /**
-   * Live events overflowed a seam's buffer while older patterns were live (their events were only there), or
-   * while the consumer had not taken the page before: it is as far behind as a slow client, and must resume.
-   */
-  overrun(): void
-}
-
-export interface SubscriptionHost {
-  readonly engine: Engine
-  readonly access: Access
-  readonly stats: Stats
-  forget(sub: Subscription): void
-  /** Its patterns or its token changed. */
-  changed(): void
-  /** An event as delivered: serialised once, its topic's private and conflated flags decided once. */
-  prepare(e: FeedEvent): PreparedEvent
-  readonly index: TopicIndex<Subscription>
-  readonly pageSize: number
-  /** Live events held during a seam; past it (or past `bufferBytes`) they are dropped and read again from the engine. */
-  readonly bufferCap: number
-  /** Bytes of live events held during one consumer's seam (MAX_BUFFERED_BYTES). */
-  readonly bufferBytes: number
-  /**
-   * Resolves once live dispatch has passed `cursor`. A shared engine's reads
-   * can run ahead of this instance's live stream; flushing before dispatch
-   * catches up would let an event the replay covered arrive again as live.
-   */
-  reached(cursor: string): Promise<void>
-}
+import type { Sink, SubscriptionHost } from './subscription-ports.ts'
+import { PatternSet } from './topic-index.ts'
 
 /**
  * One consumer's set of patterns and its position. Adding patterns runs the
@@ -73,8 +19,10 @@ export class Subscription {
    * (a Set of one costs ~150 bytes more); the rare bulk operations make a Set for the moment.
    */
   private list: string[] = []
-  /** What the consumer's token grants; private events it does not cover are never sent. Replaced on a token refresh. */
+  /** What the consumer's token grants; private events it does not cover are never sent. Replaced with `regrant`. */
   grant: Grant | undefined
+  /** The grant changed while patterns were live: a private topic they match may have been held back before. */
+  private regranted = false
   /** Hub-internal: dedupes an event matched by two patterns of this subscription. */
   stamp = 0
   /** Events handed to the sink so far. */
@@ -140,6 +88,12 @@ export class Subscription {
       if (this.queue === tail) this.queue = undefined
     })
     this.queue = tail
+  }
+
+  /** A new token's grant (a refresh, or an `auth` frame). */
+  regrant(grant: Grant | undefined): void {
+    if (this.list.length > 0 && grant !== this.grant) this.regranted = true
+    this.grant = grant
   }
 
   get patterns(): readonly string[] {
@@ -240,8 +194,8 @@ export class Subscription {
       if (covered === undefined) {
         if (since) this.sink.reset('stale_cursor')
         // A topic the patterns live before already matched had its latest event sent: its snapshot would repeat
-        // it (a rewind asks for the history again, and gets it).
-        const known = rewind === 1 && old.patterns.length > 0 ? this.host.access.readable(old.patterns, this.grant) : undefined
+        // it (a rewind asks for the history again, and gets it). Not so for a private topic since a new grant.
+        const known = rewind === 1 && old.patterns.length > 0 ? this.known(old.patterns) : undefined
         covered = await this.catchUp(await this.sendSnapshot(set, rewind, known), set, rewind)
         if (covered === undefined) return
       }
@@ -283,6 +237,13 @@ export class Subscription {
       if (order === undefined || order > 0) this.last = covered
     }
     this.sink.caughtUp?.(covered)
+  }
+
+  /** The topics of these live patterns whose every event was sent (or read before a `since`). */
+  private known(patterns: readonly string[]): PatternSet {
+    const { access } = this.host
+    const grant = this.grant
+    return new PatternSet(patterns, (topic) => access.mayRead(grant, topic) && !(this.regranted && access.isPrivate(topic)))
   }
 
   /**
