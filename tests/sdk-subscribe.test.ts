@@ -47,13 +47,15 @@ for (const transport of ['sse', 'poll'] as const) {
       const a1 = await id('g/a', 1)
       const x1 = await id('n/x', 1) // of a topic not held yet, superseded live before the late answer
       const y1 = await id('n/y', 1) // of a topic not held yet, with nothing newer: the snapshot must show it
+      const z1 = await id('n/z', 1) // of a topic added, then dropped before the answer came
       await client.waitOpen()
       const a2 = await id('g/a', 2)
       await client.waitId(a2)
       gate.arm()
       // g/a is held already (g/**): its snapshot event was shown; n/x and n/y are new.
-      client.feed.subscribe(['g/a', 'n/x', 'n/y'])
+      client.feed.subscribe(['g/a', 'n/x', 'n/y', 'n/z'])
       await gate.answered
+      client.feed.unsubscribe(['n/z'])
       const a3 = await id('g/a', 3)
       const x2 = await id('n/x', 2)
       await client.waitId(x2)
@@ -62,6 +64,7 @@ for (const transport of ['sse', 'poll'] as const) {
       const sentinel = await id('g/a', 4)
       await client.waitId(sentinel)
       await until(`n/y's snapshot event ${y1}`, () => (shown.some((e) => e.id === y1) ? true : undefined))
+      assert.ok(!shown.some((e) => e.id === z1), 'n/z was dropped before the answer came')
       const ids = shown.map((e) => e.id)
       assert.is(new Set(ids).size, ids.length, `nothing twice: ${ids}`)
       for (const topic of ['g/a', 'n/x', 'n/y']) {

@@ -114,7 +114,7 @@ export class LiveFeed {
     if (t !== undefined) return this.apply(t, op === 'subscribe' ? topics : [], op === 'unsubscribe' ? topics : [])
     // No connection: the next one carries the new set and resumes from the cursor; the added topics' snapshot is read now.
     const since = this.position.cursor
-    if (op === 'subscribe' && since !== undefined) this.added.read(topics, [...this.topics], since)
+    if (op === 'subscribe' && since !== undefined) this.added.read(topics, this.topics, since)
   }
 
   /** Brings an open connection to the feed's topics: on the socket where it can, else by reconnecting from the cursor. */
@@ -130,7 +130,7 @@ export class LiveFeed {
     t.close()
     this.current = undefined
     this.open()
-    if (added.length > 0 && since !== undefined) this.added.read(added, [...this.topics], since)
+    if (added.length > 0 && since !== undefined) this.added.read(added, this.topics, since)
   }
 
   /**
