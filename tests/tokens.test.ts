@@ -214,6 +214,11 @@ for (const runtime of RUNTIMES) {
     ws.send({ type: 'subscribe', topics: ['private/users/erin/inbox', 'open/erin-news'] })
     assert.equal(ids((await ws.nth('snapshot', 2)).events), [inbox.id])
     assert.ok(!ids(ws.events()).includes(news.id))
+    // A refresh with the same claims changes nothing: the inbox, sent now, is not sent again.
+    ws.send({ type: 'auth', token: await mint({ sub: 'erin', subscribe: ['private/users/{sub}/**'] }, { ttlS: 120 }) })
+    await ws.nth('authenticated', 2)
+    ws.send({ type: 'subscribe', topics: ['private/users/erin/*'] })
+    assert.equal(ids((await ws.nth('snapshot', 3)).events), [])
     ws.close()
   })
 

@@ -21,8 +21,8 @@ export class Subscription {
   private list: string[] = []
   /** What the consumer's token grants; private events it does not cover are never sent. Replaced with `regrant`. */
   grant: Grant | undefined
-  /** The grant changed while patterns were live: a private topic they match may have been held back before. */
-  private regranted = false
+  /** The patterns live when the grant last changed what it reads: a private topic only they match may have been held back. */
+  private heldBack: readonly string[] | undefined
   /** Hub-internal: dedupes an event matched by two patterns of this subscription. */
   stamp = 0
   /** Events handed to the sink so far. */
@@ -92,7 +92,7 @@ export class Subscription {
 
   /** A new token's grant (a refresh, or an `auth` frame). */
   regrant(grant: Grant | undefined): void {
-    if (this.list.length > 0 && grant !== this.grant) this.regranted = true
+    if (this.list.length > 0 && !sameReach(grant, this.grant)) this.heldBack = [...this.list]
     this.grant = grant
   }
 
@@ -243,7 +243,10 @@ export class Subscription {
   private known(patterns: readonly string[]): PatternSet {
     const { access } = this.host
     const grant = this.grant
-    return new PatternSet(patterns, (topic) => access.mayRead(grant, topic) && !(this.regranted && access.isPrivate(topic)))
+    const heldBack = this.heldBack
+    // A private topic counts only through a pattern subscribed since the grant last changed.
+    const since = heldBack === undefined ? undefined : new PatternSet(patterns.filter((p) => !heldBack.includes(p)))
+    return new PatternSet(patterns, (t) => access.mayRead(grant, t) && (since === undefined || !access.isPrivate(t) || since.matches(t)))
   }
 
   /**
@@ -310,4 +313,12 @@ export class Subscription {
       this.sink.crashed(err)
     }
   }
+}
+
+/** Whether two grants read the same topics (a refresh of the same token's claims does). */
+function sameReach(a: Grant | undefined, b: Grant | undefined): boolean {
+  if (a === b) return true
+  if (a === undefined || b === undefined || a.all !== b.all) return false
+  // Patterns never hold a comma (the topic grammar).
+  return a.subscribe.patterns.join() === b.subscribe.patterns.join()
 }
