@@ -15,6 +15,9 @@ import { sdk } from './helpers/sdk.ts'
  */
 const test = suite('SDK subscribe on a reconnecting transport')
 
+/** Publishes one event; its id. */
+const publishedId = async (url: string, topic: string, data: unknown) => ((await publish(url, { topic, data })).body as FeedEvent).id
+
 /** A fetch whose `/api/snapshot` answers, once armed, wait (already read from the server) until released. */
 function gatedFetch() {
   let armed = false
@@ -42,7 +45,7 @@ for (const transport of ['sse', 'poll'] as const) {
     const shown: FeedEvent[] = []
     client.feed.on('event', (e) => shown.push(e))
     client.feed.on('snapshot', ({ events }) => shown.push(...events))
-    const id = async (topic: string, data: unknown) => ((await publish(s.url, { topic, data })).body as FeedEvent).id
+    const id = (topic: string, data: unknown) => publishedId(s.url, topic, data)
     try {
       const a1 = await id('g/a', 1)
       const x1 = await id('n/x', 1) // of a topic not held yet, superseded live before the late answer
@@ -90,7 +93,7 @@ for (const transport of ['sse', 'poll'] as const) {
 for (const transport of ['websocket', 'sse', 'poll'] as const) {
   test(`${transport}: topics added and dropped while a connection is opening hold once it opens`, async () => {
     const s = await startServer('node')
-    const id = async (topic: string, data: unknown) => ((await publish(s.url, { topic, data })).body as FeedEvent).id
+    const id = (topic: string, data: unknown) => publishedId(s.url, topic, data)
     const before = await id('n/x', 0) // the latest of n/x before it is added: the snapshot shows it
     const client = sdk(s.url, { topics: ['g/**', 'd/x'], transports: [transport], pollWaitS: 1 })
     try {
@@ -124,7 +127,7 @@ for (const transport of ['websocket', 'sse'] as const) {
     // The server ends every connection after about a second: the feed is then without one until it reconnects.
     const s = await startServer('node', { MAX_CONNECTION_AGE: '1' })
     const client = sdk(s.url, { topics: ['g/**'], transports: [transport] })
-    const id = async (topic: string, data: unknown) => ((await publish(s.url, { topic, data })).body as FeedEvent).id
+    const id = (topic: string, data: unknown) => publishedId(s.url, topic, data)
     try {
       await client.waitOpen()
       // n/y's latest is before the cursor the feed resumes from: only a snapshot can show it.

@@ -8,7 +8,6 @@
  * the tick before: an instance's change reaches every watcher within two
  * intervals.
  */
-
 import { overlaps } from '../protocol/grammar.ts'
 import type { Presence, PresenceAnswer } from '../protocol/presence.ts'
 import type { Access, Grant } from './access.ts'
