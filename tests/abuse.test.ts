@@ -212,6 +212,16 @@ for (const target of RUNTIMES) {
       const chunked = await raw(s.port, (sock) => sock.write(`${head('Transfer-Encoding: chunked\r\n')}5\r\n{"top\r\n`))
       assert.is(statusOf(chunked.text), 408, chunked.text)
       if (runtime !== 'deno') assert.ok(chunked.closed)
+      // All bodies' deadlines share one timer (src/core/deadlines.ts): each still gets its whole BODY_TIMEOUT from
+      // its own start, and the later one is not ended with the earlier. The 300 ms between them is the case
+      // under test (two deadlines apart), not a wait standing in for an event.
+      const early = raw(s.port, (sock) => sock.write(`${head('Content-Length: 100\r\n')}{"topic":"t/a",`))
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const late = raw(s.port, (sock) => sock.write(`${head('Content-Length: 100\r\n')}{"topic":"t/b",`))
+      for (const r of await Promise.all([early, late])) {
+        assert.is(statusOf(r.text), 408, r.text)
+        assert.ok(r.ms >= 450 && r.ms < 2000, `answered after ${r.ms} ms, BODY_TIMEOUT 500 ms`)
+      }
       // A client that goes away mid-body: no error-level line, no stack.
       await raw(s.port, (sock) => sock.end(`${head('Content-Length: 100\r\n')}{"topic":`), 2000)
       await publish(s.url, { topic: 't/ok', data: 1 }) // the server goes on

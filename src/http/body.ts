@@ -7,6 +7,7 @@
  * away mid-body is its own mistake: a 400, logged at debug like any other.
  */
 import type { Context } from 'hono'
+import type { Deadlines } from '../core/deadlines.ts'
 import { FeedError } from '../core/errors.ts'
 
 const tooLarge = (max: number) => new FeedError('payload_too_large', `the body is over ${max} bytes (MAX_BODY_BYTES)`)
@@ -28,19 +29,32 @@ async function streamed(body: ReadableStream<Uint8Array>, maxBytes: number): Pro
   }
 }
 
-export async function readBody(c: Context, maxBytes: number, timeoutMs: number): Promise<string> {
+/**
+ * The body as text, within `maxBytes` and within the deadlines' length (BODY_TIMEOUT): one `Deadlines` per
+ * app, not a timer per request.
+ */
+export async function readBody(c: Context, maxBytes: number, deadlines: Deadlines): Promise<string> {
   const length = c.req.header('content-length')
   const chunked = length === undefined || c.req.header('transfer-encoding') !== undefined
   if (!chunked && Number(length) > maxBytes) throw tooLarge(maxBytes)
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new FeedError('request_timeout', `the body did not arrive within ${timeoutMs / 1000} s (BODY_TIMEOUT)`)), timeoutMs)
-  })
+  // Only a chunked body is read as a stream: touching `raw.body` makes @hono/node-server build a full
+  // undici Request (an AbortSignal, a ReadableStream) for every publish, 4-6x slower (bench:publish).
+  const body = chunked ? c.req.raw.body : null
+  const reading = body ? streamed(body, maxBytes) : c.req.text()
   try {
-    // Only a chunked body is read as a stream: touching `raw.body` makes @hono/node-server build a full
-    // undici Request (an AbortSignal, a ReadableStream) for every publish, 4-6x slower (bench:publish).
-    const body = chunked ? c.req.raw.body : null
-    return await Promise.race([body ? streamed(body, maxBytes) : c.req.text(), timeout])
+    return await new Promise<string>((resolve, reject) => {
+      const deadline = deadlines.start(() => reject(new FeedError('request_timeout', `the body did not arrive within ${deadlines.ms / 1000} s (BODY_TIMEOUT)`)))
+      reading.then(
+        (text) => {
+          deadlines.cancel(deadline)
+          resolve(text)
+        },
+        (err: unknown) => {
+          deadlines.cancel(deadline)
+          reject(err)
+        },
+      )
+    })
   } catch (err) {
     if (err instanceof FeedError) {
       // The client is still sending (or hanging): close the connection rather than read on.
@@ -48,7 +62,5 @@ export async function readBody(c: Context, maxBytes: number, timeoutMs: number):
       throw err
     }
     throw new FeedError('bad_request', 'the request body could not be read (the client went away?)')
-  } finally {
-    clearTimeout(timer)
   }
 }

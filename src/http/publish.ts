@@ -5,6 +5,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import * as v from 'valibot'
+import { Deadlines } from '../core/deadlines.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
 import { parseClientJson } from '../core/json.ts'
@@ -53,12 +54,12 @@ export async function sha256(text: string): Promise<string> {
 }
 
 /** A publish handler: JSON body checked by `schema`, turned into events by `toEvents`, stored as one batch. */
-function handler<S extends v.GenericSchema>(feed: Feed, schema: S, toEvents: (body: v.InferOutput<S>) => EventInput[]) {
+function handler<S extends v.GenericSchema>(feed: Feed, bodies: Deadlines, schema: S, toEvents: (body: v.InferOutput<S>) => EventInput[]) {
   return async (c: Context) => {
     if (!JSON_TYPE.test(c.req.header('content-type') ?? '')) {
       throw new FeedError('unsupported_media_type', 'send the body as JSON with "Content-Type: application/json"')
     }
-    const text = await readBody(c, feed.limits.maxBodyBytes, feed.limits.bodyTimeoutMs)
+    const text = await readBody(c, feed.limits.maxBodyBytes, bodies)
     const body = validate(schema, parseClientJson(text, feed.limits.maxJsonDepth))
     const key = c.req.header('idempotency-key')
     if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
@@ -78,6 +79,8 @@ function handler<S extends v.GenericSchema>(feed: Feed, schema: S, toEvents: (bo
 
 /** The `publisher` of a MountContext: registers a documented publish route with the shared guards. */
 export function publisher(api: Api, feed: Feed, auth: MiddlewareHandler): MountContext['publisher'] {
+  // BODY_TIMEOUT for every publish route of this app, on one timer.
+  const bodies = new Deadlines(feed.limits.bodyTimeoutMs)
   return (path, doc, toEvents) => {
     api.post(
       path,
@@ -96,7 +99,7 @@ export function publisher(api: Api, feed: Feed, auth: MiddlewareHandler): MountC
       },
       // Guards go on each route, not app.use(): mounted under /api, a use() would also guard the read routes.
       auth,
-      handler(feed, doc.body, toEvents),
+      handler(feed, bodies, doc.body, toEvents),
     )
   }
 }
