@@ -1,3 +1,7 @@
+/**
+ * @module
+ * This instance's fan-out: the engine's live events to the subscriptions whose patterns match.
+ */
 import { compareCursors } from '../protocol/cursor.ts'
 import type { EphemeralEvent, FeedEvent } from '../protocol/events.ts'
 import type { Access } from './access.ts'

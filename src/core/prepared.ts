@@ -1,3 +1,7 @@
+/**
+ * @module
+ * An event serialised once for all the subscribers it goes to.
+ */
 import type { EphemeralEvent, FeedEvent } from '../protocol/events.ts'
 import { sseFrames } from '../protocol/sse.ts'
 import { wsFrames } from '../protocol/ws.ts'

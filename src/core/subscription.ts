@@ -1,3 +1,8 @@
+/**
+ * @module
+ * A subscription: one consumer's patterns, its position, and the seam that
+ * joins a replay or snapshot to the live stream without a gap or a repeat.
+ */
 import { type Cursor, compareCursors, parseCursor } from '../protocol/cursor.ts'
 import type { Grant } from './access.ts'
 import { FeedError } from './errors.ts'

@@ -1,4 +1,8 @@
 /**
+ * @module
+ * Topic patterns to subscribers: exact topics in a map, wildcards in a trie.
+ */
+/**
  * Maps topic patterns to values and finds every value whose pattern matches a
  * topic. Exact topics sit in a hash map; wildcard patterns in a trie walked
  * segment by segment, so a lookup costs O(segments) and never grows with the

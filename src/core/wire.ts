@@ -18,11 +18,11 @@ export interface Wire {
    * handler answers with a null body and the runtime sends the head once every middleware had its say.
    * Without it the body is a `ReadableStream` (`StreamSink`). At most one per response.
    */
-  sink?(): Sink
+  sink?(): BodySink
 }
 
 /** A response body the transport writes bytes into; what the client has not taken yet is counted. */
-export interface Sink {
+export interface BodySink {
   /** Queues the bytes after those written before (a buffer shared with other sinks is not copied). */
   write(bytes: Uint8Array): void
   /** Bytes written that the client has not taken yet (the runtime's and the kernel-bound buffers). */
@@ -41,7 +41,7 @@ export interface Sink {
  * The portable sink: a byte stream the runtime's server reads. highWaterMark 0 and byte sizes make
  * `desiredSize` minus the bytes waiting to be taken.
  */
-export class StreamSink implements Sink {
+export class StreamSink implements BodySink {
   readonly body: ReadableStream<Uint8Array>
   private controller!: ReadableStreamDefaultController<Uint8Array>
   private cancelled = false

@@ -1,3 +1,7 @@
+/**
+ * @module
+ * How events and cursors are written in Redis, and read back.
+ */
 import { base36, type Cursor, formatCursor } from '../core/cursor.ts'
 import type { FeedEvent } from '../protocol/events.ts'
 

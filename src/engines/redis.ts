@@ -1,3 +1,7 @@
+/**
+ * @module
+ * The Redis engine: one Stream shared by every instance, each tailing it for its own fan-out.
+ */
 import { Redis } from 'ioredis'
 import type { Limits } from '../config.ts'
 import { type Cursor, newEpoch } from '../core/cursor.ts'

@@ -10,7 +10,7 @@ import { requireCursor } from '../core/cursor.ts'
 import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
 import type { PreparedEvent } from '../core/prepared.ts'
-import { linger, type Sink, StreamSink, type Wire } from '../core/wire.ts'
+import { type BodySink, linger, StreamSink, type Wire } from '../core/wire.ts'
 import type { EndReason } from '../protocol/errors.ts'
 import type { FeedEvent, ResetReason } from '../protocol/events.ts'
 import { query } from '../protocol/http.ts'
@@ -25,7 +25,7 @@ const encoder = new TextEncoder()
 
 /**
  * One Server-Sent Events stream: a subscription written as SSE messages into the response body. The body is
- * a `Sink` of our own rather than hono's `streamSSE`, whose writer encodes every string for every stream and
+ * a `BodySink` of our own rather than hono's `streamSSE`, whose writer encodes every string for every stream and
  * whose end waits for all that was queued: here an event's message is one buffer shared by every stream
  * (`PreparedEvent.sseBytes`), what waits for the client is counted in bytes (MAX_BUFFERED_BYTES), and an
  * ended stream lets go of its socket (see `linger`). On Node the sink writes to the response itself, corked
@@ -41,7 +41,7 @@ class SseStream extends Connection {
     grant: Grant | undefined,
     /** The connection under the response, where the runtime can tell of it. */
     private readonly wire: Wire | undefined,
-    readonly sink: Sink,
+    readonly sink: BodySink,
   ) {
     super(feed, 'sse')
     this.authorize(grant)

@@ -1,3 +1,7 @@
+/**
+ * @module
+ * The Deno entry (`deno task start`): Deno's own server and WebSocket under the same app as Node's.
+ */
 import { getConnInfo, serveStatic, upgradeWebSocket } from 'hono/deno'
 import { boot } from '../boot.ts'
 import { type Config, ConfigError, loadConfig, refuseWorkersOnDeno } from '../config.ts'

@@ -11,11 +11,11 @@
  */
 import { ServerResponse } from 'node:http'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
-import type { Sink } from '../core/wire.ts'
+import type { BodySink } from '../core/wire.ts'
 import type { FrameWriter } from './node-frames.ts'
 
 /** One response's body, written to the response itself; what is written before the head waits here. */
-class ResponseSink implements Sink {
+class ResponseSink implements BodySink {
   readonly body = null
   private early: Uint8Array[] | undefined = []
   private earlyBytes = 0
@@ -88,7 +88,7 @@ export class ResponseSinks {
   constructor(private readonly frames: FrameWriter) {}
 
   /** The sink of a response; the same one if asked again. */
-  sinkFor(res: ServerResponse): Sink {
+  sinkFor(res: ServerResponse): BodySink {
     let sink = this.taken.get(res)
     if (sink === undefined) {
       sink = new ResponseSink(res, this.frames)

@@ -1,3 +1,7 @@
+/**
+ * @module
+ * The Node entry, bundled as dist/server.mjs: @hono/node-server, WebSockets over `ws`, WORKERS, signals.
+ */
 import cluster from 'node:cluster'
 import { type IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
