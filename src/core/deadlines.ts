@@ -36,11 +36,6 @@ export class Deadlines {
     this.pending.delete(deadline)
   }
 
-  /** Deadlines not yet due nor cancelled. */
-  get size(): number {
-    return this.pending.size
-  }
-
   private arm(ms: number): void {
     const timer = setTimeout(() => this.fire(), ms)
     // Never what keeps a process alive: a pending operation has a socket that does (Deno's timers are numbers).

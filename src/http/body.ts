@@ -37,11 +37,11 @@ export async function readBody(c: Context, maxBytes: number, deadlines: Deadline
   const length = c.req.header('content-length')
   const chunked = length === undefined || c.req.header('transfer-encoding') !== undefined
   if (!chunked && Number(length) > maxBytes) throw tooLarge(maxBytes)
-  // Only a chunked body is read as a stream: touching `raw.body` makes @hono/node-server build a full
-  // undici Request (an AbortSignal, a ReadableStream) for every publish, 4-6x slower (bench:publish).
-  const body = chunked ? c.req.raw.body : null
-  const reading = body ? streamed(body, maxBytes) : c.req.text()
   try {
+    // Only a chunked body is read as a stream: touching `raw.body` makes @hono/node-server build a full
+    // undici Request (an AbortSignal, a ReadableStream) for every publish, 4-6x slower (bench:publish).
+    const body = chunked ? c.req.raw.body : null
+    const reading = body ? streamed(body, maxBytes) : c.req.text()
     return await new Promise<string>((resolve, reject) => {
       const deadline = deadlines.start(() => reject(new FeedError('request_timeout', `the body did not arrive within ${deadlines.ms / 1000} s (BODY_TIMEOUT)`)))
       reading.then(
