@@ -29,7 +29,10 @@ const { values } = parseArgs({
 const COUNT = Number(values.count)
 const RUNS = Number(values.runs)
 const IN_FLIGHT = values['in-flight'].split(',').map(Number)
-const OVER = values.over.split(',').filter((m): m is 'http' | 'ws' => m === 'http' || m === 'ws')
+const OVER = values.over.split(',').map((m) => {
+  if (m !== 'http' && m !== 'ws') throw new Error(`--over takes http and ws, not ${m}`)
+  return m
+})
 /** This build first, then the baselines. */
 const BUILDS: { name: string; argv: string[] }[] = [
   { name: 'this build', argv: [...SERVER_ARGV.node] },
@@ -65,6 +68,8 @@ function client(port: number, mode: string, count: number, inFlight: number): Pr
 
 console.log(`\nPublish over the socket against HTTP: ${COUNT} publishes of one ~200-byte event, memory engine, ${RUNS} runs: median (range)\n`)
 const paired = BUILDS.length > 1
+/** Each run's CPU over this build's run beside it: median (range). */
+const pairedRatio = (ratios: number[]) => `${median(ratios).toFixed(3)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`
 console.log(
   `| in flight | over |${paired ? ' build |' : ''} server CPU µs per publish | publishes/s | CPU ÷ HTTP |${paired ? ' CPU ÷ this build, paired |' : ''}`,
 )
@@ -78,12 +83,11 @@ for (const inFlight of IN_FLIGHT) {
     for (const [b, build] of BUILDS.entries()) {
       const cpu = runs[b]!.map((r) => r.cpuUs)
       if (mode === 'http' && b === 0) http = median(cpu)
-      const ratio = runs[0]!.map((r, i) => cpu[i]! / r.cpuUs)
       console.log(
         `| ${inFlight} | ${mode === 'ws' ? 'WebSocket `publish` frame' : '`POST /api/events`'} |${paired ? ` ${build.name} |` : ''} ${cell(cpu, 1)} | ${cell(
           runs[b]!.map((r) => r.rate),
           0,
-        )} | ${http ? `${(median(cpu) / http).toFixed(2)}×` : '—'} |${paired ? ` ${b === 0 ? '1.00' : `${median(ratio).toFixed(3)} (${Math.min(...ratio).toFixed(2)}–${Math.max(...ratio).toFixed(2)})`} |` : ''}`,
+        )} | ${http ? `${(median(cpu) / http).toFixed(2)}×` : '—'} |${paired ? ` ${b === 0 ? '1.00' : pairedRatio(runs[0]!.map((r, i) => cpu[i]! / r.cpuUs))} |` : ''}`,
       )
     }
   }
