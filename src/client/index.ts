@@ -4,6 +4,7 @@
  * from the cursor so nothing is lost, drops anything at or before it so
  * nothing is shown twice, and falls back WebSocket → SSE → long polling.
  */
+import { covers } from '../protocol/grammar.ts'
 import { CLIENT_TRANSPORT_ORDER } from '../protocol/transports.ts'
 import { AddedSnapshots } from './added.ts'
 import { FeedRequestError, fetchHistory } from './history.ts'
@@ -95,6 +96,13 @@ export class LiveFeed {
     const gone = topics.filter((t) => this.topics.delete(t))
     for (const t of gone) this.members.forget(t)
     if (gone.length > 0) this.change(gone, 'unsubscribe')
+  }
+
+  /** Whether a pattern the feed holds now matches the topic. */
+  private wants(topic: string): boolean {
+    if (this.topics.has(topic)) return true
+    for (const p of this.topics) if (covers(p, topic)) return true
+    return false
   }
 
   close(): void {
@@ -225,7 +233,8 @@ export class LiveFeed {
         if (added.length > 0 || removed.length > 0) self.apply(ref.transport!, added, removed)
       },
       event(e) {
-        if (!mine() || !self.position.event(e.id)) return
+        // The cursor moves past it either way; a topic unsubscribed while its events were on the way is not shown.
+        if (!mine() || !self.position.event(e.id) || !self.wants(e.topic)) return
         self.added.shown(e.topic)
         self.emit('event', e)
       },
