@@ -5,6 +5,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { until } from './wait.ts'
 
+/** What `npm test` runs first; a single suite run by hand skips it. */
+const SETUP_HINT =
+  'Run `node scripts/test-setup.mjs` (it installs the system packages the tests drive with apt-get when root on Debian, else prints the command).'
+
 export async function freePort(): Promise<number> {
   const srv = net.createServer()
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
@@ -64,7 +68,12 @@ export async function startRedis(opts: { aof?: boolean; args?: string[] } = {}):
     )
     // Not holding the runner open: the exit hook below ends it.
     proc.unref()
-    await until(`redis-server on ${port}`, () => accepts(port), 10_000)
+    // A missing binary is a ChildProcess 'error': say what to run instead of crashing the runner with ENOENT.
+    const failed = new Promise<never>((_, reject) =>
+      proc.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new Error(`redis-server is not installed. ${SETUP_HINT}`) : err)),
+    )
+    failed.catch(() => {})
+    await Promise.race([until(`redis-server on ${port}`, () => accepts(port), 10_000), failed])
   }
   const stop = async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) return
