@@ -81,6 +81,8 @@ export class MemoryEngine implements Engine {
   private historyBytes = 0
   /** Per topic, in update order (re-inserted on each write), so the first key is the stalest topic. */
   private readonly logs = new Map<string, TopicLog>()
+  /** The Map's last key: the topic written last (eviction never takes it). */
+  private newest: string | undefined
   private logBytes = 0
   /** Events kept per topic: TOPIC_HISTORY, and always the latest. */
   private readonly perTopic: number
@@ -214,10 +216,15 @@ export class MemoryEngine implements Engine {
 
   /** Adds an event to its topic's log (TOPIC_HISTORY), then enforces MAX_TOPICS and LATEST_BYTES. */
   private keep(topic: string, event: FeedEvent, size: number): void {
-    const log = this.logs.get(topic) ?? { events: [], sizes: [], head: 0, bytes: 0 }
-    // Re-inserting keeps the Map in update order, so the first key is the stalest topic.
-    this.logs.delete(topic)
-    this.logs.set(topic, log)
+    let log = this.logs.get(topic)
+    // Re-inserting keeps the Map in update order, so the first key is the stalest topic; a topic written
+    // again (a score feed's usual case) is already last.
+    if (log === undefined) this.logs.set(topic, (log = { events: [], sizes: [], head: 0, bytes: 0 }))
+    else if (this.newest !== topic) {
+      this.logs.delete(topic)
+      this.logs.set(topic, log)
+    }
+    this.newest = topic
     log.events.push(event)
     log.sizes.push(size)
     log.bytes += size
