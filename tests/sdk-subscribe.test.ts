@@ -1,8 +1,9 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import WebSocket from 'ws'
 import { startServer } from '../harness/server.ts'
 import { until } from '../harness/wait.ts'
-import type { FeedEvent } from '../src/client/index.ts'
+import type { ConnectOptions, FeedEvent } from '../src/client/index.ts'
 import { compareCursors } from '../src/protocol/cursor.ts'
 import { publish } from './helpers/http.ts'
 import { sdk } from './helpers/sdk.ts'
@@ -159,5 +160,47 @@ for (const transport of ['websocket', 'sse'] as const) {
     }
   })
 }
+
+test('websocket: an event of a topic dropped while the unsubscribe is on its way is not shown, and the cursor moves past it', async () => {
+  const s = await startServer('node')
+  // The socket's frames to the server wait while `holding`: the server delivers what it still has subscribed.
+  const gate = { holding: false, held: [] as (() => void)[] }
+  const received: string[] = []
+  class HeldSocket extends WebSocket {
+    constructor(url: string) {
+      super(url)
+      this.on('message', (d) => received.push(String(d))) // before the SDK's own listener, in the same emit
+      const send = this.send.bind(this)
+      this.send = (data: Parameters<WebSocket['send']>[0]) => {
+        if (gate.holding) gate.held.push(() => send(data))
+        else send(data)
+      }
+    }
+  }
+  const client = sdk(s.url, { topics: ['d/x', 'd/y'], transports: ['websocket'], WebSocket: HeldSocket as unknown as ConnectOptions['WebSocket'] })
+  const id = (topic: string, data: unknown) => publishedId(s.url, topic, data)
+  try {
+    await client.waitOpen()
+    await client.waitId(await id('d/y', 0))
+    gate.holding = true
+    client.feed.unsubscribe(['d/x'])
+    assert.is(gate.held.length, 1, 'the unsubscribe frame is on its way')
+    const x = await id('d/x', 1)
+    await until('the d/x event at the socket', () => (received.some((f) => f.includes(x)) ? true : undefined), 5000)
+    assert.is(client.feed.cursor, x, 'the cursor moved past it')
+    gate.holding = false
+    for (const send of gate.held.splice(0)) send()
+    const sentinel = await id('d/y', 1)
+    await client.waitId(sentinel)
+    assert.equal(
+      client.events.filter((e) => e.topic === 'd/x').map((e) => e.id),
+      [],
+      'no event of d/x is shown after unsubscribe',
+    )
+  } finally {
+    client.feed.close()
+    await s.stop()
+  }
+})
 
 test.run()

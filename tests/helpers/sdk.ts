@@ -3,8 +3,8 @@ import WebSocket from 'ws'
 import { until } from '../../harness/wait.ts'
 import { type ConnectOptions, connect, type FeedEvent, type FeedEvents, type FeedState, type LiveFeed, type TransportName } from '../../src/client/index.ts'
 
-/** The SDK as a Node 20 application uses it: `ws` for WebSocket, the `eventsource` package for SSE. */
-export function sdk(url: string, opts: Omit<ConnectOptions, 'WebSocket' | 'EventSource'> & { noEventSource?: boolean }) {
+/** The SDK as a Node 20 application uses it: `ws` for WebSocket (unless a test wraps it), the `eventsource` package for SSE. */
+export function sdk(url: string, opts: Omit<ConnectOptions, 'EventSource'> & { noEventSource?: boolean }) {
   const feed = connect(url, {
     WebSocket: WebSocket as unknown as ConnectOptions['WebSocket'],
     EventSource: opts.noEventSource ? undefined : (EventSource as unknown as ConnectOptions['EventSource']),
