@@ -161,6 +161,41 @@ for (const transport of ['websocket', 'sse'] as const) {
   })
 }
 
+for (const transport of ['websocket', 'sse', 'poll'] as const) {
+  test(`${transport}: a topic added while the feed is behind the head shows what docs/sdk.md says for this transport`, async () => {
+    const s = await startServer('node')
+    const id = (topic: string, data: unknown) => publishedId(s.url, topic, data)
+    const x0 = await id('n/x', 0)
+    const since = await id('g/a', 0) // where the feed starts: before x1 and x2
+    const x1 = await id('n/x', 1)
+    const x2 = await id('n/x', 2)
+    const client = sdk(s.url, { topics: ['g/**'], since, transports: [transport], pollWaitS: 1 })
+    // n/x's events and snapshot events, in the order the application saw them.
+    const shown: string[] = []
+    client.feed.on('event', (e) => e.topic === 'n/x' && shown.push(e.id))
+    client.feed.on('snapshot', ({ events }) => shown.push(...events.filter((e) => e.topic === 'n/x').map((e) => e.id)))
+    try {
+      await Promise.resolve() // the first attempt is made in a microtask: now it is opening, from `since`
+      client.feed.subscribe(['n/x'])
+      await client.waitOpen()
+      const sentinel = await id('g/a', 1)
+      await client.waitId(sentinel)
+      await until(`n/x's ${x2}`, () => (shown.includes(x2) ? true : undefined))
+      if (transport === 'websocket') {
+        // Added on the open socket: the server's snapshot once the replay from `since` is done, its latest.
+        assert.equal(shown, [x2])
+      } else {
+        // Added by reconnecting from the cursor: its latest up to the cursor (unless the replay showed a newer
+        // one first), then every event after the cursor.
+        assert.ok(shown.join() === [x0, x1, x2].join() || shown.join() === [x1, x2].join(), `n/x: ${shown}, not ${[x0, x1, x2]} (or without ${x0})`)
+      }
+    } finally {
+      client.feed.close()
+      await s.stop()
+    }
+  })
+}
+
 test('websocket: an event of a topic dropped while the unsubscribe is on its way is not shown, and the cursor moves past it', async () => {
   const s = await startServer('node')
   // The socket's frames to the server wait while `holding`: the server delivers what it still has subscribed.
