@@ -22,7 +22,11 @@ function configOrExit(): Config {
 }
 const config = configOrExit()
 const log = createLogger(config, { runtime: 'deno' })
-const sock = (raw: unknown) => raw as WebSocket
+/** The socket under Hono's WSContext: Deno's own WebSocket, narrowed by a check rather than a cast. */
+function sock(raw: unknown): WebSocket {
+  if (raw instanceof WebSocket) return raw
+  throw new TypeError('livefeed: the raw socket is not a Deno WebSocket')
+}
 const noop = () => {}
 
 const { feed, app } = await boot(
