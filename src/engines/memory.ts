@@ -79,7 +79,7 @@ export class MemoryEngine implements Engine {
   /** The oldest sequence number still in the ring; the byte bound can move it past the count bound. */
   private first = 1
   private historyBytes = 0
-  /** Per topic, in update order (re-inserted on each write), so the first key is the stalest topic. */
+  /** Per topic, in update order (moved to the end when written), so the first key is the stalest topic. */
   private readonly logs = new Map<string, TopicLog>()
   /** The Map's last key: the topic written last (eviction never takes it). */
   private newest: string | undefined
@@ -218,7 +218,7 @@ export class MemoryEngine implements Engine {
   private keep(topic: string, event: FeedEvent, size: number): void {
     let log = this.logs.get(topic)
     // Re-inserting keeps the Map in update order, so the first key is the stalest topic; a topic written
-    // again (a score feed's usual case) is already last.
+    // twice in a row (one busy topic, a batch on one topic) is already last.
     if (log === undefined) this.logs.set(topic, (log = { events: [], sizes: [], head: 0, bytes: 0 }))
     else if (this.newest !== topic) {
       this.logs.delete(topic)
