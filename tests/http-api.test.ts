@@ -259,6 +259,36 @@ for (const runtime of RUNTIMES) {
     assert.is.not(other.body.events[0].id, first.body.events[0].id)
   })
 
+  test('every answer carries X-Request-Id, and every API answer its CORS headers: a stored publish, a replay, an error, a read, a stream', async ({ s }) => {
+    const origin = { origin: s.url }
+    const key = { 'Idempotency-Key': 'headers-1' }
+    const answers: [string, Headers][] = [
+      ['publish', (await publish(s.url, { topic: 'hdr/a', data: 1 }, { ...origin, ...key })).headers],
+      ['replay', (await publish(s.url, { topic: 'hdr/a', data: 1 }, { ...origin, ...key })).headers],
+      ['refusal', (await publish(s.url, { topic: 'hdr/a' }, origin)).headers],
+      ['read', (await request(`${s.url}/api/snapshot?topics=hdr/**`, { headers: origin })).headers],
+      ['poll', (await request(`${s.url}/poll?topics=hdr/**`, { headers: origin })).headers],
+    ]
+    const sse = new AbortController()
+    const stream = await fetch(`${s.url}/sse?topics=hdr/**`, { headers: origin, signal: sse.signal })
+    answers.push(['stream', stream.headers])
+    sse.abort()
+    for (const [what, h] of answers) {
+      assert.match(h.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/, `${what}: X-Request-Id`)
+      assert.is(h.get('access-control-allow-origin'), '*', `${what}: CORS`)
+      assert.is(h.get('access-control-expose-headers'), 'Idempotent-Replayed, Retry-After, X-Request-Id', `${what}: exposed`)
+      assert.is(h.get('x-content-type-options'), 'nosniff', `${what}: nosniff`)
+    }
+    assert.is(answers[0]![1].get('content-type'), 'application/json')
+    assert.is(answers[0]![1].get('idempotent-replayed'), null)
+    assert.is(answers[1]![1].get('idempotent-replayed'), 'true', 'a replay says so')
+    for (const path of ['/healthz', '/nope', '/']) {
+      const res = await fetch(`${s.url}${path}`)
+      await res.arrayBuffer()
+      assert.match(res.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/, `${path}: X-Request-Id`)
+    }
+  })
+
   test('CORS: any origin may read; without a token scheme no page elsewhere may publish, nor get its preflight approved', async ({ s }) => {
     const read = await request(`${s.url}/api/snapshot?topics=cors/**`, { headers: { origin: 'https://dash.example' } })
     assert.is(read.headers.get('access-control-allow-origin'), '*')

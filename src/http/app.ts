@@ -14,7 +14,7 @@ import { FeedError } from '../core/errors.ts'
 import type { Feed } from '../core/feed.ts'
 import type { Wire } from '../core/wire.ts'
 import { query } from '../protocol/http.ts'
-import { errorAnswer } from './answer.ts'
+import { applyAnswerHeaders, errorAnswer, startAnswerHeaders } from './answer.ts'
 import { Api, type Mount, type MountContext } from './api.ts'
 import { publishAuth, type Vars } from './auth.ts'
 import { clientAddress, originAllowed } from './client.ts'
@@ -64,8 +64,9 @@ const requestId: MiddlewareHandler<Vars> = async (c, next) => {
   const id = given !== undefined && /^[\x20-\x7e]{1,128}$/.test(given) ? given : crypto.randomUUID()
   const trace = /^([0-9a-f]{32})(?:\/|$)/i.exec(c.req.header('x-cloud-trace-context') ?? '')?.[1]
   c.set('request', trace === undefined ? { requestId: id } : { requestId: id, trace })
-  c.header('X-Request-Id', id)
+  startAnswerHeaders(c, { 'x-request-id': id })
   await next()
+  applyAnswerHeaders(c)
 }
 
 /** A framework-level refusal (Hono's HTTPException) as one of our codes. */

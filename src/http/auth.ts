@@ -11,6 +11,7 @@ import { FULL_GRANT, type Grant } from '../core/access.ts'
 import type { RequestContext } from '../core/connection.ts'
 import { FeedError } from '../core/errors.ts'
 import type { RateLimiter, Slot } from '../core/limits.ts'
+import type { AnswerHeaders } from './answer.ts'
 import { sameOrigin } from './client.ts'
 import { bearerToken, type Tokens } from './tokens.ts'
 
@@ -19,8 +20,13 @@ export function isLoopback(address: string | undefined): boolean {
   return address === '::1' || /^(::ffff:)?127\./.test(address)
 }
 
-/** Hono context variables this app sets: the grant of the request's token, resolved by a guard. */
-export type Vars = { Variables: { grant: Grant | undefined; slot: Slot | undefined; request: RequestContext } }
+/**
+ * Hono context variables this app sets: the grant of the request's token, resolved by a guard; the request's
+ * id and trace; the headers every answer to it carries, until an answer takes them (`src/http/answer.ts`).
+ */
+export type Vars = {
+  Variables: { grant: Grant | undefined; slot: Slot | undefined; request: RequestContext; headers: AnswerHeaders | undefined }
+}
 
 /** The publisher's grant, set by `publishAuth` before the handler runs. */
 export function publishGrant(c: Context<Vars>): Grant {

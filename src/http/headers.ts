@@ -1,19 +1,18 @@
 /**
  * @module
- * CORS and nosniff for the API, set before the handler.
- *
- * Why not plain cors() on the hot routes: on Node it touches the Response's
- * headers after the handler, which turns @hono/node-server's lightweight
- * objects into full undici ones. Measured here: publishing dropped from ~9,000
- * to ~2,000 requests/s. Headers set up front keep the fast path; Hono's cors()
- * still answers the preflights.
+ * CORS and nosniff for the API, added before the handler to the headers every answer carries
+ * (`src/http/answer.ts`), so the hot routes answer them as a plain record. Hono's cors() answers the
+ * preflights; on other requests it would set its headers through `c.header` after the handler.
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { cors } from 'hono/cors'
 import { FeedError } from '../core/errors.ts'
+import { addAnswerHeader } from './answer.ts'
+import type { Vars } from './auth.ts'
 import { originAllowed, sameOrigin } from './client.ts'
 
 const EXPOSE = ['Idempotent-Replayed', 'Retry-After', 'X-Request-Id']
+const EXPOSED = EXPOSE.join(', ')
 
 export interface CorsPolicy {
   /** ALLOWED_ORIGINS: `*`, or the origins whose pages may read. */
@@ -25,7 +24,7 @@ export interface CorsPolicy {
 }
 
 /** CORS headers for the API: any origin, or the listed ones (echoed, with Vary: Origin). */
-export function apiHeaders(policy: CorsPolicy): MiddlewareHandler {
+export function apiHeaders(policy: CorsPolicy): MiddlewareHandler<Vars> {
   const allowOrigin = (origin: string | undefined): string | undefined =>
     policy.allowedOrigins === '*' ? '*' : origin !== undefined && originAllowed(origin, policy.allowedOrigins) ? origin : undefined
   const preflight = cors({
@@ -33,7 +32,7 @@ export function apiHeaders(policy: CorsPolicy): MiddlewareHandler {
     allowHeaders: ['Content-Type', 'Authorization', 'Idempotency-Key', 'Last-Event-ID', 'X-Request-Id'],
     exposeHeaders: EXPOSE,
   })
-  return async (c: Context, next) => {
+  return async (c: Context<Vars>, next) => {
     if (c.req.method === 'OPTIONS') {
       // Without a token scheme, publishing is loopback-only: no page elsewhere gets its preflight approved.
       const method = (c.req.header('access-control-request-method') ?? '').toUpperCase()
@@ -43,10 +42,10 @@ export function apiHeaders(policy: CorsPolicy): MiddlewareHandler {
       return preflight(c, next)
     }
     const origin = allowOrigin(c.req.header('origin'))
-    if (origin !== undefined) c.header('Access-Control-Allow-Origin', origin)
-    if (policy.allowedOrigins !== '*') c.header('Vary', 'Origin')
-    c.header('Access-Control-Expose-Headers', EXPOSE.join(', '))
-    c.header('X-Content-Type-Options', 'nosniff')
+    if (origin !== undefined) addAnswerHeader(c, 'access-control-allow-origin', origin)
+    if (policy.allowedOrigins !== '*') addAnswerHeader(c, 'vary', 'Origin')
+    addAnswerHeader(c, 'access-control-expose-headers', EXPOSED)
+    addAnswerHeader(c, 'x-content-type-options', 'nosniff')
     await next()
   }
 }

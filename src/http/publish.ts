@@ -12,7 +12,9 @@ import { parseClientJson } from '../core/json.ts'
 import type { ErrorCode } from '../protocol/errors.ts'
 import type { EventInput } from '../protocol/events.ts'
 import { IDEMPOTENCY_KEY, publishAnswer, publishBody } from '../protocol/http.ts'
+import { addAnswerHeader, jsonAnswer } from './answer.ts'
 import type { Api, MountContext } from './api.ts'
+import type { Vars } from './auth.ts'
 import { publishGrant } from './auth.ts'
 import { readBody } from './body.ts'
 import { validate } from './validate.ts'
@@ -55,7 +57,7 @@ export async function sha256(text: string): Promise<string> {
 
 /** A publish handler: JSON body checked by `schema`, turned into events by `toEvents`, stored as one batch. */
 function handler<S extends v.GenericSchema>(feed: Feed, bodies: Deadlines, schema: S, toEvents: (body: v.InferOutput<S>) => EventInput[]) {
-  return async (c: Context) => {
+  return async (c: Context<Vars>) => {
     if (!JSON_TYPE.test(c.req.header('content-type') ?? '')) {
       throw new FeedError('unsupported_media_type', 'send the body as JSON with "Content-Type: application/json"')
     }
@@ -72,8 +74,8 @@ function handler<S extends v.GenericSchema>(feed: Feed, bodies: Deadlines, schem
       events.map((e) => e.topic),
     )
     const result = await feed.publishing.publish(events, idempotency)
-    if (result.replayed) c.header('Idempotent-Replayed', 'true')
-    return c.json(Array.isArray(body) ? { events: result.events } : result.events[0], 201)
+    if (result.replayed) addAnswerHeader(c, 'idempotent-replayed', 'true')
+    return jsonAnswer(c, Array.isArray(body) ? { events: result.events } : result.events[0], 201)
   }
 }
 
