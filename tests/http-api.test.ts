@@ -267,8 +267,12 @@ for (const runtime of RUNTIMES) {
       ['replay', (await publish(s.url, { topic: 'hdr/a', data: 1 }, { ...origin, ...key })).headers],
       ['refusal', (await publish(s.url, { topic: 'hdr/a' }, origin)).headers],
       ['read', (await request(`${s.url}/api/snapshot?topics=hdr/**`, { headers: origin })).headers],
-      ['poll', (await request(`${s.url}/poll?topics=hdr/**`, { headers: origin })).headers],
     ]
+    const first = await request(`${s.url}/poll?topics=hdr/**`, { headers: origin })
+    answers.push(['poll', first.headers])
+    const held = await request(`${s.url}/poll?topics=hdr/**&cursor=${first.body.cursor}&wait=0`, { headers: origin })
+    assert.is(held.status, 200)
+    answers.push(['poll from a cursor', held.headers])
     const sse = new AbortController()
     const stream = await fetch(`${s.url}/sse?topics=hdr/**`, { headers: origin, signal: sse.signal })
     answers.push(['stream', stream.headers])
@@ -282,6 +286,8 @@ for (const runtime of RUNTIMES) {
     assert.is(answers[0]![1].get('content-type'), 'application/json')
     assert.is(answers[0]![1].get('idempotent-replayed'), null)
     assert.is(answers[1]![1].get('idempotent-replayed'), 'true', 'a replay says so')
+    assert.is(first.headers.get('cache-control'), 'no-store')
+    assert.is(held.headers.get('cache-control'), 'no-store')
     for (const path of ['/healthz', '/nope', '/']) {
       const res = await fetch(`${s.url}${path}`)
       await res.arrayBuffer()

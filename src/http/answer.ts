@@ -5,8 +5,8 @@
  * (X-Request-Id; CORS and nosniff on the API) are gathered per request as a plain record, not through
  * `c.header`: @hono/node-server writes a plain record as it is, where every `c.header` builds, validates and
  * later sorts an undici `Headers` (bench/README.md, "HTTP publish": ~10% of a publish with few in flight).
- * A hot route answers with `jsonAnswer`, which takes them; any other answer gets them when it leaves the app
- * (`applyAnswerHeaders`).
+ * The hot routes (publish, the reads, the long poll) answer with `jsonAnswer`, which takes them; any other
+ * answer gets them when it leaves the app (`applyAnswerHeaders`).
  */
 import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'

@@ -17,7 +17,7 @@ import { linger, type Wire } from '../core/wire.ts'
 import { formatNext } from '../protocol/cursor.ts'
 import type { FeedEvent } from '../protocol/events.ts'
 import { query, type ReadAnswer, readAnswer } from '../protocol/http.ts'
-import { errorAnswer } from './answer.ts'
+import { addAnswerHeader, errorAnswer, jsonAnswer } from './answer.ts'
 import type { MountContext } from './api.ts'
 import type { Vars } from './auth.ts'
 import { queryLimit, queryPatterns } from './read.ts'
@@ -175,10 +175,10 @@ export function mountPoll({ api, feed, tokens, checkOrigin, admit, wire }: Mount
       const wait = parseWait(c.req.query('wait'), feed.limits)
       const limit = queryLimit(c, feed.limits.readLimit)
       const raw = c.req.query('cursor') || undefined
-      c.header('Cache-Control', 'no-store')
+      addAnswerHeader(c, 'cache-control', 'no-store')
       const grant = await tokens.fromRequest(c)
       const rewind = feed.parseRewind(c.req.query('rewind'))
-      if (raw === undefined) return c.json(await feed.read(patterns, undefined, limit, grant, rewind))
+      if (raw === undefined) return jsonAnswer(c, await feed.read(patterns, undefined, limit, grant, rewind), 200)
       const since = requireCursor(raw)
       feed.access.assertMaySubscribe(grant, patterns)
       const slot = admit(c)
@@ -187,7 +187,7 @@ export function mountPoll({ api, feed, tokens, checkOrigin, admit, wire }: Mount
       poll.request = c.get('request')
       const answer = await poll.start(patterns, since, c.req.raw.signal)
       // Already mapped and logged by the connection: answered here, not rethrown to be logged again.
-      return answer instanceof FeedError ? errorAnswer(c, answer) : c.json(answer)
+      return answer instanceof FeedError ? errorAnswer(c, answer) : jsonAnswer(c, answer, 200)
     },
   )
 }

@@ -8,6 +8,7 @@ import { FeedError } from '../core/errors.ts'
 import { parsePatterns } from '../core/topic.ts'
 import { historyAnswer, query, readAnswer, snapshotSchema, topicsAnswer } from '../protocol/http.ts'
 import { presenceAnswer } from '../protocol/presence.ts'
+import { jsonAnswer } from './answer.ts'
 import type { MountContext } from './api.ts'
 
 /** ?topics=p1,p2 (or repeated ?topics=), checked against the pattern grammar and MAX_PATTERNS. */
@@ -59,7 +60,7 @@ export function readRoutes({ api, feed, tokens }: MountContext): void {
       const patterns = queryPatterns(c, maxPatterns)
       const limit = queryLimit(c, readLimit)
       const rewind = feed.parseRewind(c.req.query('rewind'))
-      return c.json(await feed.read(patterns, c.req.query('since') || undefined, limit, await tokens.fromRequest(c), rewind))
+      return jsonAnswer(c, await feed.read(patterns, c.req.query('since') || undefined, limit, await tokens.fromRequest(c), rewind), 200)
     },
   )
   api.get(
@@ -84,7 +85,7 @@ export function readRoutes({ api, feed, tokens }: MountContext): void {
     async (c) => {
       const patterns = queryPatterns(c, maxPatterns)
       const rewind = feed.parseRewind(c.req.query('rewind'))
-      return c.json(await feed.snapshot(patterns, await tokens.fromRequest(c), c.req.query('next') || undefined, rewind))
+      return jsonAnswer(c, await feed.snapshot(patterns, await tokens.fromRequest(c), c.req.query('next') || undefined, rewind), 200)
     },
   )
   api.get(
@@ -107,7 +108,7 @@ export function readRoutes({ api, feed, tokens }: MountContext): void {
       const topic = c.req.query('topic')
       if (topic === undefined) throw new FeedError('invalid_topic', 'topic is required: one topic, not a pattern')
       const limit = queryLimit(c, Math.max(1, feed.limits.topicHistory))
-      return c.json(await feed.history(topic, limit, c.req.query('before') || undefined, await tokens.fromRequest(c)))
+      return jsonAnswer(c, await feed.history(topic, limit, c.req.query('before') || undefined, await tokens.fromRequest(c)), 200)
     },
   )
   api.get(
