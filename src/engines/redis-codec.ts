@@ -27,9 +27,9 @@ export const cursorOf = (epoch: string, streamId: string) => formatCursor(epoch,
 
 /** Compares two stream ids numerically ("ms-seq"). */
 export function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(Number) as [number, number]
-  const [bm, bs] = b.split('-').map(Number) as [number, number]
-  return am - bm || as - bs
+  const i = a.indexOf('-')
+  const j = b.indexOf('-')
+  return Number(a.slice(0, i)) - Number(b.slice(0, j)) || Number(a.slice(i + 1)) - Number(b.slice(j + 1))
 }
 
 /** A stream entry's fields, flat as Redis returns them: e epoch, t topic, d data JSON, ts. */
@@ -47,9 +47,10 @@ export function entryDataLength(fields: string[]): number {
 
 /** The latest-per-topic hash holds "epoch streamId ts topic-less data" so it is written in Lua without JSON. */
 export function decodeLatest(topic: string, value: string): FeedEvent {
-  const [epoch, id, ts] = value.split(' ', 3) as [string, string, string]
-  const data = value.slice(epoch.length + id.length + ts.length + 3)
-  return { id: cursorOf(epoch, id), topic, data: JSON.parse(data), ts: Number(ts) }
+  const a = value.indexOf(' ')
+  const b = value.indexOf(' ', a + 1)
+  const c = value.indexOf(' ', b + 1)
+  return { id: cursorOf(value.slice(0, a), value.slice(a + 1, b)), topic, data: JSON.parse(value.slice(c + 1)), ts: Number(value.slice(b + 1, c)) }
 }
 
 export function cursorStreamId(c: Cursor): string | undefined {

@@ -9,6 +9,7 @@
  */
 import type { Redis } from 'ioredis'
 import { compareIds } from './redis-codec.ts'
+import { entries, results, strOrNull } from './redis-reply.ts'
 
 /** Moves the history to a new epoch, once for all instances: the first to notice sets it, the others adopt it. */
 export const REWIND_SCRIPT = `
@@ -35,15 +36,12 @@ export type HistoryCheck = { changed: false } | { changed: true; epoch: string; 
 export async function checkHistory(redis: Redis, keys: HistoryKeys, epoch: string, lastRead: string | undefined): Promise<HistoryCheck> {
   const multi = redis.multi().get(keys.epoch).get(keys.trimmed)
   if (lastRead !== undefined) multi.xrange(keys.stream, lastRead, lastRead).xrevrange(keys.stream, lastRead, '-', 'COUNT', 1)
-  const res = await multi.exec()
-  if (!res) throw new Error('transaction aborted')
-  const [now, trimmed, self, before] = res.map(([err, value]) => {
-    if (err) throw err
-    return value
-  }) as [string | null, string | null, [string, string[]][] | undefined, [string, string[]][] | undefined]
+  const res = await results(multi.exec())
+  const now = strOrNull(res[0], 'GET epoch')
+  const trimmed = strOrNull(res[1], 'GET trimmed')
   if (now !== epoch) return { changed: true, epoch: now ?? '', lostAfter: undefined }
-  if (lastRead === undefined || (self?.length ?? 0) > 0) return { changed: false }
+  if (lastRead === undefined || entries(res[2], 'XRANGE').length > 0) return { changed: false }
   // Trimmed away on purpose: the trim point is the engine's gap, not a loss.
   if (trimmed !== null && compareIds(lastRead, trimmed) <= 0) return { changed: false }
-  return { changed: true, epoch, lostAfter: before?.[0]?.[0] }
+  return { changed: true, epoch, lostAfter: entries(res[3], 'XREVRANGE')[0]?.[0] }
 }

@@ -9,6 +9,7 @@ import { eventBytes, historyPage, snapshotPage } from '../core/paging.ts'
 import type { PatternSet } from '../core/topic-index.ts'
 import type { FeedEvent } from '../protocol/events.ts'
 import { cursorOf, decodeLatest } from './redis-codec.ts'
+import { hash, lastGeneratedId, results, strings, stringsOrNulls } from './redis-reply.ts'
 
 /** The keys these reads use; `history` is the prefix of each topic's list. */
 export interface TopicKeys {
@@ -31,9 +32,10 @@ export class RedisTopics {
     if (patterns.exactOnly) multi.hmget(k.latest, ...patterns.patterns)
     else multi.hgetall(k.latest)
     const [epoch, info, values] = await results(multi.exec())
-    const pairs: [string, string | null][] = Array.isArray(values)
-      ? patterns.patterns.map((t, i) => [t, (values as (string | null)[])[i] ?? null])
-      : Object.entries(values as Record<string, string>)
+    const exact = patterns.exactOnly ? stringsOrNulls(values, 'HMGET latest') : []
+    const pairs: [string, string | null][] = patterns.exactOnly
+      ? patterns.patterns.map((t, i) => [t, exact[i] ?? null])
+      : Object.entries(hash(values, 'HGETALL latest'))
     const sizes = new Map<FeedEvent, number>()
     const decode = (t: string, v: string): FeedEvent => {
       const e = decodeLatest(t, v)
@@ -41,7 +43,7 @@ export class RedisTopics {
       return e
     }
     const matching = pairs.filter((pair): pair is [string, string] => pair[1] !== null && patterns.matches(pair[0]))
-    const head = cursorOf(String(epoch), streamInfo(info as unknown[]).last)
+    const head = cursorOf(String(epoch), lastGeneratedId(info))
     const rewind = page.rewind ?? 1
     const sizeOf = (e: FeedEvent) => sizes.get(e) ?? 0
     if (rewind <= 1 || matching.length === 0)
@@ -55,8 +57,8 @@ export class RedisTopics {
     // left out by the page, and the live stream brings it.
     const lists = this.redis.multi()
     for (const [t] of matching) lists.lrange(k.history + t, -rewind, -1)
-    const kept = (await results(lists.exec())) as string[][]
-    const events = matching.flatMap(([t, latest], i) => (kept[i]!.length > 0 ? kept[i]! : [latest]).map((v) => decode(t, v)))
+    const kept = (await results(lists.exec())).map((list) => strings(list, 'LRANGE history'))
+    const events = matching.flatMap(([t, latest], i) => (kept[i]?.length ? kept[i] : [latest]).map((v) => decode(t, v)))
     return snapshotPage(events, head, page, sizeOf)
   }
 
@@ -70,10 +72,10 @@ export class RedisTopics {
         .lrange(k.history + topic, 0, -1)
         .exec(),
     )
-    const head = cursorOf(String(epoch), streamInfo(info as unknown[]).last)
-    const raw = values as string[]
+    const head = cursorOf(String(epoch), lastGeneratedId(info))
+    const raw = strings(values, 'LRANGE history')
     const kept = raw.map((v) => decodeLatest(topic, v))
-    return historyPage(kept, head, limit, before, maxBytes, (e, i) => eventBytes(e, raw[i]!.length))
+    return historyPage(kept, head, limit, before, maxBytes, (e, i) => eventBytes(e, raw[i]?.length ?? 0))
   }
 
   async topics(): Promise<TopicInfo[]> {
@@ -83,20 +85,4 @@ export class RedisTopics {
       return { topic: t, lastId: e.id, lastTs: e.ts }
     })
   }
-}
-
-/** A MULTI's replies, or its first error. */
-export async function results(exec: Promise<[Error | null, unknown][] | null>): Promise<unknown[]> {
-  const res = await exec
-  if (!res) throw new Error('transaction aborted')
-  return res.map(([err, value]) => {
-    if (err) throw err
-    return value
-  })
-}
-
-/** The one field of XINFO STREAM this engine needs. */
-export function streamInfo(raw: unknown[]): { last: string } {
-  const i = raw.indexOf('last-generated-id')
-  return { last: i >= 0 ? String(raw[i + 1]) : '0-0' }
 }
