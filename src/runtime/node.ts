@@ -4,11 +4,10 @@
  */
 import cluster from 'node:cluster'
 import { type IncomingMessage, ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { createAdaptorServer, upgradeWebSocket } from '@hono/node-server'
 import { getConnInfo } from '@hono/node-server/conninfo'
 import { serveStatic } from '@hono/node-server/serve-static'
-import { type WebSocket, WebSocketServer } from 'ws'
+import { WebSocket, WebSocketServer } from 'ws'
 import { boot } from '../boot.ts'
 import { type Config, ConfigError, loadConfig, refuseWorkersOnDeno } from '../config.ts'
 import { extensions } from '../extensions.ts'
@@ -49,7 +48,11 @@ async function serve(config: Config): Promise<void> {
   // One of our own WORKERS; a worker of some other primary (PM2's cluster mode, say) serves as a lone process.
   const worker = process.env[WORKER_MARK] === '1' ? cluster.worker?.id : undefined
   const log = createLogger(config, worker === undefined ? { runtime: RUNTIME } : { runtime: RUNTIME, worker, pid: process.pid })
-  const sock = (raw: unknown) => raw as WebSocket
+  /** The socket under Hono's WSContext: our own `ws` server's, narrowed by a check rather than a cast. */
+  const sock = (raw: unknown): WebSocket => {
+    if (raw instanceof WebSocket) return raw
+    throw new TypeError('livefeed: the raw socket is not a ws WebSocket')
+  }
   const frames = new FrameWriter()
   const sinks = new ResponseSinks(frames)
 
@@ -114,7 +117,8 @@ async function serve(config: Config): Promise<void> {
   // kernel spreads connections over the workers, with no primary in the way.
   const own = worker === undefined ? undefined : process.env[LISTEN_PORT]
   server.listen({ port: own === undefined ? config.port : Number(own), host: config.host, reusePort: own !== undefined }, () => {
-    const port = (server.address() as AddressInfo).port
+    const address = server.address()
+    const port = typeof address === 'object' && address !== null ? address.port : config.port
     log.info({ port, engine: feed.engine.name, ...(own === undefined ? {} : { reusePort: true }) }, 'listening')
     if (worker !== undefined) reportListening(port)
   })
