@@ -46,6 +46,8 @@ for (const target of RUNTIMES) {
   test('MAX_CONNECTIONS_PER_IP: WebSockets, SSE streams and held polls count together; 429 before the upgrade or stream', async () => {
     const s = await startServer(target, { MAX_CONNECTIONS_PER_IP: '3' })
     try {
+      // A GET of /ws without the upgrade is answered 426 and takes no slot (else these three would hold them all).
+      for (let i = 0; i < 3; i++) assert.is((await request(`${s.url}/ws?topics=c/x`)).body.error.code, 'upgrade_required')
       const cursor = (await request(`${s.url}/api/snapshot?topics=c/x`)).body.cursor
       const ws = await WsClient.open(`${s.wsUrl}/ws?topics=c/x`)
       const sse = new SseReader(`${s.url}/sse?topics=c/x`)
@@ -53,6 +55,7 @@ for (const target of RUNTIMES) {
       const held = request(`${s.url}/poll?topics=c/x&cursor=${cursor}&wait=20`)
       await until('3 connections', async () => ((await request(`${s.url}/healthz`)).body.connections === 3 ? true : undefined))
       assert.is(await refusal(new WsClient(`${s.wsUrl}/ws?topics=c/x`)), 'upgrade refused: 429')
+      assert.is((await request(`${s.url}/ws?topics=c/x`)).status, 426, 'the missing upgrade is told first, slots full or not')
       for (const path of [`/sse?topics=c/x`, `/poll?topics=c/x&cursor=${cursor}&wait=1`]) {
         const r = await request(`${s.url}${path}`)
         assert.is(r.status, 429, path)

@@ -1,5 +1,7 @@
+import type { IncomingMessage } from 'node:http'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import WebSocket from 'ws'
 import { RUNTIMES, type Server, startServer } from '../harness/server.ts'
 import { curl, type FeedEvent, publish, request } from './helpers/http.ts'
 
@@ -293,6 +295,16 @@ for (const runtime of RUNTIMES) {
       await res.arrayBuffer()
       assert.match(res.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/, `${path}: X-Request-Id`)
     }
+    // The 101 is the runtime's own (docs/operations.md): none of the answers' headers are added to it.
+    const ws = new WebSocket(`${s.wsUrl}/ws?topics=hdr/a`)
+    const upgraded = await new Promise<IncomingMessage>((resolve, reject) => {
+      ws.once('upgrade', resolve)
+      ws.once('error', reject)
+    })
+    ws.close()
+    assert.is(upgraded.statusCode, 101)
+    assert.is(upgraded.headers['x-request-id'], undefined, '101: no X-Request-Id')
+    assert.is(upgraded.headers['access-control-allow-origin'], undefined, '101: no CORS')
   })
 
   test('CORS: any origin may read; without a token scheme no page elsewhere may publish, nor get its preflight approved', async ({ s }) => {

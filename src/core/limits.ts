@@ -26,6 +26,8 @@ export class ConnectionCounter {
 
 /** A connection's slot of its address, held for the connection's life; `release` is idempotent. */
 export interface Slot {
+  /** The address it counts against. */
+  readonly address: string
   release(): void
 }
 
@@ -34,7 +36,7 @@ class AddressSlot implements Slot {
   private held = true
   constructor(
     private readonly counts: Map<string, number>,
-    private readonly address: string,
+    readonly address: string,
   ) {}
 
   release(): void {

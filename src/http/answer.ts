@@ -46,11 +46,11 @@ export function jsonAnswer(c: Context<Vars>, body: unknown, status: ContentfulSt
 /**
  * As an answer leaves the app: the gathered headers onto one that did not take them (any route but the hot
  * ones, errors included), where the answer has not set its own (as `c.header` before the handler let a route's
- * own headers win). Not onto a 101: the runtime writes the upgrade itself.
+ * own headers win). The WebSocket upgrade takes them too: its 101 is the runtime's to write.
  */
 export function applyAnswerHeaders(c: Context<Vars>): void {
   const headers = c.get('headers')
-  if (headers === undefined || c.res.status === 101) return
+  if (headers === undefined) return
   c.set('headers', undefined)
   const target = c.res.headers
   for (const name in headers) if (!target.has(name)) target.set(name, headers[name]!)

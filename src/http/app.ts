@@ -61,7 +61,9 @@ const contentSecurityPolicy: MiddlewareHandler = async (c, next) => {
  */
 const requestId: MiddlewareHandler<Vars> = async (c, next) => {
   const given = c.req.header('x-request-id')
-  const id = given !== undefined && /^[\x20-\x7e]{1,128}$/.test(given) ? given : crypto.randomUUID()
+  // randomUUID joins its string from ~20 pieces, kept as such (~450 bytes of heap) until something flattens it;
+  // toLowerCase (its hex is lower case already) answers it as one flat string (~60): a socket holds its id for life.
+  const id = given !== undefined && /^[\x20-\x7e]{1,128}$/.test(given) ? given : crypto.randomUUID().toLowerCase()
   const trace = /^([0-9a-f]{32})(?:\/|$)/i.exec(c.req.header('x-cloud-trace-context') ?? '')?.[1]
   c.set('request', trace === undefined ? { requestId: id } : { requestId: id, trace })
   startAnswerHeaders(c, { 'x-request-id': id })
@@ -75,6 +77,8 @@ function fromHttpException(err: HTTPException): FeedError {
 }
 
 /** The WebSocket endpoint: refusals first (a bad token is a 401 before any upgrade), then the upgrade; a plain GET gets 426. */
+const upgradeRequired = () => new FeedError('upgrade_required', 'GET /ws needs a WebSocket upgrade')
+
 function wsRoute({ api, feed, config, tokens, checkOrigin, admit, clientAddress }: MountContext, runtime: Runtime): void {
   api.get(
     '/ws',
@@ -111,10 +115,15 @@ function wsRoute({ api, feed, config, tokens, checkOrigin, admit, clientAddress 
       const topics = c.req.query('topics')
       if (watch.presence && topics !== undefined) feed.occupancy.assertPresence(topics.split(','), grant)
       c.set('grant', grant)
+      // Last of the checks, before the slot is taken: a plain GET holds none and makes no session.
+      if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') throw upgradeRequired()
       c.set('slot', admit(c))
       return next()
     },
     runtime.upgradeWebSocket((c: Context<Vars>) => {
+      // The 101 is the runtime's to write: the headers every answer carries are not added to it.
+      c.set('headers', undefined)
+      const slot = c.get('slot')
       const session = new WsSession(
         feed,
         runtime.socket,
@@ -126,15 +135,14 @@ function wsRoute({ api, feed, config, tokens, checkOrigin, admit, clientAddress 
           watch: queryWatch(c),
         },
         c.get('grant'),
-        clientAddress(c),
+        slot?.address ?? clientAddress(c),
       )
-      const slot = c.get('slot')
       if (slot) session.hold(slot)
       session.request = c.get('request')
       return session
     }),
     () => {
-      throw new FeedError('upgrade_required', 'GET /ws needs a WebSocket upgrade')
+      throw upgradeRequired()
     },
   )
 }
