@@ -76,9 +76,9 @@ function fromHttpException(err: HTTPException): FeedError {
   return new FeedError(err.status === 413 ? 'payload_too_large' : 'bad_request', err.message || 'bad request')
 }
 
-/** The WebSocket endpoint: refusals first (a bad token is a 401 before any upgrade), then the upgrade; a plain GET gets 426. */
 const upgradeRequired = () => new FeedError('upgrade_required', 'GET /ws needs a WebSocket upgrade')
 
+/** The WebSocket endpoint: refusals first (a bad token is a 401 before any upgrade), then the upgrade; a plain GET gets 426. */
 function wsRoute({ api, feed, config, tokens, checkOrigin, admit, clientAddress }: MountContext, runtime: Runtime): void {
   api.get(
     '/ws',
