@@ -24,6 +24,8 @@ export interface Cell {
   p50: number
   p99: number
   max: number
+  /** CPU per delivery during the fixed-rate latency phase: the server's, and the load generators' (one core). */
+  latencyCpu: { server: number; clients: number }
   faults: number
 }
 
@@ -86,9 +88,9 @@ export function printTable(results: Map<string, Cell[]>, name: (key: string) => 
   const peers = refs.filter((k) => results.has(k))
   const ratioTo = (rs: Cell[], k: string) => (median(totals(rs)) / median(totals(results.get(k)!))).toFixed(2)
   console.log(
-    `| server | user CPU µs/delivery | system CPU µs/delivery | total | deliveries/s | RSS KB/socket | heap KB/socket | connect+subscribe s | p50 / p99 / max ms | lost+dup+reordered |${peers.map((k) => ` total ÷ ${name(k)} |`).join('')}`,
+    `| server | user CPU µs/delivery | system CPU µs/delivery | total | deliveries/s | RSS KB/socket | heap KB/socket | connect+subscribe s | p50 / p99 / max ms | server / clients CPU µs/delivery at that rate | lost+dup+reordered |${peers.map((k) => ` total ÷ ${name(k)} |`).join('')}`,
   )
-  console.log(`| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |${peers.map(() => ' --- |').join('')}`)
+  console.log(`| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |${peers.map(() => ' --- |').join('')}`)
   for (const [key, rs] of results) {
     const sat = rs.map((r) => r.regimes[regime!]!)
     console.log(
@@ -110,7 +112,7 @@ export function printTable(results: Map<string, Cell[]>, name: (key: string) => 
       )} | ${cell(
         rs.map((r) => r.connectS),
         2,
-      )} | ${median(rs.map((r) => r.p50)).toFixed(1)} / ${median(rs.map((r) => r.p99)).toFixed(1)} / ${median(rs.map((r) => r.max)).toFixed(0)} | ${rs.reduce((s, r) => s + r.faults, 0)} |${peers.map((k) => ` ${ratioTo(rs, k)} |`).join('')}`,
+      )} | ${median(rs.map((r) => r.p50)).toFixed(1)} / ${median(rs.map((r) => r.p99)).toFixed(1)} / ${median(rs.map((r) => r.max)).toFixed(0)} | ${median(rs.map((r) => r.latencyCpu.server)).toFixed(2)} / ${median(rs.map((r) => r.latencyCpu.clients)).toFixed(2)} | ${rs.reduce((s, r) => s + r.faults, 0)} |${peers.map((k) => ` ${ratioTo(rs, k)} |`).join('')}`,
     )
   }
 }

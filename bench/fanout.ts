@@ -15,7 +15,8 @@
  * Per system and size, and per publishing regime (--in-flight: one request at a time, as `curl` or a score
  * feed publishes, and four; each a saturation phase on the same sockets): user and system CPU µs per delivery at saturation, deliveries/s, RSS and heap KB per
  * idle socket (heap after gc, Node only), connect + subscribe seconds, p50/p99/max publish→receive ms at a
- * fixed 20,000 deliveries/s, and lost/duplicated/reordered deliveries; then ratios of total CPU to the frame-once
+ * fixed 20,000 deliveries/s with the server's and the load generators' CPU per delivery during it (where the
+ * clients' core is the limit, the latencies are theirs), and lost/duplicated/reordered deliveries; then ratios of total CPU to the frame-once
  * `ws` server and to Centrifuge. Other systems: deno, deno-node, ws-buffer, socketio, hono-ws (--systems).
  * The system deno-node (not in the defaults) is the Node bundle run by Deno (`deno task start:bundle`).
  * --spread runs the cells with the subscribers spread over 1,000 topics instead (livefeed: half exact, half wildcard).
@@ -287,7 +288,7 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
     if (CONNECT_ONLY) {
       for (const g of gens) g.proc.stdin!.write('{"do":"exit"}\n')
       const cpu = { user: (idle1.user - idle0.user) / n, system: (idle1.system - idle0.system) / n }
-      return { ...cpu, rate: 0, regimes: {}, ...memory, connectS, p50: 0, p99: 0, max: 0, faults: 0 }
+      return { ...cpu, rate: 0, regimes: {}, ...memory, connectS, p50: 0, p99: 0, max: 0, latencyCpu: { server: 0, clients: 0 }, faults: 0 }
     }
 
     const phase = async (lo: number, hi: number, publish: Record<string, unknown>) => {
@@ -316,7 +317,19 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
       regimes[inFlight] = { user: sat.user / delivered, system: sat.system / delivered, rate: delivered / sat.seconds }
     }
     // Latency at a fixed rate of deliveries.
+    // The load generators' CPU too: reading a burst of N frames costs the clients about what writing them costs the
+    // server, so where the clients' core is the limit the latencies measure it (the column beside them says).
+    const clients0 = stat(gens.map((g) => g.proc.pid!))
     const lat = await phase(lo, lo + latencyEvents, { inFlight: 1, batch: 1, rate: latencyEvents / Number(values['latency-seconds']) })
+    const clients1 = stat(gens.map((g) => g.proc.pid!))
+    const latDelivered = Math.max(
+      1,
+      lat.reports.reduce((s, r) => s + Number(r.expected) - Number(r.lost), 0),
+    )
+    const latencyCpu = {
+      server: (lat.user + lat.system) / latDelivered,
+      clients: (clients1.user - clients0.user + clients1.system - clients0.system) / latDelivered,
+    }
     const q = quantiles(lat.reports.map((r) => r.hist as [number, number][]))
     const last = lat.reports
     const faults = last.reduce((s, r) => s + Number(r.lost) + Number(r.dup) + Number(r.reordered), 0) + lost
@@ -329,6 +342,7 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
       ...memory,
       connectS,
       ...q,
+      latencyCpu,
       faults,
     }
   } finally {
