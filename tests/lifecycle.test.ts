@@ -63,6 +63,14 @@ for (const runtime of RUNTIMES) {
     const codes = await Promise.all(clients.map((c) => c.waitClose(5000)))
     assert.equal(codes, [1001, 1001, 1001])
     assert.is(await s.exited, 0)
+    // Both lines are written, in the order they were logged (the exit waits for the logger's writes).
+    const msgs = s
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => String(JSON.parse(l).msg ?? JSON.parse(l).message))
+    assert.ok(msgs.indexOf('draining') >= 0 && msgs.indexOf('draining') < msgs.indexOf('stopped'), msgs.join(', '))
+    assert.is(msgs.at(-1), 'stopped')
   })
 
   test('a client that stops answering pings is dropped', async () => {
