@@ -4,32 +4,28 @@
  * valibot schema. Each setting is read from the environment variable of the
  * same name; its default, its allowed range and its unit are written beside
  * it. A bad value stops the start with one line naming the variable, the
- * value given and what is allowed. docs/configuration.md's table mirrors
- * this file (a test holds them together).
+ * value given and what is allowed (how a value is read and checked:
+ * config-read.ts). docs/configuration.md's table mirrors this file (a test
+ * holds them together).
  */
 import * as v from 'valibot'
-import { patternProblem } from './protocol/grammar.ts'
+import {
+  booleanSchema,
+  bytes,
+  ConfigError,
+  count,
+  type Env,
+  millis,
+  type NumberSetting,
+  numberSchema,
+  patternList,
+  patternsOrNone,
+  read,
+  seconds,
+  tokenSecrets,
+} from './config-read.ts'
 
-/** A numeric setting: its variable, default, allowed range and unit (seconds are turned into ms). */
-interface NumberSetting {
-  env: string
-  default: number
-  min: number
-  max: number
-  /** Whole numbers only (counts, bytes, ports). */
-  integer: boolean
-  unit: 'count' | 'bytes' | 's' | 'ms'
-  doc: string
-}
-
-/** The four kinds of number setting, one constructor each: what unit, and whether it must be whole. */
-const setting =
-  (unit: NumberSetting['unit'], integer: boolean) =>
-  (env: string, def: number, min: number, max: number, doc: string): NumberSetting => ({ env, default: def, min, max, integer, unit, doc })
-const count = setting('count', true)
-const bytes = setting('bytes', true)
-const seconds = setting('s', false)
-const millis = setting('ms', true)
+export { allowed, ConfigError } from './config-read.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -185,26 +181,7 @@ export interface Config {
   limits: Limits
 }
 
-/** What a number setting allows, in words: docs/configuration.md's range column says the same. */
-export function allowed(s: NumberSetting): string {
-  const unit = s.unit === 's' ? ' seconds' : s.unit === 'ms' ? ' milliseconds' : s.unit === 'bytes' ? ' bytes' : ''
-  return `${s.integer ? 'a whole number' : 'a number'} from ${s.min} to ${s.max}${unit}`
-}
-
-function numberSchema(s: NumberSetting) {
-  const message = allowed(s)
-  return v.pipe(
-    v.string(),
-    v.regex(/^\s*[0-9]+(\.[0-9]+)?\s*$/, message),
-    v.transform(Number),
-    v.check((n) => !s.integer || Number.isInteger(n), message),
-    v.minValue(s.min, message),
-    v.maxValue(s.max, message),
-  )
-}
-
 const WORKERS = 'auto, or a whole number from 1 to 256'
-const BOOLEAN = /^(1|0|true|false|yes|no|on|off)$/i
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 const LOG_FORMATS = ['json', 'gcp'] as const
 
@@ -216,11 +193,7 @@ const OTHER = {
   PUBLISH_TOKEN: v.string(),
   REDIS_URL: v.pipe(v.string(), v.regex(/^rediss?:\/\/\S+$/, 'a redis:// or rediss:// URL')),
   REDIS_PREFIX: v.string(),
-  WEBSOCKET: v.pipe(
-    v.string(),
-    v.regex(BOOLEAN, 'one of 1, 0, true, false, yes, no, on, off'),
-    v.transform((s) => /^(1|true|yes|on)$/i.test(s)),
-  ),
+  WEBSOCKET: booleanSchema,
   STATIC_DIR: v.pipe(v.string(), v.minLength(1, 'a directory')),
   LOG_LEVEL: v.picklist(LOG_LEVELS, `one of ${LOG_LEVELS.join(', ')}`),
   LOG_FORMAT: v.picklist(LOG_FORMATS, `one of ${LOG_FORMATS.join(', ')}`),
@@ -246,60 +219,6 @@ const OTHER = {
   PRESENCE_TOPICS: patternsOrNone('none, or comma-separated topic patterns, such as chat/**'),
   OPEN_PUBLISH_TOPICS: patternsOrNone('none, or comma-separated topic patterns, such as lobby/**'),
   EPHEMERAL_TOPICS: patternsOrNone('none, or comma-separated topic patterns, such as typing/**,cursors/**'),
-}
-
-function patternsOrNone(message: string) {
-  return v.union([
-    v.pipe(
-      v.literal('none'),
-      v.transform((): string[] => []),
-    ),
-    patternList(message),
-  ])
-}
-
-function patternList(message: string) {
-  return v.pipe(
-    v.string(),
-    v.transform((s) =>
-      s
-        .split(',')
-        .map((p) => p.trim())
-        .filter((p) => p !== ''),
-    ),
-    v.check((list) => list.length > 0 && list.every((p) => patternProblem(p) === undefined), message),
-  )
-}
-
-const encoder = new TextEncoder()
-/** TOKEN_SECRET is checked apart: its value is a secret, so the error line never shows it. */
-function tokenSecrets(raw: string | undefined): string[] {
-  if (raw === undefined || raw.trim() === '') return []
-  const secrets = raw.split(',').map((s) => s.trim())
-  secrets.forEach((s, i) => {
-    const bytes = encoder.encode(s).length
-    if (bytes < 32)
-      throw new ConfigError(
-        `TOKEN_SECRET is not allowed: secret ${i + 1} of ${secrets.length} has ${bytes} bytes; each must have at least 32 (the value is not shown)`,
-      )
-  })
-  return secrets
-}
-
-/** A bad setting: its message is the one line the start prints before exiting with 1. */
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
-
-type Env = Record<string, string | undefined>
-
-/** Checks one variable against its schema; absent or empty means the default. */
-function read<S extends v.GenericSchema<string, unknown>>(env: Env, name: string, schema: S): v.InferOutput<S> | undefined {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return undefined
-  const r = v.safeParse(schema, raw)
-  if (!r.success) throw new ConfigError(`${name}="${raw.slice(0, 100)}" is not allowed: it must be ${r.issues[0].message}`)
-  return r.output
 }
 
 /**
