@@ -101,6 +101,13 @@ export const LIMITS = {
   maxConnectionsPerIp: count('MAX_CONNECTIONS_PER_IP', 200, 1, 1_000_000, 'WebSockets, SSE streams and held polls of one client address'),
   trustProxy: count('TRUST_PROXY', 0, 0, 10, 'proxies in front that append to X-Forwarded-For (App Engine: 1); 0 uses the socket address'),
   publishRate: count('PUBLISH_RATE', 200, 0, 1_000_000, 'publish requests per second per publisher (token subject, else address), burst twice that; 0 is off'),
+  publishRateBytes: bytes(
+    'PUBLISH_RATE_BYTES',
+    8 * MiB,
+    4 * KiB,
+    GiB(1),
+    'the PUBLISH_RATE buckets, one per publisher (token subject, else address; ~200 bytes each); past it the least recently used are forgotten, and start again with a full burst',
+  ),
   clientFrameRate: count('CLIENT_FRAME_RATE', 50, 1, 100_000, 'frames per second one WebSocket may send, burst twice that'),
   bodyTimeoutMs: seconds('BODY_TIMEOUT', 10, 0.1, 600, 'a request body must arrive within this, else 408'),
   maxJsonDepth: count('MAX_JSON_DEPTH', 64, 1, 1000, 'nesting of arrays and objects in a request body or frame'),

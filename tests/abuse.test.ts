@@ -1,3 +1,4 @@
+import http from 'node:http'
 import net from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -5,6 +6,7 @@ import { RUNTIMES, runtimeOf, startServer } from '../harness/server.ts'
 import { until } from '../harness/wait.ts'
 import { WsClient } from '../harness/ws.ts'
 import { publish, request } from './helpers/http.ts'
+import { metricSum } from './helpers/metrics.ts'
 import { SseReader } from './helpers/sse.ts'
 
 /** Sends raw bytes on a fresh TCP connection; resolves with what the server answered (and when it began) once it closed, or after `timeoutMs`. */
@@ -32,6 +34,21 @@ function openFrom(port: number, localAddress: string, path: string): Promise<{ s
   })
 }
 const statusOf = (text: string) => Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1])
+/** Publishes one event from `localAddress` (a publisher of its own, to PUBLISH_RATE); resolves with the status. */
+function publishFrom(port: number, localAddress: string, topic: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify({ topic, data: localAddress })
+    const req = http.request(
+      { host: '127.0.0.1', port, localAddress, method: 'POST', path: '/api/events', agent: false, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode ?? 0))
+      },
+    )
+    req.on('error', reject)
+    req.end(body)
+  })
+}
 const refusal = (c: WsClient) =>
   c.opened.then(
     () => 'opened',
@@ -126,6 +143,34 @@ for (const target of RUNTIMES) {
       assert.is(stored.length, statuses.filter((x) => x === 201).length)
     } finally {
       await s.stop()
+    }
+  })
+
+  test('PUBLISH_RATE_BYTES: the buckets held stay within it; a publisher it forgot starts again with a full burst', async () => {
+    // PUBLISH_RATE=1: a burst of 2, then one a second. Each loopback address is a publisher of its own.
+    const [small, roomy] = await Promise.all([
+      startServer(target, { PUBLISH_RATE: '1', PUBLISH_RATE_BYTES: '4096' }),
+      startServer(target, { PUBLISH_RATE: '1' }),
+    ])
+    try {
+      const others = Array.from({ length: 40 }, (_, i) => `127.0.1.${i + 1}`)
+      const spentAt = new Map<typeof small, number>()
+      for (const s of [small, roomy]) {
+        const burst = [await publishFrom(s.port, '127.0.0.2', 'rate/b'), await publishFrom(s.port, '127.0.0.2', 'rate/b')]
+        assert.equal([...burst, await publishFrom(s.port, '127.0.0.2', 'rate/b')], [201, 201, 429], 'the burst, then refused')
+        spentAt.set(s, Date.now())
+        for (const address of others) assert.is(await publishFrom(s.port, address, 'rate/b'), 201, address)
+      }
+      const held = await metricSum(small.url, 'livefeed_publish_rate_bytes')
+      assert.ok(held > 0 && held <= 4096, `PUBLISH_RATE_BYTES=4096 holds ${held} bytes`)
+      assert.ok((await metricSum(roomy.url, 'livefeed_publish_rate_bytes')) >= 41 * 160, 'the default keeps all 41 publishers')
+      // Kept, 127.0.0.2's bucket could hold two tokens again only two seconds after it was spent.
+      const since = Date.now() - spentAt.get(small)!
+      assert.ok(since < 2000, `the 40 other publishers took ${since} ms: too long to tell a forgotten bucket from a refilled one`)
+      const again = [await publishFrom(small.port, '127.0.0.2', 'rate/b'), await publishFrom(small.port, '127.0.0.2', 'rate/b')]
+      assert.equal(again, [201, 201], 'forgotten, it has its full burst')
+    } finally {
+      await Promise.all([small.stop(), roomy.stop()])
     }
   })
 

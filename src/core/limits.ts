@@ -72,13 +72,30 @@ export class Bucket {
   }
 }
 
-/** A bucket per key (publisher identity), rate per second with a burst of twice that; rate 0 is off. */
+/**
+ * What one remembered bucket holds: its key (2 bytes a character at most), the Bucket, the Map's entry and its
+ * share of the table. Calibrated against the heap (160 bytes for `ip:` and an IPv4 address, 215 for an IPv6 one,
+ * 520 for a 196-character key), rounded up.
+ */
+const bucketCost = (key: string) => 2 * key.length + 160
+
+/**
+ * A bucket per key (publisher identity), rate per second with a burst of twice that; rate 0 is off. At most
+ * `maxBytes` of them are remembered: past it the least recently used are forgotten, and start again full.
+ */
 export class RateLimiter {
+  /** Least recently used first: a check moves its key to the end. */
   private readonly buckets = new Map<string, Bucket>()
+  private held = 0
   constructor(
     private readonly rate: number,
-    private readonly maxKeys = 100_000,
+    private readonly maxBytes: number,
   ) {}
+
+  /** Bytes the buckets hold, by `bucketCost`: for `livefeed_publish_rate_bytes`. */
+  get bytes(): number {
+    return this.held
+  }
 
   /** Throws 429 rate_limited, with the whole seconds to wait, when `key` is over its rate. */
   check(key: string, now = Date.now()): void {
@@ -86,11 +103,23 @@ export class RateLimiter {
     let b = this.buckets.get(key)
     if (b)
       this.buckets.delete(key) // re-inserted below: the map stays in least-recently-used order
-    else b = new Bucket(this.rate, this.rate * 2, now)
+    else {
+      b = new Bucket(this.rate, this.rate * 2, now)
+      this.held += bucketCost(key)
+    }
     this.buckets.set(key, b)
-    if (this.buckets.size > this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!)
+    if (this.held > this.maxBytes) this.forgetBut(key)
     const wait = b.take(now)
     if (wait > 0) throw new RateLimited(Math.max(1, Math.ceil(wait)))
+  }
+
+  /** Forgets the least recently used buckets until the bound holds, never `key`'s (the one just checked). */
+  private forgetBut(key: string): void {
+    for (const stale of this.buckets.keys()) {
+      if (this.held <= this.maxBytes || stale === key) return
+      this.buckets.delete(stale)
+      this.held -= bucketCost(stale)
+    }
   }
 }
 

@@ -37,7 +37,7 @@ export class Publishing {
     private readonly limits: Limits,
     config: Pick<Config, 'ephemeralTopics' | 'openPublishTopics'>,
   ) {
-    this.rate = new RateLimiter(limits.publishRate)
+    this.rate = new RateLimiter(limits.publishRate, limits.publishRateBytes)
     this.ephemeral = new PatternSet([...config.ephemeralTopics])
     this.open = new PatternSet([...config.openPublishTopics])
   }

@@ -166,6 +166,11 @@ export function createApp(feed: Feed, config: Config, runtime: Runtime, mounts: 
 
   const tokens = new Tokens(config.tokenSecrets, config.publishToken, config.limits.tokenCacheBytes)
   metrics.gauge('livefeed_token_cache_bytes', 'Verified tokens remembered until they expire (TOKEN_CACHE_BYTES), in bytes.', () => tokens.verified.bytes)
+  metrics.gauge(
+    'livefeed_publish_rate_bytes',
+    'The PUBLISH_RATE buckets remembered, one per publisher (PUBLISH_RATE_BYTES), in bytes.',
+    () => feed.publishing.rate.bytes,
+  )
   const addressOf = (c: Context) => clientAddress(c, runtime.clientAddress, config.limits.trustProxy)
   const ctx: MountContext = {
     api,
