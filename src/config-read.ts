@@ -98,14 +98,14 @@ export function read<S extends v.GenericSchema<string, unknown>>(env: Env, name:
 
 const encoder = new TextEncoder()
 /** TOKEN_SECRET is checked apart: its value is a secret, so the error line never shows it. */
-export function tokenSecrets(raw: string | undefined): string[] {
+export function tokenSecrets(raw: string | undefined, minBytes: number): string[] {
   if (raw === undefined || raw.trim() === '') return []
   const secrets = raw.split(',').map((s) => s.trim())
   secrets.forEach((s, i) => {
     const size = encoder.encode(s).length
-    if (size < 32)
+    if (size < minBytes)
       throw new ConfigError(
-        `TOKEN_SECRET is not allowed: secret ${i + 1} of ${secrets.length} has ${size} bytes; each must have at least 32 (the value is not shown)`,
+        `TOKEN_SECRET is not allowed: secret ${i + 1} of ${secrets.length} has ${size} bytes; each must have at least ${minBytes} (the value is not shown)`,
       )
   })
   return secrets

@@ -188,6 +188,8 @@ export interface Config {
   limits: Limits
 }
 
+/** TOKEN_SECRET: each secret's least length, as HS256 asks (RFC 7518: a key of at least the hash's size). */
+const MIN_SECRET_BYTES = 32
 const WORKERS = 'auto, or a whole number from 1 to 256'
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 const LOG_FORMATS = ['json', 'gcp'] as const
@@ -282,7 +284,7 @@ export function loadConfig(env: Env): Config {
     // App Engine sets GAE_SERVICE; there Cloud Logging reads the lines, and it wants severity and message.
     logFormat: read(env, 'LOG_FORMAT', OTHER.LOG_FORMAT) ?? (env.GAE_SERVICE ? 'gcp' : 'json'),
     gcpProject: read(env, 'GOOGLE_CLOUD_PROJECT', OTHER.GOOGLE_CLOUD_PROJECT),
-    tokenSecrets: tokenSecrets(env.TOKEN_SECRET),
+    tokenSecrets: tokenSecrets(env.TOKEN_SECRET, MIN_SECRET_BYTES),
     privateTopics: read(env, 'PRIVATE_TOPICS', OTHER.PRIVATE_TOPICS) ?? ['private/**'],
     conflateTopics: read(env, 'CONFLATE_TOPICS', OTHER.CONFLATE_TOPICS) ?? ['stocks/**'],
     presenceTopics: read(env, 'PRESENCE_TOPICS', OTHER.PRESENCE_TOPICS) ?? [],
