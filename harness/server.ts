@@ -23,6 +23,23 @@ export const DENO_RUN: readonly string[] = [`${ROOT}node_modules/deno/deno`, 'ru
  * server with them too: one place says how production runs Node.
  */
 export const NODE_FLAGS: readonly string[] = startFlags(readFileSync(`${ROOT}package.json`, 'utf8'))
+assertPinnedNode(readFileSync(`${ROOT}package.json`, 'utf8'))
+
+/**
+ * Servers are started with this process's Node (`process.execPath`): run outside npm, `node` may be the
+ * machine's own, and tests or benches would then measure a Node that production never runs (and `npm start`'s V8
+ * flags may not exist there). Refuses anything but package.json's `engines.node` major.
+ */
+function assertPinnedNode(pkg: string): void {
+  const engines: unknown = Reflect.get(JSON.parse(pkg) ?? {}, 'engines')
+  const wanted: unknown = typeof engines === 'object' && engines !== null ? Reflect.get(engines, 'node') : undefined
+  const major = typeof wanted === 'string' ? /^(\d+)\.x$/.exec(wanted)?.[1] : undefined
+  if (major === undefined) throw new Error(`package.json's engines.node is not "N.x": ${String(wanted)}`)
+  if (process.versions.node.split('.')[0] !== major)
+    throw new Error(
+      `this is Node ${process.versions.node}, the project runs on ${wanted}: run through npm (\`npm test\`, \`npm run bench:…\`), or put node_modules/.bin first on PATH`,
+    )
+}
 
 function startFlags(pkg: string): string[] {
   const scripts: unknown = Reflect.get(JSON.parse(pkg) ?? {}, 'scripts')
