@@ -22,8 +22,9 @@ export const DENO_RUN: readonly string[] = [`${ROOT}node_modules/deno/deno`, 'ru
  * The Node flags of `npm start` (package.json's `start`, what App Engine runs), so tests and benches start the
  * server with them too: one place says how production runs Node.
  */
-export const NODE_FLAGS: readonly string[] = startFlags(readFileSync(`${ROOT}package.json`, 'utf8'))
-assertPinnedNode(readFileSync(`${ROOT}package.json`, 'utf8'))
+const PACKAGE = readFileSync(`${ROOT}package.json`, 'utf8')
+export const NODE_FLAGS: readonly string[] = startFlags(PACKAGE)
+assertPinnedNode(PACKAGE)
 
 /**
  * Servers are started with this process's Node (`process.execPath`): run outside npm, `node` may be the

@@ -154,18 +154,18 @@ for (const target of RUNTIMES) {
     ])
     try {
       const others = Array.from({ length: 40 }, (_, i) => `127.0.1.${i + 1}`)
-      const spentAt = new Map<typeof small, number>()
-      for (const s of [small, roomy]) {
+      let spentAt = 0 // when 127.0.0.2 spent its burst on the last server, the small one
+      for (const s of [roomy, small]) {
         const burst = [await publishFrom(s.port, '127.0.0.2', 'rate/b'), await publishFrom(s.port, '127.0.0.2', 'rate/b')]
         assert.equal([...burst, await publishFrom(s.port, '127.0.0.2', 'rate/b')], [201, 201, 429], 'the burst, then refused')
-        spentAt.set(s, Date.now())
+        spentAt = Date.now()
         for (const address of others) assert.is(await publishFrom(s.port, address, 'rate/b'), 201, address)
       }
       const held = await metricSum(small.url, 'livefeed_publish_rate_bytes')
       assert.ok(held > 0 && held <= 4096, `PUBLISH_RATE_BYTES=4096 holds ${held} bytes`)
       assert.ok((await metricSum(roomy.url, 'livefeed_publish_rate_bytes')) >= 41 * 160, 'the default keeps all 41 publishers')
       // Kept, 127.0.0.2's bucket could hold two tokens again only two seconds after it was spent.
-      const since = Date.now() - spentAt.get(small)!
+      const since = Date.now() - spentAt
       assert.ok(since < 2000, `the 40 other publishers took ${since} ms: too long to tell a forgotten bucket from a refilled one`)
       const again = [await publishFrom(small.port, '127.0.0.2', 'rate/b'), await publishFrom(small.port, '127.0.0.2', 'rate/b')]
       assert.equal(again, [201, 201], 'forgotten, it has its full burst')
