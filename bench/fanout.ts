@@ -32,8 +32,9 @@
  * --warmup N (default 2000): before the baseline reading, N sockets connect and close, so that the server's
  * code is compiled and V8's young generation has grown (a fixed ~30 MB, the same whatever the socket count):
  * then memory per socket is what each socket adds, not start-up costs spread over the sockets. The full gc of
- * the heap reading shrinks the young generation again, so min(N, 1,000) more connect and close after it, before
- * the CPU and RSS baseline.
+ * the heap reading shrinks the young generation again, so N more connect and close after it, before the CPU and
+ * RSS baseline. 16 sockets stay open from before the warm-up until the connects are measured (closed before the
+ * deliveries): a Node server left with no socket drops the optimised code of its socket path.
  * BENCH_MEMORY_DEBUG=1 prints each server's process.memoryUsage() readings and warm-up time on stderr.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
@@ -230,6 +231,9 @@ function loadGen(
   return { proc, rl: lines(proc) }
 }
 
+/** Sockets held open through the warm-ups and the connects (closed before the deliveries). */
+const KEEPERS = 16
+
 /** --warmup: N sockets connect and close (from source address 127.B.1.`host`); resolves once the server has closed them too. */
 async function warmUp(server: Running, sys: System, spread: boolean, block: number, n = Number(values.warmup), host = 2): Promise<void> {
   if (n === 0) return
@@ -251,14 +255,22 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
   const topics = spread ? 1000 : 1
   const block = addressBlock()
   const server = await start(sys)
+  let keepers: LoadGen | undefined
   try {
+    // A few sockets stay open from before the warm-up until the connects are measured, on every server: a feed
+    // server always holds some, and one left with none lets its sockets' hidden classes die, and V8 then drops the
+    // optimised code of Node's socket path that depended on them (bench/README). Closed before any event is sent.
+    keepers = loadGen(server, sys, spread, { first: 0, count: KEEPERS, maxEvents: 1, localAddress: `127.${block}.2.2`, publisher: false })
+    await nextJson(keepers.rl, keepers.proc, 'ready', 'the kept sockets to connect')
     await warmUp(server, sys, spread, block)
     await new Promise((r) => setTimeout(r, 300)) // let start-up work settle before the baseline reading
     // RSS and heap are read after a full gc (Node), as the connects' garbage is not what an idle socket costs.
     const heap0 = await server.heapAfterGc()
-    // That full gc shrank V8's young generation again: warm up once more (its sockets' garbage is collected by the
-    // gc after the connects), so CPU per connect and RSS per socket are the steady server's, not the regrowth's.
-    await warmUp(server, sys, spread, block, Math.min(Number(values.warmup), 1000), 3)
+    // That full gc shrank V8's young generation again, and with the warm-up's sockets collected V8 dropped the
+    // optimised code that depended on their hidden classes (Node's socket and stream code, mostly): warm up as long
+    // once more (its sockets' garbage is collected by the gc after the connects), so CPU per connect and RSS per
+    // socket are the steady server's, not a server regrowing and re-optimising (bench/README).
+    await warmUp(server, sys, spread, block, Number(values.warmup), 3)
     await new Promise((r) => setTimeout(r, 300))
     const idle0 = stat(server.pids())
     const latencyEvents = Math.max(3, Math.round((Number(values['latency-rate']) / (n / topics)) * Number(values['latency-seconds'])))
@@ -281,6 +293,9 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
     const idle1 = stat(server.pids())
     const heap1 = await server.heapAfterGc()
     const rss1 = stat(server.pids()).rss
+    const keepersExited = new Promise((resolve) => keepers!.proc.once('exit', resolve))
+    keepers.proc.stdin!.write('{"do":"exit"}\n')
+    await keepersExited
     const memory = {
       rssKB: (rss1 - idle0.rss) / n / 1024,
       heapKB: heap0 !== undefined && heap1 !== undefined ? (heap1 - heap0) / n / 1024 : undefined,
@@ -346,6 +361,7 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
       faults,
     }
   } finally {
+    keepers?.proc.kill()
     if (profiled(sys)) {
       const exited = new Promise((resolve) => server.proc.once('exit', resolve))
       server.proc.kill('SIGINT')
