@@ -293,8 +293,9 @@ async function once(sys: System, n: number, spread: boolean, events: number): Pr
     const idle1 = stat(server.pids())
     const heap1 = await server.heapAfterGc()
     const rss1 = stat(server.pids()).rss
-    const keepersExited = new Promise((resolve) => keepers!.proc.once('exit', resolve))
-    keepers.proc.stdin!.write('{"do":"exit"}\n')
+    const kept = keepers
+    const keepersExited = new Promise((resolve) => kept.proc.once('exit', resolve))
+    kept.proc.stdin!.write('{"do":"exit"}\n')
     await keepersExited
     const memory = {
       rssKB: (rss1 - idle0.rss) / n / 1024,
