@@ -7,13 +7,10 @@
  *   node --import tsx bench/redis-wait.ts [--requests 2000] [--runs 3]
  */
 
-import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import http from 'node:http'
-import net from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import { startRedis } from '../harness/redis.ts'
 import { SERVER_ARGV } from '../harness/server.ts'
 
 const arg = (name: string, def: string) => {
@@ -25,34 +22,11 @@ const RUNS = Number(arg('runs', '3'))
 const procs: ChildProcess[] = []
 process.on('exit', () => procs.forEach((p) => p.kill('SIGKILL')))
 
-async function freePort(): Promise<number> {
-  const s = net.createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as net.AddressInfo).port
-  await new Promise((r) => s.close(r))
-  return port
-}
+/** A Redis of the tests' harness (its data directory removed at exit), moved to core 1 beside the publishers. */
 async function redis(args: string[] = []): Promise<number> {
-  const port = await freePort()
-  procs.push(
-    spawn(
-      'taskset',
-      ['-c', '1', 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', mkdtempSync(join(tmpdir(), 'lf-wait-')), ...args],
-      { stdio: 'ignore' },
-    ),
-  )
-  for (;;) {
-    const ok = await new Promise<boolean>((r) =>
-      net
-        .connect(port, '127.0.0.1', function (this: net.Socket) {
-          this.end()
-          r(true)
-        })
-        .on('error', () => r(false)),
-    )
-    if (ok) return port
-    await new Promise((r) => setTimeout(r, 20))
-  }
+  const r = await startRedis({ args })
+  spawnSync('taskset', ['-pc', '1', String(r.pid)], { stdio: 'ignore' })
+  return r.port
 }
 async function server(env: Record<string, string>): Promise<{ port: number; proc: ChildProcess }> {
   const proc = spawn('taskset', ['-c', '0', ...SERVER_ARGV.node], {

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -84,7 +84,11 @@ export async function startRedis(opts: { aof?: boolean; args?: string[] } = {}):
     await exited
   }
   await launch()
-  process.once('exit', () => proc.kill('SIGKILL'))
+  // Its data directory goes with it: a test run starts a score of these, and /tmp is shared.
+  process.once('exit', () => {
+    proc.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  })
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
