@@ -9,7 +9,7 @@
  * server's own CPU time is read from /proc/<pid>/stat, so the clients' cost is
  * not in the figure. Every cell runs in fresh processes, --runs times: median (range).
  *
- *   npm run bench:fanout [-- --sizes 100,1000,10000 --in-flight 1,4 --runs 3 --deliveries 300000 --systems livefeed,ws-frame,centrifuge
+ *   npm run bench:fanout [-- --sizes 100,1000,10000 --in-flight 1,4 --runs 3 --deliveries 300000 --systems livefeed,hono-ws-frame,ws-frame,centrifuge
  *                           --spread --baseline /old/dist/server.mjs --sockets 19000 --profile DIR --connect-only --warmup 2000 --workers 3]
  *
  * Per system and size, and per publishing regime (--in-flight: one request at a time, as `curl` or a score
@@ -17,7 +17,9 @@
  * idle socket (heap after gc, Node only), connect + subscribe seconds, p50/p99/max publish→receive ms at a
  * fixed 20,000 deliveries/s with the server's and the load generators' CPU per delivery during it (where the
  * clients' core is the limit, the latencies are theirs), and lost/duplicated/reordered deliveries; then ratios of total CPU to the frame-once
- * `ws` server and to Centrifuge. Other systems: deno, deno-node, ws-buffer, socketio, hono-ws (--systems).
+ * `ws` server and to Centrifuge. The defaults also run hono-ws-frame, the least a Hono app on node-server does to
+ * fan out (bench/peers/hono-ws-node.ts, with `npm start`'s V8 flags as livefeed): the floor of livefeed's own stack,
+ * so what livefeed costs above it is livefeed's. Other systems: deno, deno-node, ws-buffer, socketio, hono-ws (--systems).
  * The system deno-node (not in the defaults) is the Node bundle run by Deno (`deno task start:bundle`).
  * --spread runs the cells with the subscribers spread over 1,000 topics instead (livefeed: half exact, half wildcard).
  * --sockets N runs only the largest cell: N sockets on livefeed and the frame-once `ws` server (one process
@@ -64,7 +66,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     deliveries: { type: 'string', default: '300000' },
     events: { type: 'string' },
-    systems: { type: 'string', default: 'livefeed,ws-frame,centrifuge' },
+    systems: { type: 'string', default: 'livefeed,hono-ws-frame,ws-frame,centrifuge' },
     spread: { type: 'boolean', default: false },
     baseline: { type: 'string' },
     sockets: { type: 'string' },
@@ -134,6 +136,14 @@ const SYSTEMS: Record<string, System> = {
     name: 'Hono WebSocket on node-server, bare',
     kind: 'ws',
     argv: [process.execPath, '--expose-gc', '--import', './harness/gc-hook.mjs', '--import', 'tsx', 'bench/peers/hono-ws-node.ts'],
+    node: true,
+    publishPath: '/publish',
+    paths: () => ['/?topic=bench/t{t}/q'],
+  },
+  'hono-ws-frame': {
+    name: 'Hono on node-server, frame built once',
+    kind: 'ws',
+    argv: [process.execPath, '--expose-gc', '--import', './harness/gc-hook.mjs', ...NODE_FLAGS, '--import', 'tsx', 'bench/peers/hono-ws-node.ts', 'frame'],
     node: true,
     publishPath: '/publish',
     paths: () => ['/?topic=bench/t{t}/q'],

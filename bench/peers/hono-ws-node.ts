@@ -1,14 +1,26 @@
 /**
- * A peer for connects: the least a Hono app does with a WebSocket on `@hono/node-server` (its `upgradeWebSocket`
- * over `ws`, as livefeed runs it, node-server patches included): `GET /?topic=` upgrades, no middleware, no
- * subscribe frame, no snapshot; `POST /publish {topic,data}` sends `{"type":"event",…}` to that topic's sockets
- * through the WSContext. What livefeed's connect costs beyond it is livefeed's own work.
+ * A peer for connects and fan-out: the least a Hono app does with a WebSocket on `@hono/node-server` (its
+ * `upgradeWebSocket` over `ws`, as livefeed runs it, node-server patches included): `GET /?topic=` upgrades, no
+ * middleware, no subscribe frame, no snapshot; `POST /publish {topic,data}` (read with `c.req.json()`, answered
+ * with `c.json`) sends `{"type":"event",…}` to that topic's sockets. What livefeed costs beyond it is livefeed's
+ * own work. Two ways to write, as bench/peers/ws-server.mjs:
+ *   send:  through the WSContext (`ws` frames the string again for each socket);
+ *   frame: the whole frame built once (livefeed's `textFrame`) and written to every TCP socket under `ws`, as
+ *          livefeed writes (without its cork: one frame per socket per publish needs none).
  */
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, Socket } from 'node:net'
 import { createAdaptorServer, upgradeWebSocket } from '@hono/node-server'
 import { Hono } from 'hono'
 import type { WSContext } from 'hono/ws'
-import { WebSocketServer } from 'ws'
+import { WebSocket, WebSocketServer } from 'ws'
+import { textFrame } from '../../src/runtime/node-frames.ts'
+
+const frameMode = process.argv[2] === 'frame'
+/** The TCP socket under a `ws` WebSocket (private to `ws`, as livefeed reads it). */
+const socketOf = (raw: unknown): Socket | undefined => {
+  const s: unknown = raw instanceof WebSocket ? Reflect.get(raw, '_socket') : undefined
+  return s instanceof Socket ? s : undefined
+}
 
 const byTopic = new Map<string, Set<WSContext>>()
 const app = new Hono()
@@ -25,7 +37,11 @@ app.post('/publish', async (c) => {
   for (const m of Array.isArray(body) ? body : [body]) {
     const topic = String(Reflect.get(Object(m), 'topic'))
     const text = JSON.stringify({ type: 'event', topic, data: Reflect.get(Object(m), 'data'), ts: Date.now() })
-    for (const ws of byTopic.get(topic) ?? []) ws.send(text)
+    const targets = byTopic.get(topic) ?? []
+    if (frameMode) {
+      const frame = textFrame(text)
+      for (const ws of targets) socketOf(ws.raw)?.write(frame)
+    } else for (const ws of targets) ws.send(text)
   }
   return c.json({}, 201)
 })
