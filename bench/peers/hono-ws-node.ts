@@ -23,13 +23,28 @@ const socketOf = (raw: unknown): Socket | undefined => {
 }
 
 const byTopic = new Map<string, Set<WSContext>>()
+const socketsByTopic = new Map<string, Set<Socket>>()
 const app = new Hono()
 app.get(
   '/',
   upgradeWebSocket((c) => {
     const topic = c.req.query('topic') ?? ''
-    const set = byTopic.get(topic) ?? byTopic.set(topic, new Set()).get(topic)!
-    return { onOpen: (_e, ws) => void set.add(ws), onClose: (_e, ws) => void set.delete(ws) }
+    if (!frameMode) {
+      const set = byTopic.get(topic) ?? byTopic.set(topic, new Set()).get(topic)!
+      return { onOpen: (_e, ws) => void set.add(ws), onClose: (_e, ws) => void set.delete(ws) }
+    }
+    // The TCP socket is looked up once per connection, as livefeed's writer does, not per frame.
+    const sockets = socketsByTopic.get(topic) ?? socketsByTopic.set(topic, new Set()).get(topic)!
+    let socket: Socket | undefined
+    return {
+      onOpen: (_e, ws) => {
+        socket = socketOf(ws.raw)
+        if (socket) sockets.add(socket)
+      },
+      onClose: () => {
+        if (socket) sockets.delete(socket)
+      },
+    }
   }),
 )
 app.post('/publish', async (c) => {
@@ -37,11 +52,10 @@ app.post('/publish', async (c) => {
   for (const m of Array.isArray(body) ? body : [body]) {
     const topic = String(Reflect.get(Object(m), 'topic'))
     const text = JSON.stringify({ type: 'event', topic, data: Reflect.get(Object(m), 'data'), ts: Date.now() })
-    const targets = byTopic.get(topic) ?? []
     if (frameMode) {
       const frame = textFrame(text)
-      for (const ws of targets) socketOf(ws.raw)?.write(frame)
-    } else for (const ws of targets) ws.send(text)
+      for (const socket of socketsByTopic.get(topic) ?? []) socket.write(frame)
+    } else for (const ws of byTopic.get(topic) ?? []) ws.send(text)
   }
   return c.json({}, 201)
 })
